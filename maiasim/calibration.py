@@ -1,0 +1,82 @@
+"""Sustained-efficiency factors of a chip: what fraction of its peaks real kernels reach.
+
+These are calibration *data* (catalog/calibration/<chip>.yaml), fitted to measurements where they
+exist (`maiasim calibrate`) and taken from vendor-measured figures where they do not. Each factor may
+carry a (low, high) range; uncertainty runs sample inside those ranges.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Range = tuple[float, float]
+
+#: Factors that may be given a range for uncertainty sampling.
+SAMPLED_FACTORS = (
+    "gemm_peak_fraction",
+    "gemm_half_tokens",
+    "hbm_fraction",
+    "attention_prefill_fraction",
+    "attention_decode_hbm_fraction",
+    "allreduce_fraction",
+    "alltoall_fraction",
+    "iteration_overhead_s",
+)
+
+
+class Calibration(BaseModel):
+    """Achievable fractions of peak, per chip. Defaults are deliberately middle-of-the-road."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chip: str = ""
+    #: Large-GEMM plateau as a fraction of dense peak, by precision ("default" for the rest).
+    gemm_peak_fraction: dict[str, float] = {"default": 0.7}
+    #: GEMM rows (tokens) at which efficiency is half the plateau: eff(m) = plateau * m / (m + half).
+    gemm_half_tokens: float = Field(default=64.0, ge=0)
+    #: Fraction of HBM bandwidth reached by weight streaming.
+    hbm_fraction: float = Field(default=0.8, gt=0, le=1.0)
+    #: Flash-attention prefill throughput as a fraction of dense peak.
+    attention_prefill_fraction: float = Field(default=0.5, gt=0, le=1.0)
+    #: Fraction of HBM bandwidth reached when decode attention reads the KV cache.
+    attention_decode_hbm_fraction: float = Field(default=0.6, gt=0, le=1.0)
+    #: All-reduce bus bandwidth as a fraction of the per-direction link bandwidth (NVLS can exceed 1).
+    allreduce_fraction: float = Field(default=0.8, gt=0, le=1.5)
+    alltoall_fraction: float = Field(default=0.5, gt=0, le=1.5)
+    #: Extra latency per collective call (kernel launch, synchronisation), on top of link latency.
+    collective_overhead_s: float = Field(default=5e-6, ge=0)
+    #: Fixed cost per engine iteration (scheduler, kernel launches, sampling).
+    iteration_overhead_s: float = Field(default=2e-3, ge=0)
+    #: Extra cost per sequence in the batch per iteration (input preparation, sampling).
+    per_sequence_overhead_s: float = Field(default=0.0, ge=0)
+    ranges: dict[str, Range] = {}
+    fitted_on: str = ""
+    sources: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> Calibration:
+        for name, (lo, hi) in self.ranges.items():
+            if name not in SAMPLED_FACTORS:
+                raise ValueError(f"ranges.{name}: not a sampled factor (allowed: {', '.join(SAMPLED_FACTORS)})")
+            if not lo <= hi:
+                raise ValueError(f"ranges.{name}: low {lo} > high {hi}")
+        for p, f in self.gemm_peak_fraction.items():
+            if not 0 < f <= 1:
+                raise ValueError(f"gemm_peak_fraction.{p}={f} must be in (0, 1]")
+        return self
+
+    def gemm_fraction(self, precision: str) -> float:
+        g = self.gemm_peak_fraction
+        return g.get(precision, g.get("default", min(g.values())))
+
+    def sample(self, rng) -> Calibration:
+        """One draw: each ranged factor uniform in its range (gemm plateau scales every precision)."""
+        changes: dict = {}
+        for name, (lo, hi) in sorted(self.ranges.items()):
+            v = float(rng.uniform(lo, hi))
+            if name == "gemm_peak_fraction":
+                base = self.gemm_fraction("default") if "default" in self.gemm_peak_fraction else max(self.gemm_peak_fraction.values())
+                changes[name] = {k: min(1.0, f * v / base) for k, f in self.gemm_peak_fraction.items()}
+            else:
+                changes[name] = v
+        return self.model_copy(update=changes)

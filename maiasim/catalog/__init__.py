@@ -1,0 +1,60 @@
+"""Chips, models and calibrations shipped as package data (YAML), with a source for every figure."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ..calibration import Calibration
+from ..hardware import ChipSpec
+from ..model import ModelSpec
+
+
+class UnknownName(ValueError):
+    pass
+
+
+def _read(name: str) -> dict:
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+@cache
+def chips() -> dict[str, ChipSpec]:
+    return {k: ChipSpec.model_validate(v) for k, v in _read("chips.yaml").items()}
+
+
+@cache
+def models() -> dict[str, ModelSpec]:
+    return {k: ModelSpec.model_validate(v) for k, v in _read("models.yaml").items()}
+
+
+def _lookup(kind: str, table: dict, name: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownName(f"unknown {kind} {name!r} (known: {', '.join(sorted(table))})") from None
+
+
+def chip(name: str) -> ChipSpec:
+    return _lookup("chip", chips(), name)
+
+
+def model(name: str) -> ModelSpec:
+    return _lookup("model", models(), name)
+
+
+def calibration_path(chip_name: str) -> Path:
+    return Path(str(resources.files(__package__).joinpath("calibration", f"{chip_name}.yaml")))
+
+
+@cache
+def calibration(chip_name: str) -> Calibration:
+    """The chip's shipped calibration, or generic defaults for a chip without one."""
+    p = resources.files(__package__).joinpath("calibration", f"{chip_name}.yaml")
+    if not p.is_file():
+        return Calibration(chip=chip_name, sources={"all": "generic defaults: no calibration for this chip"})
+    return Calibration.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")))

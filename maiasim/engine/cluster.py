@@ -1,0 +1,164 @@
+"""Build the simulated cluster from a scenario, run it, and hand back the records."""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from ..calibration import Calibration
+from ..metrics import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
+from ..perf import Parallelism, Precisions, StepModel, plan_memory
+from ..scenario import Scenario
+from ..workload import Stream, rng_for, streams
+from .replica import Replica, Seq
+from .router import Router
+
+
+def build_step_model(sc: Scenario, calib: Calibration | None = None) -> tuple[StepModel, object]:
+    """The replica's iteration-time model and memory plan (raises DoesNotFit)."""
+    chip, model = sc.chip_spec(), sc.model_spec()
+    calib = calib or sc.calibration()
+    d = sc.deployment
+    prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache)
+    par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
+    s = d.scheduler
+    mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens, max_num_seqs=s.max_num_seqs,
+                      hbm_utilization=s.hbm_utilization, block_tokens=s.block_tokens)
+    step = StepModel(chip, model, prec, par, calib, max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
+    return step, mem
+
+
+class _ClosedLoop:
+    """``concurrency`` clients, each sending its next request when the previous one ends."""
+
+    def __init__(self, sim: _Sim, st: Stream):
+        self.sim, self.st, self.next = sim, st, 0
+
+    def start(self) -> None:
+        for _ in range(min(self.st.concurrency, len(self.st.prompt))):
+            self.issue()
+
+    def issue(self, _event=None) -> None:
+        sim, st = self.sim, self.st
+        if self.next >= len(st.prompt) or sim.env.now >= sim.horizon:
+            return
+        i = self.next
+        self.next += 1
+        sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done)
+
+    def done(self) -> None:
+        if self.st.think_time_s > 0:
+            self.sim.env.timeout(self.st.think_time_s).callbacks.append(self.issue)
+        else:
+            self.issue()
+
+
+class _Sim:
+    def __init__(self, sc: Scenario, calib: Calibration | None, record_steps: bool):
+        self.sc = sc
+        self.step, self.mem = build_step_model(sc, calib)
+        self.streams = streams(sc)
+        self.horizon = sc.horizon_s
+        n = sum(len(s.prompt) for s in self.streams)
+        self.rec = Records(n, sc.replicas, record_steps)
+        self.env = simpy.Environment()
+        d = sc.deployment
+        self.router = Router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
+        self.replicas = [
+            Replica(self.env, i, self.step, self.mem, d.scheduler, self.rec, self._finished, sc.engine.fast_forward)
+            for i in range(sc.replicas)
+        ]
+        self.max_context = sc.model_spec().max_context
+        self.max_tokens = d.scheduler.max_batch_tokens
+        self.chunked = d.scheduler.chunked_prefill
+        self.next_id = 0
+
+    def submit(self, wl: int, prompt: int, output: int, on_done=None) -> None:
+        rid = self.next_id
+        self.next_id += 1
+        r = self.rec.requests
+        r.n = self.next_id
+        now = self.env.now
+        r.workload[rid], r.arrival_s[rid], r.prompt[rid], r.output[rid] = wl, now, prompt, output
+        reason = ""
+        if prompt + output > self.max_context:
+            reason = "exceeds_max_context"
+        elif prompt + output + self.mem.per_sequence_tokens > self.mem.kv_capacity_tokens:
+            reason = "exceeds_kv_capacity"
+        elif not self.chunked and prompt > self.max_tokens:
+            reason = "prompt_exceeds_max_batch_tokens"
+        if reason:
+            r.status[rid], r.reason[rid] = REJECTED, REASON[reason]
+            if on_done is not None:
+                on_done()
+            return
+        i = self.router.pick()
+        r.replica[rid] = i
+        self.replicas[i].enqueue(Seq(rid, prompt, output, now, on_done))
+
+    def _finished(self, replica: Replica, s: Seq) -> None:
+        self.router.done(replica.idx)
+        if s.on_done is not None:
+            s.on_done()
+
+    def _open_loop(self, times: list, wls: list, prompts: list, outputs: list):
+        env, submit = self.env, self.submit
+        for t, w, p, o in zip(times, wls, prompts, outputs, strict=True):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            submit(w, p, o)
+
+    def run(self, progress: bool = False) -> Records:
+        env, sc = self.env, self.sc
+        open_streams = [s for s in self.streams if s.times is not None]
+        if open_streams:
+            times = np.concatenate([s.times for s in open_streams])
+            order = np.argsort(times, kind="stable")
+            cols = [np.concatenate([np.full(len(s.times), s.workload) for s in open_streams])[order],
+                    np.concatenate([s.prompt for s in open_streams])[order],
+                    np.concatenate([s.output for s in open_streams])[order]]
+            env.process(self._open_loop(times[order].tolist(), *(c.tolist() for c in cols)))
+        for s in self.streams:
+            if s.times is None:
+                _ClosedLoop(self, s).start()
+        e = sc.engine
+        end = None if e.drain else sc.horizon_s
+        if e.drain and e.max_drain_s is not None:
+            end = sc.horizon_s + e.max_drain_s
+        if progress:
+            _run_with_progress(env, sc.horizon_s, end)
+        else:
+            env.run(until=end)
+        return self._finish()
+
+    def _finish(self) -> Records:
+        rec, now = self.rec, self.env.now
+        rec.end_s = now
+        for rep in self.replicas:
+            rep.finalize(now)
+        rec.requests.trim()
+        r = rec.requests
+        completed = r.status == COMPLETED
+        assert np.all(r.generated[completed] == r.output[completed]), "token conservation violated"
+        assert np.all(np.isin(r.status, (0, 1, 2, 3))), "request without a state"
+        rec.meta.update(step=self.step, mem=self.mem, end_s=now,
+                        in_flight=int(np.sum(r.status == IN_FLIGHT)))
+        return rec
+
+
+def _run_with_progress(env: simpy.Environment, horizon: float, end: float | None) -> None:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=round(horizon), unit="sim-s", desc="simulating", leave=False) as bar:
+        t = 0.0
+        step = max(horizon / 200.0, 1e-3)
+        while t < horizon and (end is None or t < end):
+            t = min(t + step, horizon)
+            env.run(until=t)
+            bar.update(round(t) - bar.n)
+        env.run(until=end)
+
+
+def run(sc: Scenario, calib: Calibration | None = None, *, record_steps: bool = True, progress: bool = False) -> Records:
+    """Simulate ``sc`` and return its raw records (see :mod:`maiasim.result` for frames)."""
+    return _Sim(sc, calib, record_steps).run(progress)

@@ -1,0 +1,340 @@
+"""One model replica: a continuous-batching serving loop with a paged KV cache.
+
+The loop mirrors vLLM's scheduler: decoding sequences first, then chunks of prompts that fit the
+token budget (or, without chunked prefill, whole prompts in prefill-only steps); admission needs KV
+room for the whole prompt; when decode growth would overflow the cache, the newest sequence is
+preempted and later recomputed.
+
+Fast-forward: when the batch is decode-only and no waiting request can join, every step time is
+``a + b * context`` with the context growing by ``n`` per step, so the run up to the next completion
+(or KV exhaustion) is one closed-form timeout. An arrival that could join interrupts it and joins at
+the next step boundary, exactly as it would step by step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from heapq import heappop, heappush
+
+import simpy
+
+from ..metrics import COMPLETED, DROPPED, REASON, Records
+from ..perf import MemoryPlan, StepModel
+
+
+class Seq:
+    """A request's state while it lives in a replica."""
+
+    __slots__ = ("rid", "prompt", "output", "arrival", "generated", "target", "done", "ctx_base",
+                 "finish_step", "first_token", "order", "on_done")
+
+    def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None):
+        self.rid, self.prompt, self.output, self.arrival = rid, prompt, output, arrival
+        self.generated = 0  # tokens produced before the current (re)admission
+        self.target = prompt  # prefill length: the prompt, or prompt + generated after preemption
+        self.done = 0  # prefill tokens processed so far
+        self.ctx_base = 0  # while decoding: context = ctx_base + replica.k
+        self.finish_step = -1  # while decoding: replica.k at which the last token is out
+        self.first_token = -1.0
+        self.order = 0
+        self.on_done = on_done
+
+
+class Replica:
+    def __init__(self, env: simpy.Environment, idx: int, step: StepModel, mem: MemoryPlan, sched, rec: Records,
+                 on_finish, fast_forward: bool, queue_timeout_s: float | None = None):
+        self.env, self.idx, self.step, self.rec = env, idx, step, rec
+        self.max_tokens = sched.max_batch_tokens
+        self.max_seqs = sched.max_num_seqs
+        self.chunked = sched.chunked_prefill
+        self.cap = mem.kv_capacity_tokens
+        self.per_seq = mem.per_sequence_tokens
+        self.on_finish = on_finish
+        self.ff = fast_forward
+        self.queue_timeout_s = queue_timeout_s
+        self.waiting: deque[Seq] = deque()
+        self.prefilling: list[Seq] = []
+        self.running: dict[int, Seq] = {}  # admission order: the last one is preempted first
+        self.heap: list = []  # (finish_step, order, seq) of decoding sequences
+        self.k = 0  # decode steps taken
+        self.n_dec = 0
+        self.ctx_sum = 0  # total context of decoding sequences
+        self.kv_used = 0
+        self.kv_peak = 0
+        self._order = 0
+        self._idle: simpy.Event | None = None
+        self._jump_kv = -1  # KV use at the start of an interruptible jump, -1 when not jumping
+        self._step_start = 0.0
+        self.proc = env.process(self.run())
+
+    # ---- arrivals ------------------------------------------------------------------------------
+    def enqueue(self, s: Seq) -> None:
+        had_queue = bool(self.waiting)
+        self.waiting.append(s)
+        if self._idle is not None:
+            self._idle.succeed()
+            self._idle = None
+        elif self._jump_kv >= 0 and not had_queue and self._could_join(s, self._jump_kv):
+            self._jump_kv = -1
+            self.proc.interrupt()
+
+    def _could_join(self, s: Seq, kv_used: int) -> bool:
+        """Could ``s`` be admitted at the next boundary? (Conservative: KV use only grows in a jump.)"""
+        if len(self.running) >= self.max_seqs or (self.chunked and self.n_dec >= self.max_tokens):
+            return False
+        return kv_used + s.target + self.per_seq <= self.cap
+
+    # ---- the serving loop ----------------------------------------------------------------------
+    def run(self):
+        env, rec = self.env, self.rec
+        while True:
+            if not self.running and not self.waiting:
+                self._idle = env.event()
+                yield self._idle
+                continue
+            chunks, n_dec = self._schedule()
+            if not chunks and not n_dec:
+                # nothing can run until something arrives (the queue head was dropped or cannot fit)
+                self._idle = env.event()
+                yield self._idle
+                continue
+            start = env.now
+            self._step_start = start
+            if not chunks and self.ff:
+                steps = self._jump_length()
+                if steps >= 2:
+                    yield from self._jump(steps)
+                    continue
+            # one ordinary step
+            tokens = n_dec
+            n_out = n_dec
+            pre_s = pre_f = pre_b = 0.0
+            for s, c in chunks:
+                tokens += c
+                if s.done + c == s.target:
+                    n_out += 1
+                t, f, b = self.step.prefill_attention(c, s.done)
+                pre_s, pre_f, pre_b = pre_s + t, pre_f + f, pre_b + b
+            ctx = self.ctx_sum if n_dec else 0
+            dt = self.step.step_time(tokens, n_out, n_dec, ctx, pre_s)
+            yield env.timeout(dt)
+            self._account(1, dt, tokens, n_out, n_dec, ctx, pre_f, pre_b)
+            if n_dec:
+                self.k += 1
+                self.ctx_sum += n_dec
+                self.kv_used += n_dec
+            for s, c in chunks:
+                s.done += c
+                if s.done == s.target:
+                    self._prefill_complete(s)
+            if chunks:
+                self.prefilling = [s for s in self.prefilling if s.done < s.target]
+            if n_dec:
+                self._complete_due()
+            if self.kv_used > self.kv_peak:
+                self.kv_peak = self.kv_used
+            if rec.steps is not None:
+                rec.steps.add(self.idx, start, env.now, n_out, tokens - n_dec, self.kv_used, len(self.waiting))
+
+    def _schedule(self) -> tuple[list, int]:
+        """Admit and preempt for the next step; returns (prefill chunks, decode sequences)."""
+        while self.n_dec and self.kv_used + self.n_dec > self.cap:
+            self._preempt_newest()
+        chunks: list = []
+        if self.chunked:
+            budget = self.max_tokens - self.n_dec
+            for s in self.prefilling:
+                if budget <= 0:
+                    break
+                c = min(s.target - s.done, budget)
+                chunks.append((s, c))
+                budget -= c
+            while budget > 0 and self.waiting and len(self.running) < self.max_seqs:
+                s = self._admit_head()
+                if s is None:
+                    break
+                c = min(s.target, budget)
+                chunks.append((s, c))
+                budget -= c
+            return chunks, self.n_dec
+        # without chunked prefill (vLLM v0): whole prompts, in prefill-only steps that take priority
+        budget = self.max_tokens
+        while self.waiting and len(self.running) < self.max_seqs and self.waiting[0].target <= budget:
+            s = self._admit_head()
+            if s is None:
+                break
+            chunks.append((s, s.target))
+            budget -= s.target
+        if chunks:
+            return chunks, 0
+        return chunks, self.n_dec
+
+    def _admit_head(self) -> Seq | None:
+        while self.waiting:
+            s = self.waiting[0]
+            if self.queue_timeout_s is not None and s.generated == 0 and self.env.now - s.arrival > self.queue_timeout_s:
+                self.waiting.popleft()
+                self._end(s, DROPPED, "queue_timeout")
+                continue
+            if self.kv_used + s.target + self.per_seq > self.cap:
+                return None
+            self.waiting.popleft()
+            self._order += 1
+            s.order = self._order
+            s.done = 0
+            self.kv_used += s.target + self.per_seq
+            self.running[s.rid] = s
+            self.prefilling.append(s)
+            return s
+        return None
+
+    def _prefill_complete(self, s: Seq) -> None:
+        """The prompt's last chunk ran: one token is out; the sequence starts decoding or finishes."""
+        s.generated += 1
+        if s.first_token < 0:
+            s.first_token = self.env.now
+            self.rec.requests.first_token_s[s.rid] = s.first_token
+        if s.generated >= s.output:
+            del self.running[s.rid]
+            self.kv_used -= s.target + self.per_seq
+            self._end(s, COMPLETED)
+            return
+        s.ctx_base = s.target - self.k
+        s.finish_step = self.k + (s.output - s.generated)
+        heappush(self.heap, (s.finish_step, s.order, s))
+        self.n_dec += 1
+        self.ctx_sum += s.target
+
+    def _complete_due(self) -> None:
+        heap, k = self.heap, self.k
+        while heap and heap[0][0] <= k:
+            fs, _, s = heappop(heap)
+            if s.finish_step != fs:
+                continue  # stale: preempted since
+            ctx = s.ctx_base + k
+            self.n_dec -= 1
+            self.ctx_sum -= ctx
+            self.kv_used -= ctx + self.per_seq
+            del self.running[s.rid]
+            s.generated = s.output
+            s.finish_step = -1
+            self._end(s, COMPLETED)
+
+    def _preempt_newest(self) -> None:
+        rid, s = self.running.popitem()
+        if s.finish_step >= 0:  # decoding
+            ctx = s.ctx_base + self.k
+            s.generated = s.output - (s.finish_step - self.k)
+            s.finish_step = -1
+            self.n_dec -= 1
+            self.ctx_sum -= ctx
+            self.kv_used -= ctx + self.per_seq
+        else:
+            self.prefilling.remove(s)
+            self.kv_used -= s.target + self.per_seq
+        s.target = s.prompt + s.generated
+        s.done = 0
+        self.rec.requests.preemptions[rid] += 1
+        self.rec.replicas.preemptions[self.idx] += 1
+        self.waiting.appendleft(s)
+
+    def _end(self, s: Seq, status: int, reason: str = "") -> None:
+        r = self.rec.requests
+        r.status[s.rid] = status
+        r.reason[s.rid] = REASON[reason]
+        r.generated[s.rid] = s.generated
+        if status == COMPLETED:
+            r.finish_s[s.rid] = self.env.now
+        self.on_finish(self, s)
+
+    # ---- fast-forward --------------------------------------------------------------------------
+    def _jump_length(self) -> int:
+        """Decode steps until the next completion or KV exhaustion, if no waiting request can join."""
+        if self.waiting and self._could_join(self.waiting[0], self.kv_used):
+            return 0
+        heap = self.heap
+        while heap and heap[0][2].finish_step != heap[0][0]:
+            heappop(heap)
+        to_finish = heap[0][0] - self.k
+        to_full = (self.cap - self.kv_used) // self.n_dec
+        return min(to_finish, to_full)
+
+    def _jump(self, steps: int):
+        env, n = self.env, self.n_dec
+        a, b = self.step.decode_affine(n)
+        s0 = self.ctx_sum
+        t0 = env.now
+        total = steps * a + b * (steps * s0 + n * steps * (steps - 1) / 2.0)
+        self._jump_kv = self.kv_used
+        try:
+            yield env.timeout(total)
+        except simpy.Interrupt:
+            done = _steps_within(env.now - t0, a, b, s0, n)
+            steps = min(done + 1, steps)  # the step in flight still finishes
+            end = steps * a + b * (steps * s0 + n * steps * (steps - 1) / 2.0)
+            if t0 + end > env.now:
+                yield env.timeout(t0 + end - env.now)
+        self._jump_kv = -1
+        start_kv = self.kv_used
+        ctx_total = steps * s0 + n * steps * (steps - 1) / 2.0
+        self._account(steps, env.now - t0, n, n, n, ctx_total, 0.0, 0.0, jump=True)
+        self.k += steps
+        self.ctx_sum += n * steps
+        self.kv_used += n * steps
+        if self.kv_used > self.kv_peak:
+            self.kv_peak = self.kv_used
+        self._complete_due()
+        if self.rec.steps is not None:
+            self.rec.steps.add(self.idx, t0, env.now, n * steps, 0, start_kv + n * steps, len(self.waiting))
+
+    # ---- accounting ----------------------------------------------------------------------------
+    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
+        """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals."""
+        reps = self.rec.replicas
+        i = self.idx
+        f, b = self.step.step_work(tokens, n_out, n_dec, 0)
+        f = f * steps + self.step.decode_flops_per_ctx * ctx_total + pre_f
+        b = b * steps + self.step.decode_bytes_per_ctx * ctx_total + pre_b
+        reps.busy_s[i] += dt
+        reps.flops[i] += f
+        reps.hbm_bytes[i] += b
+        reps.out_tokens[i] += n_out * steps
+        reps.prefill_tokens[i] += (tokens - n_dec) * steps
+        reps.steps[i] += steps
+        if jump:
+            reps.jumps[i] += 1
+
+    def finalize(self, now: float) -> None:
+        """At the end of the run: partial busy time, peak KV, and requests still here."""
+        reps = self.rec.replicas
+        reps.kv_peak_tokens[self.idx] = self.kv_peak
+        r = self.rec.requests
+        for s in self.running.values():
+            r.reason[s.rid] = REASON["running_at_end"]
+            r.generated[s.rid] = s.generated if s.finish_step < 0 else s.output - (s.finish_step - self.k)
+        for s in self.waiting:
+            r.reason[s.rid] = REASON["queued_at_end"]
+            r.generated[s.rid] = s.generated
+        if self.running:
+            reps.busy_s[self.idx] += max(0.0, now - self._step_start)
+
+
+def _steps_within(elapsed: float, a: float, b: float, s0: float, n: int) -> int:
+    """Largest j with cum(j) <= elapsed, where cum(j) = j*a + b*(j*s0 + n*j*(j-1)/2)."""
+    A = b * n / 2.0
+    B = a + b * s0 - A
+    if A > 0:
+        j = int((-B + math.sqrt(B * B + 4 * A * elapsed)) / (2 * A))
+    else:
+        j = int(elapsed / B)
+
+    def cum(x):
+        return x * a + b * (x * s0 + n * x * (x - 1) / 2.0)
+
+    while j > 0 and cum(j) > elapsed:
+        j -= 1
+    while cum(j + 1) <= elapsed:
+        j += 1
+    return j
+

@@ -1,0 +1,151 @@
+"""Transformer shapes: parameter counts, weight bytes and KV-cache bytes, derived from a model config.
+
+The numbers come from the published Hugging Face configs (catalog/models.yaml). Dense, grouped-query,
+mixture-of-experts, multi-head latent attention (DeepSeek) and sliding-window layers (gpt-oss) are
+described by the same frozen spec; everything else is derived arithmetic.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hf_id: str = ""
+    layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    ffn_size: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
+    max_context: int = Field(default=131072, ge=1)
+    gated_mlp: bool = True
+    tied_embeddings: bool = False
+    experts: int = Field(default=0, ge=0)
+    active_experts: int = Field(default=0, ge=0)
+    expert_ffn_size: int = Field(default=0, ge=0)
+    shared_experts: int = Field(default=0, ge=0)
+    dense_layers: int = Field(default=0, ge=0)
+    kv_lora_rank: int = Field(default=0, ge=0)
+    q_lora_rank: int = Field(default=0, ge=0)
+    qk_rope_head_dim: int = Field(default=0, ge=0)
+    qk_nope_head_dim: int = Field(default=0, ge=0)
+    v_head_dim: int = Field(default=0, ge=0)
+    sliding_window: int = Field(default=0, ge=0)
+    sliding_window_layers: int = Field(default=0, ge=0)
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        if self.heads % self.kv_heads:
+            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+        if self.experts and not (1 <= self.active_experts <= self.experts and self.expert_ffn_size):
+            raise ValueError("a MoE model needs 1 <= active_experts <= experts and expert_ffn_size > 0")
+        if self.dense_layers > self.layers or self.sliding_window_layers > self.layers:
+            raise ValueError("dense_layers and sliding_window_layers cannot exceed layers")
+        if self.sliding_window_layers and not self.sliding_window:
+            raise ValueError("sliding_window_layers needs sliding_window > 0")
+        return self
+
+    # ---- structure -------------------------------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.dense_layers if self.is_moe else 0
+
+    @property
+    def full_attention_layers(self) -> int:
+        return self.layers - self.sliding_window_layers
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def mlp_matrices(self) -> int:
+        return 3 if self.gated_mlp else 2
+
+    # ---- parameters ------------------------------------------------------------------------
+    @property
+    def attention_params_per_layer(self) -> int:
+        h = self.hidden_size
+        if self.is_mla:
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            q = h * self.q_lora_rank + self.q_lora_rank * self.heads * qk if self.q_lora_rank else h * self.heads * qk
+            kv = h * (self.kv_lora_rank + self.qk_rope_head_dim)
+            kv += self.kv_lora_rank * self.heads * (self.qk_nope_head_dim + self.v_head_dim)
+            return q + kv + self.heads * self.v_head_dim * h
+        return h * (self.q_dim + 2 * self.kv_dim) + self.q_dim * h
+
+    @property
+    def dense_mlp_params(self) -> int:
+        return self.mlp_matrices * self.hidden_size * self.ffn_size
+
+    @property
+    def expert_params(self) -> int:
+        """Parameters of one routed (or shared) expert."""
+        return self.mlp_matrices * self.hidden_size * self.expert_ffn_size
+
+    @property
+    def moe_params_per_layer(self) -> int:
+        router = self.hidden_size * self.experts
+        return router + (self.experts + self.shared_experts) * self.expert_params
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2)
+
+    @property
+    def params(self) -> int:
+        """Total parameter count (all experts), which sets the weight memory."""
+        dense = self.layers - self.moe_layers
+        return (
+            self.layers * self.attention_params_per_layer
+            + dense * self.dense_mlp_params
+            + self.moe_layers * self.moe_params_per_layer
+            + self.embedding_params
+        )
+
+    @property
+    def active_params(self) -> int:
+        """Parameters touched per token (active experts only), which sets FLOPs per token."""
+        if not self.is_moe:
+            return self.params
+        active_moe = self.hidden_size * self.experts + (self.active_experts + self.shared_experts) * self.expert_params
+        return self.params - self.moe_layers * (self.moe_params_per_layer - active_moe)
+
+    # ---- KV cache --------------------------------------------------------------------------
+    @property
+    def kv_elements_per_token_per_layer(self) -> int:
+        """K and V elements stored per token in one layer (MLA stores one compressed latent)."""
+        if self.is_mla:
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return 2 * self.kv_dim
+
+    def kv_bytes_per_token(self, kv_bytes_per_element: float) -> float:
+        """KV bytes per token of context over the full-attention layers (sliding layers are capped)."""
+        return self.full_attention_layers * self.kv_elements_per_token_per_layer * kv_bytes_per_element
+
+    @property
+    def attention_flops_per_pair(self) -> int:
+        """FLOPs per (query token, context token) pair in one layer: QK^T plus PV.
+
+        MLA is counted in its weight-absorbed form (scores over the latent plus rope part, values over
+        the latent), which is how serving engines run it."""
+        if self.is_mla:
+            return 2 * self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim)
+        return 4 * self.heads * self.head_dim

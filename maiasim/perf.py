@@ -1,0 +1,322 @@
+"""The iteration-time model: a per-operator roofline for one engine step of one replica.
+
+One step runs a batch of prefill chunks and decode sequences through every layer on a tensor- and
+pipeline-parallel group. Each operator costs ``max(flops / sustained_flops, bytes / sustained_bw)``;
+collectives come from :mod:`maiasim.network`; a fixed overhead is added per step. Pure functions
+and precomputed tables only, no simulation state.
+
+The engine's hot path needs the same numbers millions of times, so :class:`StepModel` tabulates the
+token-count-dependent part once (numpy, vectorised over every possible token count) and leaves two
+scalars for attention: seconds per decode context token, and a per-chunk prefill term. Because the
+decode part is affine in the total context, a decode-only batch of fixed membership has a
+closed-form step sequence, which is what makes exact fast-forward possible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .calibration import Calibration
+from .hardware import BYTES_PER_ELEMENT, ChipSpec, wider
+from .model import ModelSpec
+from .network import allreduce_time, send_time
+
+
+@dataclass(frozen=True)
+class Precisions:
+    weights: str = "fp8"
+    activations: str = "fp8"
+    kv_cache: str = "fp8"
+
+    @property
+    def gemm(self) -> str:
+        """A GEMM runs at the wider of its operands (W4A8 runs at FP8)."""
+        return wider(self.weights, self.activations)
+
+    @property
+    def attention(self) -> str:
+        return wider(self.activations, self.kv_cache)
+
+    @property
+    def comm_bytes(self) -> float:
+        """Bytes per activation element on the wire: collectives run in BF16 unless activations are narrower."""
+        return min(2.0, BYTES_PER_ELEMENT[self.activations]) if self.activations != "fp4" else 1.0
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    tensor: int = 1
+    pipeline: int = 1
+
+    @property
+    def chips(self) -> int:
+        return self.tensor * self.pipeline
+
+
+class DoesNotFit(ValueError):
+    """The model and its KV cache do not fit in the group's HBM."""
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Per-chip HBM budget of one replica."""
+
+    hbm_usable_bytes: float
+    weights_bytes: float
+    activation_bytes: float
+    kv_bytes: float
+    kv_bytes_per_token: float  # per chip, all this chip's layers
+    kv_capacity_tokens: int  # per replica
+    per_sequence_tokens: int  # fixed KV reservation per sequence (block slack, sliding windows)
+
+
+def plan_memory(
+    chip: ChipSpec,
+    model: ModelSpec,
+    precision: Precisions,
+    parallel: Parallelism,
+    *,
+    max_batch_tokens: int,
+    max_num_seqs: int,
+    hbm_utilization: float = 0.9,
+    block_tokens: int = 16,
+) -> MemoryPlan:
+    """Weights + activations + KV cache per chip; raises :class:`DoesNotFit` saying by how much."""
+    tp, pp = parallel.tensor, parallel.pipeline
+    if model.layers < pp:
+        raise DoesNotFit(f"pipeline_parallel={pp} exceeds the model's {model.layers} layers")
+    usable = chip.hbm_bytes * hbm_utilization
+    weights = model.params * BYTES_PER_ELEMENT[precision.weights] / (tp * pp)
+    ab = 2.0  # activations are held in BF16 between kernels
+    h, ffn = model.hidden_size, max(model.ffn_size, model.expert_ffn_size * max(1, model.active_experts))
+    activation = max_batch_tokens * (4 * h + 2 * ffn / tp) * ab + max_num_seqs * model.vocab_size / tp * 4
+    kv_heads_local = math.ceil(model.kv_heads / tp)
+    per_layer = (model.kv_lora_rank + model.qk_rope_head_dim) if model.is_mla else 2 * kv_heads_local * model.head_dim
+    kvb = BYTES_PER_ELEMENT[precision.kv_cache]
+    layers_local = math.ceil(model.full_attention_layers / pp)
+    kv_per_token = max(layers_local, 1) * per_layer * kvb
+    sw_tokens = 0
+    if model.sliding_window_layers:
+        sw_local = math.ceil(model.sliding_window_layers / pp)
+        sw_tokens = math.ceil(model.sliding_window * sw_local / max(layers_local, 1))
+    free = usable - weights - activation
+    if free <= 0:
+        need_tp = math.ceil(model.params * BYTES_PER_ELEMENT[precision.weights] / pp / (usable - activation)) if usable > activation else None
+        hint = f"; try tensor_parallel >= {need_tp}" if need_tp else ""
+        raise DoesNotFit(
+            f"{model.hf_id or 'model'} does not fit: per chip it needs {weights / 1e9:.1f} GB of "
+            f"{precision.weights} weights + {activation / 1e9:.1f} GB of activations, but the chip has "
+            f"{usable / 1e9:.1f} GB usable ({chip.hbm_bytes / 1e9:.0f} GB x {hbm_utilization}); short by "
+            f"{-free / 1e9:.1f} GB at tensor_parallel={tp}, pipeline_parallel={pp}{hint}"
+        )
+    capacity = int(free // kv_per_token)
+    return MemoryPlan(usable, weights, activation, free, kv_per_token, capacity, block_tokens + sw_tokens)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Where one iteration's time goes (seconds), and the work it did (whole replica)."""
+
+    total_s: float
+    compute_s: float
+    memory_s: float
+    comm_s: float
+    overhead_s: float
+    flops: float
+    hbm_bytes: float
+    ops: dict[str, float] = field(default_factory=dict)
+
+
+class StepModel:
+    """Iteration times for one replica configuration, tabulated for the engine's hot path."""
+
+    def __init__(
+        self,
+        chip: ChipSpec,
+        model: ModelSpec,
+        precision: Precisions,
+        parallel: Parallelism,
+        calib: Calibration,
+        max_tokens: int = 8192,
+    ):
+        self.chip, self.model, self.precision, self.parallel, self.calib = chip, model, precision, parallel, calib
+        tp = parallel.tensor
+        self.peak_gemm = chip.peak_flops(precision.gemm)
+        self.peak_attn = chip.peak_flops(precision.attention)
+        self.bw = chip.hbm_bandwidth_bytes_per_s
+        self.max_tokens = max_tokens
+        m = model
+        wb = BYTES_PER_ELEMENT[precision.weights]
+        kvb = BYTES_PER_ELEMENT[precision.kv_cache]
+        self._wb, self._ab = wb, BYTES_PER_ELEMENT[precision.activations]
+        # attention per (query, context) pair per layer, per chip
+        self._pair_flops = m.attention_flops_per_pair / tp
+        kv_heads_local = math.ceil(m.kv_heads / tp)
+        kv_elems = (m.kv_lora_rank + m.qk_rope_head_dim) if m.is_mla else 2 * kv_heads_local * m.head_dim
+        self._kv_token_bytes = kv_elems * kvb  # per layer per chip
+        c = calib
+        dec_per_token = max(
+            self._pair_flops / (self.peak_attn * c.gemm_fraction(precision.attention)),
+            self._kv_token_bytes / (self.bw * c.attention_decode_hbm_fraction),
+        )
+        #: seconds per decode context token (all full-attention layers)
+        self.decode_s_per_ctx = m.full_attention_layers * dec_per_token
+        #: seconds per decode sequence for sliding-window layers (window assumed full, see docs)
+        self.decode_s_per_seq = m.sliding_window_layers * m.sliding_window * dec_per_token + c.per_sequence_overhead_s
+        self.decode_flops_per_ctx = m.full_attention_layers * self._pair_flops * tp
+        self.decode_bytes_per_ctx = m.full_attention_layers * self._kv_token_bytes * tp
+        self.decode_flops_per_seq = m.sliding_window_layers * m.sliding_window * self._pair_flops * tp
+        self.decode_bytes_per_seq = m.sliding_window_layers * m.sliding_window * self._kv_token_bytes * tp
+        tokens = np.arange(max_tokens + 1, dtype=float)
+        ops = self._token_ops(tokens)
+        self.linear_s = sum(v[0] for v in ops.values())  # array over token count
+        self.linear_flops = sum(v[1] for v in ops.values())
+        self.linear_bytes = sum(v[2] for v in ops.values())
+        lm = self._lm_head(tokens)
+        self.lm_s, self.lm_flops, self.lm_bytes = lm
+        self.overhead_s = c.iteration_overhead_s
+        # plain lists index faster than numpy scalars in the hot path
+        self._lin = (self.linear_s + self.overhead_s).tolist()
+        self._lm = self.lm_s.tolist()
+
+    # ---- operators (vectorised over token counts) ----------------------------------------------
+    def _gemm(self, rows, params_per_chip, act_elems_per_row, eff_rows=None):
+        """(time, flops per chip, bytes per chip) of a GEMM with ``rows`` tokens."""
+        c = self.calib
+        eff_rows = rows if eff_rows is None else eff_rows
+        eff = c.gemm_fraction(self.precision.gemm) * eff_rows / (eff_rows + c.gemm_half_tokens)
+        flops = 2.0 * rows * params_per_chip
+        nbytes = params_per_chip * self._wb + rows * act_elems_per_row * self._ab
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tc = np.where(rows > 0, flops / (self.peak_gemm * np.maximum(eff, 1e-12)), 0.0)
+        tm = np.where(rows > 0, nbytes / (self.bw * c.hbm_fraction), 0.0)
+        return np.maximum(tc, tm), flops, np.where(rows > 0, nbytes, 0.0), tc, tm
+
+    def _token_ops(self, T) -> dict[str, tuple]:
+        """Per-operator (time_s, flops, bytes) over all layers for T batch tokens, whole replica."""
+        m, tp, pp = self.model, self.parallel.tensor, self.parallel.pipeline
+        h = m.hidden_size
+        out: dict[str, tuple] = {}
+
+        def add(name, layers, res):
+            t, f, b = res[0], res[1], res[2]
+            out[name] = (layers * t, layers * f * tp, layers * b * tp, layers * res[3], layers * res[4])
+
+        L = m.layers
+        if m.is_mla:
+            add("attn_proj", L, self._gemm(T, m.attention_params_per_layer / tp, 2 * h / tp + h))
+        else:
+            kv_local = math.ceil(m.kv_heads / tp) * m.head_dim
+            add("qkv_proj", L, self._gemm(T, h * (m.q_dim / tp + 2 * kv_local), h + m.q_dim / tp + 2 * kv_local))
+            add("o_proj", L, self._gemm(T, m.q_dim / tp * h, m.q_dim / tp + h))
+        dense = L - m.moe_layers
+        if dense:
+            add("mlp", dense, self._gemm(T, m.dense_mlp_params / tp, 2 * h + m.mlp_matrices * m.ffn_size / tp))
+        if m.is_moe:
+            E, k = m.experts, m.active_experts
+            touched = E * (1.0 - (1.0 - k / E) ** T)
+            per_expert_rows = np.where(touched > 0, T * k / np.maximum(touched, 1e-9), 0.0)
+            res = self._gemm(T, m.expert_params / tp * k, 2 * h * k + m.mlp_matrices * m.expert_ffn_size * k / tp, per_expert_rows)
+            # weights streamed: only the experts the batch touches
+            wbytes = touched * m.expert_params / tp * self._wb
+            tm = np.where(T > 0, (wbytes + T * (2 * h * k) * self._ab) / (self.bw * self.calib.hbm_fraction), 0.0)
+            res = (np.maximum(res[3], tm), res[1], np.where(T > 0, wbytes + T * 2 * h * k * self._ab, 0.0), res[3], tm)
+            add("moe_experts", m.moe_layers, res)
+            add("moe_router", m.moe_layers, self._gemm(T, h * E, h + E))
+            if m.shared_experts:
+                add("moe_shared", m.moe_layers, self._gemm(T, m.shared_experts * m.expert_params / tp, 2 * h))
+        # norms, residual adds, activation function: pure memory traffic
+        ffn_local = (m.ffn_size if not m.is_moe else m.expert_ffn_size * m.active_experts) / tp
+        ew_bytes = T * self._ab * (10 * h + 3 * ffn_local)
+        ew_t = ew_bytes / (self.bw * self.calib.hbm_fraction)
+        out["elementwise"] = (L * ew_t, 0.0 * T, L * ew_bytes * tp, 0.0 * T, L * ew_t)
+        comm = np.zeros_like(T)
+        if tp > 1:
+            msg = T * h * self.precision.comm_bytes
+            comm = comm + 2 * L * np.where(T > 0, allreduce_time(self.chip, self.calib, tp, msg), 0.0)
+        if pp > 1:
+            comm = comm + (pp - 1) * np.where(T > 0, send_time(self.chip, self.calib, T * h * self.precision.comm_bytes, 1), 0.0)
+        out["communication"] = (comm, 0.0 * T, 0.0 * T, 0.0 * T, 0.0 * T)
+        return out
+
+    def _lm_head(self, n_out):
+        m, tp = self.model, self.parallel.tensor
+        t, f, b, _, _ = self._gemm(n_out, m.hidden_size * m.vocab_size / tp, m.hidden_size + m.vocab_size / tp)
+        return t, f * tp, b * tp
+
+    # ---- attention ---------------------------------------------------------------------------
+    def prefill_attention(self, chunk: int, prior: int) -> tuple[float, float, float]:
+        """(seconds, flops, bytes) of causal attention for a chunk of ``chunk`` new tokens after ``prior``."""
+        m, c, tp = self.model, self.calib, self.parallel.tensor
+        pairs = chunk * prior + chunk * (chunk + 1) / 2.0
+        kv_bytes = (prior + chunk) * self._kv_token_bytes
+        peak = self.peak_attn * c.attention_prefill_fraction
+        bw = self.bw * c.hbm_fraction
+        t = m.full_attention_layers * max(pairs * self._pair_flops / peak, kv_bytes / bw)
+        f = m.full_attention_layers * pairs * self._pair_flops * tp
+        b = m.full_attention_layers * kv_bytes * tp
+        if m.sliding_window_layers:
+            w = m.sliding_window
+            sw_pairs = chunk * min(float(w), prior + (chunk + 1) / 2.0)
+            sw_bytes = min(prior + chunk, w + chunk) * self._kv_token_bytes
+            t += m.sliding_window_layers * max(sw_pairs * self._pair_flops / peak, sw_bytes / bw)
+            f += m.sliding_window_layers * sw_pairs * self._pair_flops * tp
+            b += m.sliding_window_layers * sw_bytes * tp
+        return t, f, b
+
+    # ---- the engine's calls ------------------------------------------------------------------
+    def step_time(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float, prefill_s: float = 0.0) -> float:
+        """Seconds for a step of ``tokens`` batch tokens, ``n_out`` sampled rows, ``n_decode`` decode
+        sequences with total context ``decode_ctx``, plus precomputed prefill attention seconds."""
+        return (
+            self._lin[tokens] + self._lm[n_out] + self.decode_s_per_seq * n_decode
+            + self.decode_s_per_ctx * decode_ctx + prefill_s
+        )
+
+    def decode_affine(self, n: int) -> tuple[float, float]:
+        """(a, b) with a decode-only step of ``n`` sequences taking ``a + b * total_context`` seconds."""
+        return self._lin[n] + self._lm[n] + self.decode_s_per_seq * n, self.decode_s_per_ctx
+
+    def step_work(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float) -> tuple[float, float]:
+        """(flops, hbm bytes) of a step's linear and decode-attention parts (replica total)."""
+        f = self.linear_flops[tokens] + self.lm_flops[n_out] + self.decode_flops_per_ctx * decode_ctx + self.decode_flops_per_seq * n_decode
+        b = self.linear_bytes[tokens] + self.lm_bytes[n_out] + self.decode_bytes_per_ctx * decode_ctx + self.decode_bytes_per_seq * n_decode
+        return float(f), float(b)
+
+    # ---- explanation -------------------------------------------------------------------------
+    def breakdown(self, prefill_chunks: list[tuple[int, int]] = (), decode_contexts: list[int] = ()) -> Breakdown:
+        """The full per-operator breakdown of one iteration, for users asking *why*.
+
+        ``prefill_chunks`` are (new_tokens, prior_context) pairs; ``decode_contexts`` the context
+        length of each decoding sequence. Agrees with :meth:`step_time` exactly."""
+        n_dec = len(decode_contexts)
+        T = int(sum(c for c, _ in prefill_chunks) + n_dec)
+        if T > self.max_tokens:
+            raise ValueError(f"batch of {T} tokens exceeds the tabulated maximum {self.max_tokens}")
+        n_out = n_dec + len(prefill_chunks)
+        ops = self._token_ops(np.array([float(T)]))
+        times = {k: float(v[0][0]) for k, v in ops.items()}
+        compute = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] >= v[4][0])
+        memory = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] < v[4][0])
+        lm_t, lm_f, lm_b, lm_tc, lm_tm = self._gemm(np.array([float(n_out)]), self.model.hidden_size * self.model.vocab_size / self.parallel.tensor, 0)
+        lm_s = float(self.lm_s[n_out])
+        times["lm_head"] = lm_s
+        (compute := compute + lm_s) if lm_tc[0] >= lm_tm[0] else (memory := memory + lm_s)
+        ctx = float(sum(decode_contexts))
+        dec = self.decode_s_per_ctx * ctx + (self.decode_s_per_seq - self.calib.per_sequence_overhead_s) * n_dec
+        times["decode_attention"] = dec
+        memory += dec  # decode attention reads the KV cache: bandwidth-bound on every catalog chip
+        pre_s = pre_f = pre_b = 0.0
+        for c, p in prefill_chunks:
+            s, f, b = self.prefill_attention(c, p)
+            pre_s, pre_f, pre_b = pre_s + s, pre_f + f, pre_b + b
+        times["prefill_attention"] = pre_s
+        compute += pre_s
+        comm = times["communication"]
+        overhead = self.overhead_s + self.calib.per_sequence_overhead_s * n_dec
+        total = self.step_time(T, n_out, n_dec, ctx, pre_s)
+        flops, nbytes = self.step_work(T, n_out, n_dec, ctx)
+        return Breakdown(total, compute, memory, comm, overhead, flops + pre_f, nbytes + pre_b, times)

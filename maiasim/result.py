@@ -1,0 +1,258 @@
+"""Frames: the one place where raw records become pandas DataFrames (built lazily, cached)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .economics import chip_hour_usd, energy_j
+from .metrics import COMPLETED, REASONS, STATUS_NAMES, Records
+from .scenario import Scenario
+
+PCTS = (50, 90, 99)
+
+
+class Result:
+    """The outcome of one simulation: ``requests``, ``replicas``, ``timeline`` and ``summary``."""
+
+    def __init__(self, scenario: Scenario, records: Records):
+        self.scenario = scenario
+        self.records = records
+        self.duration_s = float(records.end_s)
+        chip = scenario.chip_spec()
+        self.chip_hour_usd, self.cost_source = chip_hour_usd(scenario.cost, chip)
+        self._chip = chip
+        self.step_model = records.meta["step"]
+        self.memory_plan = records.meta["mem"]
+
+    def __repr__(self) -> str:
+        s = self.summary.loc[self.summary.workload == "all"].iloc[0]
+        return (f"<Result {self.scenario.name}: {int(s.requests)} requests, {int(s.completed)} completed, "
+                f"{s.throughput_tok_s:,.0f} tok/s, TTFT p99 {s.ttft_p99_s:.3g} s, TPOT p99 {s.tpot_p99_s:.3g} s>")
+
+    # ---- requests ------------------------------------------------------------------------------
+    @cached_property
+    def requests(self) -> pd.DataFrame:
+        r = self.records.requests
+        names = [w.name for w in self.scenario.workload]
+        ttft = r.first_token_s - r.arrival_s
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tpot = np.where(r.output > 1, (r.finish_s - r.first_token_s) / (r.output - 1), np.nan)
+        df = pd.DataFrame({
+            "request_id": np.arange(len(r.arrival_s)),
+            "workload": pd.Categorical.from_codes(r.workload.astype(int), categories=names),
+            "arrival_s": r.arrival_s,
+            "first_token_s": r.first_token_s,
+            "finish_s": r.finish_s,
+            "ttft_s": ttft,
+            "tpot_s": tpot,
+            "e2e_s": r.finish_s - r.arrival_s,
+            "prompt_tokens": r.prompt,
+            "output_tokens": r.output,
+            "generated_tokens": r.generated,
+            "replica": r.replica,
+            "preemptions": r.preemptions,
+            "status": pd.Categorical.from_codes(r.status.astype(int), categories=list(STATUS_NAMES)),
+            "reason": pd.Categorical.from_codes(r.reason.astype(int), categories=list(REASONS)),
+        })
+        return df
+
+    # ---- replicas ------------------------------------------------------------------------------
+    @cached_property
+    def replicas(self) -> pd.DataFrame:
+        rp = self.records.replicas
+        sc, step = self.scenario, self.step_model
+        per = sc.deployment.tensor_parallel * sc.deployment.pipeline_parallel
+        dur = max(self.duration_s, 1e-12)
+        chip = self._chip
+        peak = step.peak_gemm * per
+        bw = chip.hbm_bandwidth_bytes_per_s * per
+        cap = self.memory_plan.kv_capacity_tokens
+        return pd.DataFrame({
+            "replica": np.arange(len(rp.busy_s)),
+            "chips": per,
+            "busy_s": rp.busy_s,
+            "busy_frac": rp.busy_s / dur,
+            "mfu": rp.flops / (peak * dur),
+            "mbu": rp.hbm_bytes / (bw * dur),
+            "kv_capacity_tokens": cap,
+            "kv_peak_frac": rp.kv_peak_tokens / cap,
+            "tokens": rp.out_tokens,
+            "prefill_tokens": rp.prefill_tokens,
+            "steps": rp.steps,
+            "jumps": rp.jumps,
+            "preemptions": rp.preemptions,
+            "energy_j": energy_j(per, chip.power_w, chip.idle_power_fraction, dur, rp.busy_s),
+        })
+
+    # ---- timeline ------------------------------------------------------------------------------
+    @cached_property
+    def timeline(self) -> pd.DataFrame:
+        """Cluster-wide per time bin: tokens/s, prefill tokens/s, mean queue depth, KV use, busy fraction.
+
+        A fast-forward jump spreads its tokens evenly over its duration; step-level detail inside a
+        jump is not kept (the per-request frames are exact)."""
+        st = self.records.steps
+        dur = self.duration_s
+        bin_s = self.scenario.engine.timeline_bin_s or _nice_bin(dur)
+        nb = max(1, int(np.ceil(dur / bin_s)))
+        edges = np.arange(nb + 1) * bin_s
+        cols = {"time_s": edges[:-1], "throughput_tok_s": np.zeros(nb), "prefill_tok_s": np.zeros(nb),
+                "queue_depth": np.zeros(nb), "kv_used_frac": np.zeros(nb), "busy_frac": np.zeros(nb)}
+        if st is None or not len(st.start_s):
+            return pd.DataFrame(cols)
+        a = st.arrays()
+        s, e = a["start_s"], a["end_s"]
+        # overlap of every segment with every bin, done as a dense sweep over segments' bin spans
+        first = np.minimum((s / bin_s).astype(int), nb - 1)
+        last = np.minimum(np.maximum(((e - 1e-12) / bin_s).astype(int), first), nb - 1)
+        span = last - first + 1
+        seg = np.repeat(np.arange(len(s)), span)
+        b = np.repeat(first, span) + (np.arange(len(seg)) - np.repeat(np.cumsum(span) - span, span))
+        lo = np.maximum(s[seg], edges[b])
+        hi = np.minimum(e[seg], edges[b + 1])
+        ov = np.clip(hi - lo, 0, None)
+        frac = np.divide(ov, (e - s)[seg], out=np.ones_like(ov), where=(e - s)[seg] > 0)
+        n_rep = self.scenario.replicas
+        cap = self.memory_plan.kv_capacity_tokens
+        cols["throughput_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / bin_s
+        cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / bin_s
+        busy = np.bincount(b, ov, nb)
+        cols["busy_frac"] = busy / (bin_s * n_rep)
+        cols["queue_depth"] = np.bincount(b, a["waiting"][seg] * ov, nb) / bin_s
+        cols["kv_used_frac"] = np.bincount(b, a["kv_tokens"][seg] * ov, nb) / (bin_s * n_rep * cap)
+        chip = self._chip
+        per = self.scenario.deployment.tensor_parallel * self.scenario.deployment.pipeline_parallel
+        cols["power_w"] = energy_j(per, chip.power_w, chip.idle_power_fraction, bin_s * n_rep, busy) / bin_s
+        return pd.DataFrame(cols)
+
+    # ---- summary -------------------------------------------------------------------------------
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        req = self.requests
+        sc = self.scenario
+        dur = max(self.duration_s, 1e-12)
+        chips = sc.chips
+        cost_total = chips * self.chip_hour_usd * dur / 3600.0
+        energy_total = float(self.replicas.energy_j.sum())
+        rows = []
+        groups = [(w.name, w.slo, req[req.workload == w.name]) for w in sc.workload]
+        groups.append(("all", None, req))
+        work_tokens = (req.prompt_tokens + req.generated_tokens).astype(float)
+        total_work = max(float(work_tokens.sum()), 1.0)
+        for name, slo, df in groups:
+            done = df[df.status == "completed"]
+            out_tok = float(done.output_tokens.sum())
+            share = float(work_tokens[df.index].sum()) / total_work
+            cost = cost_total * share
+            energy = energy_total * share
+            met = _slo_met(df, slo, sc) if name != "all" else _slo_met_all(req, sc)
+            row = {
+                "workload": name,
+                "requests": len(df),
+                "completed": len(done),
+                "rejected": int((df.status == "rejected").sum()),
+                "dropped": int((df.status == "dropped").sum()),
+                "in_flight": int((df.status == "in_flight").sum()),
+                "duration_s": dur,
+                "throughput_tok_s": out_tok / dur,
+                "prompt_tok_s": float(done.prompt_tokens.sum()) / dur,
+                "request_rate_per_s": len(done) / dur,
+                "goodput_req_s": float(met.sum()) / dur,
+            }
+            for col in ("ttft_s", "tpot_s", "e2e_s"):
+                vals = done[col].to_numpy(float)
+                vals = vals[~np.isnan(vals)]
+                for p in PCTS:
+                    row[f"{col[:-2]}_p{p}_s"] = float(np.percentile(vals, p)) if len(vals) else np.nan
+                row[f"{col[:-2]}_mean_s"] = float(vals.mean()) if len(vals) else np.nan
+            row["slo_attainment"] = float(met.mean()) if len(df) else np.nan
+            row["slo_met"] = _slo_p99_met(row, slo) if name != "all" else None
+            row["cost_usd"] = cost
+            row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
+            row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+            row["energy_j"] = energy
+            row["tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        all_met = [r for r in out.slo_met[:-1] if r is not None]
+        out.loc[out.workload == "all", "slo_met"] = bool(all(all_met)) if all_met else None
+        return out
+
+    # ---- convenience ---------------------------------------------------------------------------
+    def breakdown(self) -> pd.DataFrame:
+        """Per-operator time of a representative decode step (the mean decode batch of the run)."""
+        rp = self.records.replicas
+        req = self.requests
+        done = req[req.status == "completed"]
+        steps = max(int(rp.steps.sum()), 1)
+        batch = max(1, min(int(round(rp.out_tokens.sum() / steps)), self.step_model.max_tokens))
+        ctx = int(done.prompt_tokens.mean() + done.output_tokens.mean() / 2) if len(done) else 1024
+        b = self.step_model.breakdown([], [ctx] * batch)
+        df = pd.DataFrame({"op": list(b.ops), "time_s": list(b.ops.values())})
+        df["share"] = df.time_s / b.total_s
+        return df
+
+    def to_csv(self, directory) -> list:
+        """Write the four frames as CSV files; returns the paths."""
+        from pathlib import Path
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name in ("summary", "requests", "replicas", "timeline"):
+            p = d / f"{name}.csv"
+            getattr(self, name).to_csv(p, index=False)
+            paths.append(p)
+        return paths
+
+
+def _nice_bin(duration: float) -> float:
+    raw = max(duration / 120.0, 1e-3)
+    mag = 10 ** np.floor(np.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * mag:
+            return float(m * mag)
+    return float(10 * mag)
+
+
+def _meets(df: pd.DataFrame, slo) -> np.ndarray:
+    ok = (df.status == "completed").to_numpy()
+    if slo is None:
+        return ok
+    if slo.ttft_p99_s is not None:
+        ok &= (df.ttft_s <= slo.ttft_p99_s).to_numpy()
+    if slo.tpot_p99_s is not None:
+        ok &= ~(df.tpot_s > slo.tpot_p99_s).to_numpy()  # single-token requests have no TPOT
+    if slo.e2e_p99_s is not None:
+        ok &= (df.e2e_s <= slo.e2e_p99_s).to_numpy()
+    return ok
+
+
+def _slo_met(df, slo, sc) -> np.ndarray:
+    return _meets(df, slo)
+
+
+def _slo_met_all(req, sc) -> np.ndarray:
+    ok = np.zeros(len(req), bool)
+    for w in sc.workload:
+        m = (req.workload == w.name).to_numpy()
+        ok[m] = _meets(req[m], w.slo)
+    return ok
+
+
+def _slo_p99_met(row: dict, slo) -> bool | None:
+    """Whether the workload's p99 targets hold (None when it has no SLO)."""
+    if slo is None or all(v is None for v in (slo.ttft_p99_s, slo.tpot_p99_s, slo.e2e_p99_s)):
+        return None
+    checks = []
+    if slo.ttft_p99_s is not None:
+        checks.append(row["ttft_p99_s"] <= slo.ttft_p99_s)
+    if slo.tpot_p99_s is not None:
+        checks.append(not row["tpot_p99_s"] > slo.tpot_p99_s)
+    if slo.e2e_p99_s is not None:
+        checks.append(row["e2e_p99_s"] <= slo.e2e_p99_s)
+    incomplete = row["completed"] < row["requests"]
+    return bool(all(checks)) and not incomplete
