@@ -219,7 +219,7 @@ def _nice_bin(duration: float) -> float:
 
 
 def _meets(df: pd.DataFrame, slo) -> np.ndarray:
-    ok = (df.status == "completed").to_numpy()
+    ok = (df.status == "completed").to_numpy().copy()
     if slo is None:
         return ok
     if slo.ttft_p99_s is not None:
