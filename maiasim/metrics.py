@@ -33,6 +33,7 @@ class RequestLog:
         self.n = 0
         self.workload = np.zeros(n, np.int16)
         self.arrival_s = np.full(n, np.nan)
+        self.admit_s = np.full(n, np.nan)  # first admission into a batch
         self.first_token_s = np.full(n, np.nan)
         self.finish_s = np.full(n, np.nan)
         self.prompt = np.zeros(n, np.int64)
@@ -53,7 +54,7 @@ class RequestLog:
 class StepLog:
     """One row per engine step or fast-forward jump of any replica (the timeline's raw data)."""
 
-    FIELDS = ("replica", "start_s", "end_s", "out_tokens", "prefill_tokens", "kv_tokens", "waiting")
+    FIELDS = ("replica", "start_s", "end_s", "out_tokens", "prefill_tokens", "kv_tokens", "waiting", "running")
 
     def __init__(self):
         self.replica = array("i")
@@ -63,8 +64,9 @@ class StepLog:
         self.prefill_tokens = array("q")
         self.kv_tokens = array("q")
         self.waiting = array("i")
+        self.running = array("i")
 
-    def add(self, replica, start, end, out_tokens, prefill_tokens, kv_tokens, waiting) -> None:
+    def add(self, replica, start, end, out_tokens, prefill_tokens, kv_tokens, waiting, running) -> None:
         self.replica.append(replica)
         self.start_s.append(start)
         self.end_s.append(end)
@@ -72,6 +74,7 @@ class StepLog:
         self.prefill_tokens.append(prefill_tokens)
         self.kv_tokens.append(kv_tokens)
         self.waiting.append(waiting)
+        self.running.append(running)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f: np.frombuffer(getattr(self, f), dtype=getattr(self, f).typecode) if len(getattr(self, f)) else np.zeros(0) for f in self.FIELDS}

@@ -44,6 +44,7 @@ class Result:
             "request_id": np.arange(len(r.arrival_s)),
             "workload": pd.Categorical.from_codes(r.workload.astype(int), categories=names),
             "arrival_s": r.arrival_s,
+            "admit_s": r.admit_s,
             "first_token_s": r.first_token_s,
             "finish_s": r.finish_s,
             "ttft_s": ttft,
@@ -100,7 +101,7 @@ class Result:
         nb = max(1, int(np.ceil(dur / bin_s)))
         edges = np.arange(nb + 1) * bin_s
         cols = {"time_s": edges[:-1], "throughput_tok_s": np.zeros(nb), "prefill_tok_s": np.zeros(nb),
-                "queue_depth": np.zeros(nb), "kv_used_frac": np.zeros(nb), "busy_frac": np.zeros(nb)}
+                "queue_depth": np.zeros(nb), "batch_size": np.zeros(nb), "kv_used_frac": np.zeros(nb), "busy_frac": np.zeros(nb)}
         if st is None or not len(st.start_s):
             return pd.DataFrame(cols)
         a = st.arrays()
@@ -122,6 +123,7 @@ class Result:
         busy = np.bincount(b, ov, nb)
         cols["busy_frac"] = busy / (bin_s * n_rep)
         cols["queue_depth"] = np.bincount(b, a["waiting"][seg] * ov, nb) / bin_s
+        cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
         cols["kv_used_frac"] = np.bincount(b, a["kv_tokens"][seg] * ov, nb) / (bin_s * n_rep * cap)
         chip = self._chip
         per = self.scenario.deployment.tensor_parallel * self.scenario.deployment.pipeline_parallel

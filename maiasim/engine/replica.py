@@ -66,6 +66,7 @@ class Replica:
         self._idle: simpy.Event | None = None
         self._jump_kv = -1  # KV use at the start of an interruptible jump, -1 when not jumping
         self._step_start = 0.0
+        self.last_end = 0.0
         self.proc = env.process(self.run())
 
     # ---- arrivals ------------------------------------------------------------------------------
@@ -83,7 +84,8 @@ class Replica:
         """Could ``s`` be admitted at the next boundary? (Conservative: KV use only grows in a jump.)"""
         if len(self.running) >= self.max_seqs or (self.chunked and self.n_dec >= self.max_tokens):
             return False
-        return kv_used + s.target + self.per_seq <= self.cap
+        growth = self.n_dec if self.chunked else 0  # decode shares the step only with chunked prefill
+        return kv_used + growth + s.target + self.per_seq <= self.cap
 
     # ---- the serving loop ----------------------------------------------------------------------
     def run(self):
@@ -94,6 +96,7 @@ class Replica:
                 yield self._idle
                 continue
             chunks, n_dec = self._schedule()
+            running = len(self.running)
             if not chunks and not n_dec:
                 # nothing can run until something arrives (the queue head was dropped or cannot fit)
                 self._idle = env.event()
@@ -124,6 +127,8 @@ class Replica:
                 self.k += 1
                 self.ctx_sum += n_dec
                 self.kv_used += n_dec
+            if self.kv_used > self.kv_peak:
+                self.kv_peak = self.kv_used  # the peak is reached just before completions free memory
             for s, c in chunks:
                 s.done += c
                 if s.done == s.target:
@@ -132,10 +137,8 @@ class Replica:
                 self.prefilling = [s for s in self.prefilling if s.done < s.target]
             if n_dec:
                 self._complete_due()
-            if self.kv_used > self.kv_peak:
-                self.kv_peak = self.kv_used
             if rec.steps is not None:
-                rec.steps.add(self.idx, start, env.now, n_out, tokens - n_dec, self.kv_used, len(self.waiting))
+                rec.steps.add(self.idx, start, env.now, n_out, tokens - n_dec, self.kv_used, len(self.waiting), running)
 
     def _schedule(self) -> tuple[list, int]:
         """Admit and preempt for the next step; returns (prefill chunks, decode sequences)."""
@@ -151,7 +154,7 @@ class Replica:
                 chunks.append((s, c))
                 budget -= c
             while budget > 0 and self.waiting and len(self.running) < self.max_seqs:
-                s = self._admit_head()
+                s = self._admit_head(self.n_dec)
                 if s is None:
                     break
                 c = min(s.target, budget)
@@ -161,7 +164,7 @@ class Replica:
         # without chunked prefill (vLLM v0): whole prompts, in prefill-only steps that take priority
         budget = self.max_tokens
         while self.waiting and len(self.running) < self.max_seqs and self.waiting[0].target <= budget:
-            s = self._admit_head()
+            s = self._admit_head(0)
             if s is None:
                 break
             chunks.append((s, s.target))
@@ -170,16 +173,19 @@ class Replica:
             return chunks, 0
         return chunks, self.n_dec
 
-    def _admit_head(self) -> Seq | None:
+    def _admit_head(self, growth: int) -> Seq | None:
+        """Admit the queue head if its whole prompt fits beside this step's decode ``growth``."""
         while self.waiting:
             s = self.waiting[0]
             if self.queue_timeout_s is not None and s.generated == 0 and self.env.now - s.arrival > self.queue_timeout_s:
                 self.waiting.popleft()
                 self._end(s, DROPPED, "queue_timeout")
                 continue
-            if self.kv_used + s.target + self.per_seq > self.cap:
+            if self.kv_used + growth + s.target + self.per_seq > self.cap:
                 return None
             self.waiting.popleft()
+            if s.generated == 0 and s.first_token < 0 and s.order == 0:
+                self.rec.requests.admit_s[s.rid] = self.env.now
             self._order += 1
             s.order = self._order
             s.done = 0
@@ -286,11 +292,12 @@ class Replica:
             self.kv_peak = self.kv_used
         self._complete_due()
         if self.rec.steps is not None:
-            self.rec.steps.add(self.idx, t0, env.now, n * steps, 0, start_kv + n * steps, len(self.waiting))
+            self.rec.steps.add(self.idx, t0, env.now, n * steps, 0, start_kv + n * steps, len(self.waiting), n)
 
     # ---- accounting ----------------------------------------------------------------------------
     def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
         """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals."""
+        self.last_end = self.env.now
         reps = self.rec.replicas
         i = self.idx
         f, b = self.step.step_work(tokens, n_out, n_dec, 0)
