@@ -75,7 +75,8 @@ def utilization(res):
     fig, ax = plt.subplots(figsize=(10, 3.6))
     cols = ["busy_frac", "mfu", "mbu", "kv_peak_frac"]
     data = [rp[c].to_numpy() for c in cols]
-    ax.boxplot(data, labels=cols)
+    ax.boxplot(data)
+    ax.set_xticks(range(1, len(cols) + 1), cols)
     ax.set_ylabel("fraction")
     ax.set_title(f"{res.scenario.name}: {len(rp)} replicas")
     ax.grid(alpha=0.3)
