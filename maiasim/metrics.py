@@ -52,32 +52,27 @@ class RequestLog:
 
 
 class StepLog:
-    """One row per engine step or fast-forward jump of any replica (the timeline's raw data)."""
+    """One row per engine step or fast-forward jump of any replica (the timeline's raw data).
+
+    ``waiting`` and ``running`` are the queue and batch sizes as the step starts; ``kv_tokens`` is the
+    KV use as it ends (its peak within the step). Rows are packed into one flat float array: one
+    ``extend`` per step is the cheapest record Python offers."""
 
     FIELDS = ("replica", "start_s", "end_s", "out_tokens", "prefill_tokens", "kv_tokens", "waiting", "running")
 
     def __init__(self):
-        self.replica = array("i")
-        self.start_s = array("d")
-        self.end_s = array("d")
-        self.out_tokens = array("q")
-        self.prefill_tokens = array("q")
-        self.kv_tokens = array("q")
-        self.waiting = array("i")
-        self.running = array("i")
+        self.data = array("d")
+        self.add = self.data.extend  # called with one tuple in FIELDS order
 
-    def add(self, replica, start, end, out_tokens, prefill_tokens, kv_tokens, waiting, running) -> None:
-        self.replica.append(replica)
-        self.start_s.append(start)
-        self.end_s.append(end)
-        self.out_tokens.append(out_tokens)
-        self.prefill_tokens.append(prefill_tokens)
-        self.kv_tokens.append(kv_tokens)
-        self.waiting.append(waiting)
-        self.running.append(running)
+    def __len__(self) -> int:
+        return len(self.data) // len(self.FIELDS)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {f: np.frombuffer(getattr(self, f), dtype=getattr(self, f).typecode) if len(getattr(self, f)) else np.zeros(0) for f in self.FIELDS}
+        m = np.frombuffer(self.data, dtype=float).reshape(-1, len(self.FIELDS)) if len(self.data) else np.zeros((0, len(self.FIELDS)))
+        out = {f: m[:, i] for i, f in enumerate(self.FIELDS)}
+        for f in ("replica", "out_tokens", "prefill_tokens", "kv_tokens", "waiting", "running"):
+            out[f] = out[f].astype(np.int64)
+        return out
 
 
 class ReplicaLog:

@@ -102,7 +102,7 @@ class Result:
         edges = np.arange(nb + 1) * bin_s
         cols = {"time_s": edges[:-1], "throughput_tok_s": np.zeros(nb), "prefill_tok_s": np.zeros(nb),
                 "queue_depth": np.zeros(nb), "batch_size": np.zeros(nb), "kv_used_frac": np.zeros(nb), "busy_frac": np.zeros(nb)}
-        if st is None or not len(st.start_s):
+        if st is None or not len(st):
             return pd.DataFrame(cols)
         a = st.arrays()
         s, e = a["start_s"], a["end_s"]

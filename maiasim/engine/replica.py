@@ -96,7 +96,7 @@ class Replica:
                 yield self._idle
                 continue
             chunks, n_dec = self._schedule()
-            running = len(self.running)
+            running, waiting = len(self.running), len(self.waiting)
             if not chunks and not n_dec:
                 # nothing can run until something arrives (the queue head was dropped or cannot fit)
                 self._idle = env.event()
@@ -107,7 +107,7 @@ class Replica:
             if not chunks and self.ff:
                 steps = self._jump_length()
                 if steps >= 2:
-                    yield from self._jump(steps)
+                    yield from self._jump(steps, waiting)
                     continue
             # one ordinary step
             tokens = n_dec
@@ -138,7 +138,7 @@ class Replica:
             if n_dec:
                 self._complete_due()
             if rec.steps is not None:
-                rec.steps.add(self.idx, start, env.now, n_out, tokens - n_dec, self.kv_used, len(self.waiting), running)
+                rec.steps.add((self.idx, start, env.now, n_out, tokens - n_dec, self.kv_used, waiting, running))
 
     def _schedule(self) -> tuple[list, int]:
         """Admit and preempt for the next step; returns (prefill chunks, decode sequences)."""
@@ -266,7 +266,7 @@ class Replica:
         to_full = (self.cap - self.kv_used) // self.n_dec
         return min(to_finish, to_full)
 
-    def _jump(self, steps: int):
+    def _jump(self, steps: int, waiting: int):
         env, n = self.env, self.n_dec
         a, b = self.step.decode_affine(n)
         s0 = self.ctx_sum
@@ -292,7 +292,7 @@ class Replica:
             self.kv_peak = self.kv_used
         self._complete_due()
         if self.rec.steps is not None:
-            self.rec.steps.add(self.idx, t0, env.now, n * steps, 0, start_kv + n * steps, len(self.waiting), n)
+            self.rec.steps.add((self.idx, t0, env.now, n * steps, 0, start_kv + n * steps, waiting, n))
 
     # ---- accounting ----------------------------------------------------------------------------
     def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
