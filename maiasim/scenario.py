@@ -302,10 +302,12 @@ class Scenario(_F):
         return str(path if path.is_absolute() else (self._base_dir / path))
 
     def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
-        """A changed copy: ``{"deployment.replicas": 8, "workload.0.arrival.rate_per_s": 5}``."""
+        """A changed copy: ``{"deployment.replicas": 8, "workload.0.arrival.rate_per_s": 5}``.
+
+        Fleet size follows the override: setting ``deployment.replicas`` re-derives
+        ``hardware.chips``; setting ``hardware.chips`` or the parallelism re-derives the replicas."""
         data = self.model_dump(exclude_defaults=False)
-        for key, value in overrides.items():
-            _set_path(data, key, value)
+        apply_overrides(data, overrides)
         return from_dict(data, base_dir=self._base_dir)
 
     def to_yaml(self) -> str:
@@ -347,6 +349,21 @@ def _set_path(data: dict, dotted: str, value: Any) -> None:
                 node = node[part]
         else:
             raise ScenarioError(f"{dotted}: cannot set a field inside {'.'.join(parts[:i])!r} (a {type(node).__name__})")
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> None:
+    """Set dotted paths in a scenario dict, keeping chips = replicas x TP x PP consistent."""
+    keys = set(overrides)
+    for key, value in overrides.items():
+        _set_path(data, key, value)
+    hw, dep = data.get("hardware"), data.get("deployment")
+    if not isinstance(hw, dict) or not isinstance(dep, dict):
+        return
+    if "deployment.replicas" in keys and "hardware.chips" not in keys:
+        hw["chips"] = None
+    elif keys & {"hardware.chips", "deployment.tensor_parallel", "deployment.pipeline_parallel"} and \
+            "deployment.replicas" not in keys and hw.get("chips") is not None:
+        dep["replicas"] = None
 
 
 def _fmt_loc(loc: tuple) -> str:
@@ -412,6 +429,5 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     if overrides:
         if not isinstance(data, dict):
             raise ScenarioError(f"invalid scenario: the top level must be a mapping, got {type(data).__name__}")
-        for k, v in overrides.items():
-            _set_path(data, k, v)
+        apply_overrides(data, overrides)
     return from_dict(data, base_dir=p.resolve().parent)

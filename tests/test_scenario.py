@@ -39,6 +39,33 @@ def test_with_overrides_returns_changed_copy(small):
         small.with_overrides({"workload.5.name": "x"})
 
 
+def test_overrides_keep_fleet_size_consistent():
+    sc = ms.load_scenario(ROOT / "scenarios" / "maia200-llama70b-conv.yaml")
+    assert (sc.chips, sc.replicas) == (16, 4)
+    assert sc.with_overrides({"deployment.replicas": 32}).chips == 128
+    tp8 = sc.with_overrides({"deployment.tensor_parallel": 8})
+    assert (tp8.chips, tp8.replicas) == (16, 2)
+    assert sc.with_overrides({"hardware.chips": 64}).replicas == 16
+    with pytest.raises(ms.ScenarioError, match="not a multiple"):
+        sc.with_overrides({"deployment.tensor_parallel": 3})
+
+
+def test_readme_python_snippet_runs():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = code.replace('"deployment.replicas": 2}', '"deployment.replicas": 2, "horizon_s": 120}')
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        exec(compile(code, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+
+
 def test_scenario_is_immutable(small):
     with pytest.raises(Exception):
         small.seed = 3
