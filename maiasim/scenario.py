@@ -59,6 +59,7 @@ class Scheduler(_F):
     chunked_prefill: bool = True
     block_tokens: int = Field(default=16, ge=1)
     hbm_utilization: float = Field(default=0.9, gt=0, le=1)
+    queue_timeout_s: float | None = Field(default=None, gt=0, description="drop a request still queued this long after arrival (a client giving up)")
 
 
 class Deployment(_F):

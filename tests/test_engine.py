@@ -185,3 +185,16 @@ def test_more_replicas_lower_latency():
     assert four.ttft_p99_s < two.ttft_p99_s
     assert four.tpot_p50_s < two.tpot_p50_s
     assert four.cost_usd > two.cost_usd
+
+
+def test_queue_timeout_drops_with_reason_in_both_modes():
+    sc = small_scenario(**{"deployment.replicas": 1, "deployment.scheduler.max_num_seqs": 4,
+                           "deployment.scheduler.queue_timeout_s": 2.0, "workload.0.arrival.rate_per_s": 6, "horizon_s": 30})
+    ff, st = _pair(sc)
+    _assert_same(ff, st)
+    req = ff.requests
+    dropped = req[req.status == "dropped"]
+    assert len(dropped) > 0 and set(dropped.reason.astype(str)) == {"queue_timeout"}
+    assert dropped.first_token_s.isna().all()
+    s = ff.summary.iloc[-1]
+    assert s.dropped == len(dropped) and s.slo_attainment < 1

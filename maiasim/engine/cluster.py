@@ -65,7 +65,8 @@ class _Sim:
         d = sc.deployment
         self.router = Router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
         self.replicas = [
-            Replica(self.env, i, self.step, self.mem, d.scheduler, self.rec, self._finished, sc.engine.fast_forward)
+            Replica(self.env, i, self.step, self.mem, d.scheduler, self.rec, self._finished, sc.engine.fast_forward,
+                    d.scheduler.queue_timeout_s)
             for i in range(sc.replicas)
         ]
         self.max_context = sc.model_spec().max_context
