@@ -40,42 +40,19 @@ EXECUTORS = ("serial", "processes", "dask")
 DEFAULT_CI_METRICS = ("throughput_tok_s", "goodput_req_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
                       "tpot_p99_s", "e2e_p99_s", "slo_attainment", "tokens_per_usd", "usd_per_mtok")
 
-#: keys that size the fleet; see :func:`fleet_overrides`
-_SIZE_KEYS = ("hardware.chips", "deployment.replicas")
-_SHAPE_KEYS = ("deployment.tensor_parallel", "deployment.pipeline_parallel")
-
-
 # ---- overrides --------------------------------------------------------------------------------
 
 
-def fleet_overrides(sc: Scenario, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides`` plus what keeps ``hardware.chips`` and ``deployment.replicas`` consistent.
-
-    A scenario may size its fleet by ``hardware.chips`` (replicas derived), by
-    ``deployment.replicas`` (chips derived) or by both (they must agree). The size you override wins:
-
-    * overriding ``deployment.replicas`` alone clears ``hardware.chips``;
-    * overriding ``hardware.chips`` alone clears ``deployment.replicas``;
-    * overriding only the parallelism keeps ``hardware.chips`` fixed when the scenario gives it (the
-      replicas are re-derived, and a chip count that the new parallelism does not divide is an error).
-    """
-    out = dict(overrides)
-    keys = set(out)
-    if "deployment.replicas" in keys and "hardware.chips" not in keys:
-        out["hardware.chips"] = None
-    elif "hardware.chips" in keys and "deployment.replicas" not in keys:
-        out["deployment.replicas"] = None
-    elif (keys & set(_SHAPE_KEYS)) and not (keys & set(_SIZE_KEYS)):
-        if sc.hardware.chips is not None and sc.deployment.replicas is not None:
-            out["deployment.replicas"] = None
-    return out
-
-
 def apply_overrides(sc: Scenario, overrides: Mapping[str, Any] | None) -> Scenario:
-    """``sc.with_overrides`` with the fleet-size rule of :func:`fleet_overrides`."""
+    """``sc.with_overrides(overrides)`` (or ``sc`` itself when there are none).
+
+    ``with_overrides`` keeps the fleet consistent: overriding ``deployment.replicas`` re-derives
+    ``hardware.chips``; overriding ``hardware.chips`` or the parallelism re-derives the replicas, so a
+    tensor-parallel sweep at a fixed ``hardware.chips`` changes the replica count, and a chip count
+    that the parallelism does not divide is an error (an error row in a sweep)."""
     if not overrides:
         return sc
-    return sc.with_overrides(fleet_overrides(sc, overrides))
+    return sc.with_overrides(dict(overrides))
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -475,11 +452,10 @@ def parse_grid(items: Sequence[str] | None) -> dict[str, list]:
 
 
 def load_with_sets(path: str, sets: Sequence[str] | None) -> Scenario:
-    """Load a scenario file and apply ``--set`` pairs with the fleet-size rule."""
+    """Load a scenario file and apply ``--set`` pairs (YAML values)."""
     from .cli import parse_sets
 
-    sc = load_scenario(path)
-    return apply_overrides(sc, parse_sets(list(sets or [])))
+    return load_scenario(path, parse_sets(list(sets or [])))
 
 
 SHOW = ("chips", "replicas", "throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",

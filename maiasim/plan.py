@@ -1,0 +1,356 @@
+"""Capacity planning: the fewest replicas per chip and tensor-parallel degree that meet every SLO.
+
+    from maiasim.plan import plan
+    df = plan("scenarios/maia200-llama70b-conv.yaml", chips=["maia200", "h100", "gb200"], tp=[1, 2, 4, 8])
+
+For each (chip, TP) the planner keeps the scenario's load, model, precision, scheduler and pipeline
+parallelism, and searches the replica count: 1, 2, 4, ... until the SLOs hold (or ``max_replicas``
+fails), then a binary search between the last failing and the first passing count. "The SLOs hold"
+means every workload's row in :attr:`Result.summary` has ``slo_met`` True: its p99 targets hold and
+none of its requests was rejected, dropped or left in flight; a workload without targets must
+complete all its requests. The chosen count is then re-simulated (``verified``) and so is one
+replica fewer (``fewer_meets_slo``, False for a minimal plan). The search assumes that more replicas
+never hurt; ``fewer_meets_slo`` True would flag a case where that failed.
+
+Feasible plans are ranked by cost per hour (``chips x chip_hour_usd``), then by tokens per dollar. A
+chip without a price (neither the scenario nor the catalog gives one) has NaN cost and ranks after
+every priced plan. For the scenario's own chip the scenario's ``cost``, ``chip_overrides`` and
+``calibration`` apply; other chips use their catalog price and calibration, because a price or a
+what-if written for one chip says nothing about another.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .scenario import Scenario, ScenarioError, load_scenario
+from .sweep import _error_text, run_tasks
+
+#: the columns of the printed table
+SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd", "tokens_per_usd",
+        "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo", "reason")
+
+_METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment", "tokens_per_usd",
+            "usd_per_mtok", "tokens_per_joule")
+
+
+# ---- the SLO test ------------------------------------------------------------------------------------
+
+
+def slo_verdict(res) -> tuple[bool, str]:
+    """(all workloads meet their SLOs, what failed) for a :class:`Result`."""
+    summ = res.summary
+    slos = {w.name: w.slo for w in res.scenario.workload}
+    why = []
+    for _, r in summ.loc[summ.workload != "all"].iterrows():
+        slo = slos[r.workload]
+        incomplete = int(r.requests - r.completed)
+        if incomplete:
+            why.append(f"{r.workload}: {incomplete} of {int(r.requests)} requests not completed")
+        if r.slo_met is None or bool(r.slo_met):
+            continue
+        for key in ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s"):
+            target = getattr(slo, key)
+            if target is not None and r[key] > target:
+                why.append(f"{r.workload}: {key} {r[key]:.3g} > {target:g}")
+    return (not why), "; ".join(why)
+
+
+def _has_slo(sc: Scenario) -> bool:
+    return any(v is not None for w in sc.workload for v in (w.slo.ttft_p99_s, w.slo.tpot_p99_s, w.slo.e2e_p99_s))
+
+
+# ---- one (chip, TP) ----------------------------------------------------------------------------------
+
+
+def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1, price: float | None = None) -> Scenario:
+    """The scenario on ``replicas`` replicas of ``chip`` at tensor parallelism ``tp`` (chips derived).
+
+    ``price`` (USD per chip-hour) replaces whatever cost the scenario or catalog gives."""
+    over: dict[str, Any] = {"hardware.chips": None, "deployment.replicas": int(replicas),
+                            "deployment.tensor_parallel": int(tp)}
+    if chip != sc.chip_name:
+        over.update({"hardware.chip": chip, "hardware.chip_overrides": {}, "hardware.calibration": {},
+                     "cost": {"chip_hour_usd": None, "tco": None}})
+    if price is not None:
+        over["cost"] = {"chip_hour_usd": float(price), "tco": None}
+    return sc.with_overrides(over)
+
+
+def _plan_one(task: tuple) -> dict[str, Any]:
+    """Search one (chip, TP). Module-level so process pools can pickle it; never raises."""
+    from . import simulate
+    from .engine.cluster import build_step_model
+
+    sc, chip, tp, max_replicas, price = task
+    row: dict[str, Any] = {"chip": chip, "tensor_parallel": int(tp),
+                           "pipeline_parallel": sc.deployment.pipeline_parallel,
+                           "replicas": np.nan, "chips": np.nan, "feasible": False, "reason": None}
+    sims = 0
+    try:
+        base = variant(sc, chip, tp, 1, price)
+        build_step_model(base)  # instant: raises DoesNotFit when the weights do not fit
+    except Exception as e:
+        row["reason"] = _error_text(e)
+        row["simulations"] = 0
+        return row
+
+    cache: dict[int, tuple[bool, str]] = {}
+
+    def ok(n: int) -> bool:
+        nonlocal sims
+        if n not in cache:
+            sims += 1
+            cache[n] = slo_verdict(simulate(base.with_overrides({"deployment.replicas": n})))
+        return cache[n][0]
+
+    try:
+        lo, hi, n = 0, None, 1
+        while True:  # exponential probe
+            if ok(n):
+                hi = n
+                break
+            lo = n
+            if n >= max_replicas:
+                break
+            n = min(2 * n, max_replicas)
+        if hi is None:
+            row["reason"] = f"SLO not met with max_replicas={max_replicas}: {cache[lo][1]}"
+            row["simulations"] = sims
+            return row
+        while hi - lo > 1:  # binary search: lo fails (or is 0), hi meets
+            mid = (lo + hi) // 2
+            if ok(mid):
+                hi = mid
+            else:
+                lo = mid
+        sc_n = base.with_overrides({"deployment.replicas": hi})
+        res = simulate(sc_n)  # a fresh run of the chosen plan: the verification
+        sims += 1
+        met, why = slo_verdict(res)
+        fewer_ok, fewer_why = False, "0 replicas serve nothing" if hi == 1 else ""
+        if hi > 1:
+            sims += 1
+            fewer_ok, fewer_why = slo_verdict(simulate(base.with_overrides({"deployment.replicas": hi - 1})))
+    except Exception as e:
+        row["reason"] = _error_text(e)
+        row["simulations"] = sims
+        return row
+
+    allrow = res.summary.loc[res.summary.workload == "all"].iloc[0]
+    row.update({
+        "replicas": hi, "chips": sc_n.chips, "feasible": bool(met),
+        "reason": None if met else f"verification run failed: {why}",
+        "chip_hour_usd": res.chip_hour_usd, "cost_source": res.cost_source,
+        "cost_per_hour_usd": sc_n.chips * res.chip_hour_usd,
+    })
+    for m in _METRICS:
+        row[m] = float(allrow[m])
+    row.update({"verified": bool(met), "fewer_meets_slo": bool(fewer_ok), "fewer_fails_on": fewer_why or None,
+                "simulations": sims})
+    return row
+
+
+# ---- the plan --------------------------------------------------------------------------------------
+
+
+def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = None, tp: Sequence[int] | None = None,
+         *, max_replicas: int = 512, prices: dict[str, float] | None = None, executor: str = "serial",
+         max_workers: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """Cheapest fleet per (chip, TP) that meets every workload's SLO at the scenario's load.
+
+    ``chips`` default to the scenario's chip, ``tp`` to its tensor parallelism. Returns one row per
+    (chip, TP), feasible plans first by ``rank`` (cost per hour, then tokens per dollar; NaN cost
+    last), then the infeasible ones with a ``reason``. ``prices`` maps chip names to USD per
+    chip-hour, replacing the scenario's or catalog's price for those chips. ``executor`` and ``max_workers`` are those of
+    :func:`maiasim.sweep.sweep` (each (chip, TP) search is one task).
+    """
+    from . import catalog
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if not _has_slo(sc):
+        raise ScenarioError("plan needs at least one workload with an slo (ttft_p99_s, tpot_p99_s or e2e_p99_s)")
+    chips = list(chips) if chips else [sc.chip_name]
+    tps = [int(t) for t in tp] if tp else [sc.deployment.tensor_parallel]
+    if int(max_replicas) < 1:
+        raise ScenarioError(f"max_replicas must be >= 1, got {max_replicas}")
+    for c in chips:
+        if c != sc.chip_name:
+            try:
+                catalog.chip(c)
+            except ValueError as e:
+                raise ScenarioError(str(e)) from None
+    if any(t < 1 for t in tps):
+        raise ScenarioError(f"tensor parallel degrees must be >= 1, got {tps}")
+    prices = dict(prices or {})
+    stray = sorted(set(prices) - set(chips))
+    if stray:
+        raise ScenarioError(f"prices given for chips not being planned: {stray}")
+    if any(not (isinstance(v, int | float) and v >= 0) for v in prices.values()):
+        raise ScenarioError(f"prices must be numbers >= 0 (USD per chip-hour), got {prices}")
+    tasks = [(sc, c, t, int(max_replicas), prices.get(c)) for c in dict.fromkeys(chips) for t in dict.fromkeys(tps)]
+    rows = run_tasks(_plan_one, tasks, executor=executor, max_workers=max_workers, progress=progress,
+                     desc=f"plan {sc.name}")
+    return rank(pd.DataFrame(rows))
+
+
+def rank(df: pd.DataFrame) -> pd.DataFrame:
+    """Order: feasible by cost per hour (NaN last) then tokens per dollar (descending); then the rest."""
+    cols = ["rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips", "feasible", "reason",
+            "chip_hour_usd", "cost_per_hour_usd", "cost_source", *_METRICS, "verified", "fewer_meets_slo",
+            "fewer_fails_on", "simulations"]
+    df = df.reindex(columns=[c for c in cols if c != "rank"])
+    feas = df[df.feasible.astype(bool)].copy()
+    rest = df[~df.feasible.astype(bool)].copy()
+    feas["_nan"] = feas.cost_per_hour_usd.isna()
+    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "tokens_per_usd"], ascending=[True, True, False],
+                            kind="stable").drop(columns="_nan")
+    feas.insert(0, "rank", np.arange(1, len(feas) + 1, dtype=float))
+    rest.insert(0, "rank", np.nan)
+    out = pd.concat([feas, rest], ignore_index=True) if len(rest) else feas.reset_index(drop=True)
+    out["rank"] = out["rank"].astype("Int64")
+    for c in ("replicas", "chips"):
+        out[c] = out[c].astype("Int64")
+    for c in ("verified", "fewer_meets_slo"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out
+
+
+# ---- output ----------------------------------------------------------------------------------------
+
+
+def format_plan(df: pd.DataFrame) -> str:
+    view = df[[c for c in SHOW if c in df.columns]].copy()
+    view = view.rename(columns={"tensor_parallel": "tp", "cost_per_hour_usd": "usd_per_hour"})
+    for c in ("rank", "replicas", "chips", "verified", "fewer_meets_slo"):
+        if c in view.columns:
+            view[c] = view[c].map(lambda v: "-" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+                                  else str(v))
+    view["reason"] = view["reason"].map(lambda e: "" if e is None or (isinstance(e, float) and math.isnan(e))
+                                        else (e if len(e) <= 90 else e[:87] + "..."))
+    return view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-")
+
+
+def plot_plan(df: pd.DataFrame, path=None, slo: dict[str, float] | None = None):
+    """Cost per hour against p99 TTFT and p99 TPOT for the feasible plans; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    feas = df[df.feasible.astype(bool)]
+    priced = feas[feas.cost_per_hour_usd.notna()]
+    markers = "osD^vP*X<>"
+    for i, (chip, g) in enumerate(priced.groupby("chip", sort=False)):
+        for ax, col in zip(axes, ("ttft_p99_s", "tpot_p99_s"), strict=True):
+            ax.scatter(g.cost_per_hour_usd, g[col], marker=markers[i % len(markers)], label=chip, s=40)
+            for _, r in g.iterrows():
+                ax.annotate(f"TP{r.tensor_parallel}x{r.replicas}", (r.cost_per_hour_usd, r[col]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+    for ax, col, title in zip(axes, ("ttft_p99_s", "tpot_p99_s"), ("p99 time to first token (s)",
+                                                                    "p99 time per output token (s)"), strict=True):
+        if slo and slo.get(col):
+            ax.axhline(slo[col], ls="--", lw=0.8, color="grey", label="SLO")
+        ax.set_xlabel("fleet cost (USD per hour)")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+    if len(priced):
+        axes[0].legend(fontsize=8)
+    unpriced = sorted(set(feas.chip) - set(priced.chip))
+    if unpriced:
+        fig.suptitle(f"not shown (no price): {', '.join(unpriced)}", fontsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _split(text: str, what: str) -> list[str]:
+    items = [s.strip() for s in str(text).split(",") if s.strip()]
+    if not items:
+        from .cli import UsageError
+
+        raise UsageError(f"{what}: give a comma-separated list")
+    return items
+
+
+def add_arguments(p) -> None:
+    p.description = ("For each chip and tensor-parallel degree, find the fewest replicas that meet every "
+                     "workload's SLO at the scenario's load, and rank the plans by cost per hour.")
+    p.add_argument("scenario")
+    p.add_argument("--chips", help="comma-separated catalog chips (default: the scenario's chip)")
+    p.add_argument("--tp", help="comma-separated tensor-parallel degrees (default: the scenario's)")
+    p.add_argument("--price", action="append", metavar="CHIP=USD",
+                   help="USD per chip-hour for a chip, replacing the scenario's or catalog's (repeatable)")
+    p.add_argument("--max-replicas", type=int, default=512, help="give up above this many replicas (default 512)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
+    p.add_argument("--executor", choices=("serial", "processes"), default="processes")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("-o", "--output", help="CSV file for the plan table")
+    p.add_argument("--plot", help="PNG of cost per hour against p99 latency")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def command(args) -> int:
+    """Exit 0 when at least one plan is feasible, 1 when none is, 2 on bad input."""
+    import sys
+    from pathlib import Path
+
+    from .cli import UsageError
+    from .sweep import load_with_sets
+
+    chips = _split(args.chips, "--chips") if args.chips is not None else None
+    tp = None
+    if args.tp is not None:
+        try:
+            tp = [int(t) for t in _split(args.tp, "--tp")]
+        except ValueError:
+            raise UsageError(f"--tp {args.tp!r}: expected integers, e.g. 1,2,4,8") from None
+    prices = {}
+    for item in args.price or []:
+        chip, _, val = item.partition("=")
+        try:
+            prices[chip.strip()] = float(val)
+        except ValueError:
+            raise UsageError(f"--price {item!r}: expected CHIP=USD, e.g. gb200=6.5") from None
+    if args.max_replicas < 1:
+        raise UsageError(f"--max-replicas must be >= 1, got {args.max_replicas}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
+    sc = load_with_sets(args.scenario, args.set)
+    df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices, executor=args.executor, max_workers=args.workers,
+              progress=not args.quiet and sys.stderr.isatty())
+    slos = "; ".join(f"{w.name}: " + ", ".join(f"{k} <= {v:g}" for k, v in w.slo.model_dump().items() if v is not None)
+                     for w in sc.workload if any(v is not None for v in w.slo.model_dump().values()))
+    print(f"{sc.name}: {sc.model_name}, SLOs {slos}; cheapest fleet per chip and TP "
+          f"(search up to {args.max_replicas} replicas, {int(df.simulations.sum())} simulations)")
+    print(format_plan(df))
+    feas = df[df.feasible.astype(bool)]
+    unpriced = sorted(set(feas[feas.cost_per_hour_usd.isna()].chip))
+    if unpriced:
+        print(f"note: no price for {', '.join(unpriced)} (give one with --price CHIP=USD); those plans rank last")
+    if len(feas):
+        best = feas.iloc[0]
+        print(f"best: {int(best.replicas)} x TP{best.tensor_parallel} {best.chip} = {int(best.chips)} chips, "
+              f"${best.cost_per_hour_usd:,.2f}/h, {best.tokens_per_usd:,.0f} tokens/$")
+    else:
+        print("no feasible plan")
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+        print(f"wrote {out}")
+    if args.plot:
+        out = Path(args.plot)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        targets = {k: min((getattr(w.slo, k) for w in sc.workload if getattr(w.slo, k) is not None), default=None)
+                   for k in ("ttft_p99_s", "tpot_p99_s")}
+        plot_plan(df, out, targets)
+        print(f"wrote {out}")
+    if not len(feas):
+        return 1
+    return 0
