@@ -1,0 +1,63 @@
+"""The notebooks in notebooks/ run top to bottom, quickly, and are stored without outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+from jupyter_client.manager import KernelManager  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+KERNEL = "maiasim-test-python"
+TIME_LIMIT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def kernel_dirs(tmp_path_factory) -> list[str]:
+    """A kernelspec that runs this interpreter, so the kernel sees the same venv as the tests
+    (whatever other "python3" kernels the user has installed)."""
+    d = tmp_path_factory.mktemp("kernels")
+    spec = d / KERNEL
+    spec.mkdir()
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "maiasim tests", "language": "python",
+    }))
+    return [str(d)]
+
+
+def test_the_two_walkthroughs_exist():
+    names = {p.name for p in NOTEBOOKS}
+    assert {"01-quickstart.ipynb", "02-compare-chips.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: clear the outputs of cells {dirty} before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path, kernel_dirs):
+    nb = nbformat.read(path, as_version=4)
+    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+    client = nbclient.NotebookClient(nb, km=km, timeout=300, kernel_name=KERNEL,
+                                     resources={"metadata": {"path": str(path.parent)}})
+    t0 = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on the first failure
+    elapsed = time.perf_counter() - t0
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert elapsed < TIME_LIMIT_S, f"{path.name} took {elapsed:.0f} s; keep each notebook under {TIME_LIMIT_S:.0f} s"
