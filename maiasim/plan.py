@@ -217,7 +217,7 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     out["rank"] = out["rank"].astype("Int64")
     for c in ("replicas", "chips"):
         out[c] = out[c].astype("Int64")
-    for c in ("verified", "fewer_meets_slo"):
+    for c in ("verified", "fewer_meets_slo", "reason", "fewer_fails_on", "cost_source"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out
 
