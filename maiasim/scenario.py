@@ -247,8 +247,6 @@ class Scenario(_F):
             raise ValueError(f"hardware.chips={chips} is not a multiple of tensor_parallel x pipeline_parallel = {per}")
         if chips is not None and d.replicas is not None and chips != d.replicas * per:
             raise ValueError(f"hardware.chips={chips} but deployment.replicas x tensor_parallel x pipeline_parallel = {d.replicas * per}")
-        if not self.deployment.scheduler.chunked_prefill and self.deployment.scheduler.max_batch_tokens < 16:
-            raise ValueError("max_batch_tokens too small")
         return self
 
     # ---- resolved views --------------------------------------------------------------------
@@ -312,7 +310,7 @@ class Scenario(_F):
         return from_dict(data, base_dir=self._base_dir)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
 # ---- loading and error formatting -------------------------------------------------------------

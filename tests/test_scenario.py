@@ -129,8 +129,10 @@ def test_model_that_does_not_fit_says_by_how_much():
 
 def test_unsupported_precision_is_clear():
     sc = small_scenario(**{"hardware.chip": "h100", "precision.weights": "fp4", "precision.activations": "fp4"})
-    with pytest.raises(ValueError, match="does not support fp4"):
+    with pytest.raises(ms.ScenarioError, match="does not support.*supported: bf16, fp8"):
         ms.simulate(sc)
+    r = _cli("validate", "scenarios/maia200-llama70b-conv.yaml", "--set", "hardware.chip=a100")
+    assert r.returncode == 2 and "a100 does not support" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_inline_chip_and_model_specs():

@@ -8,7 +8,7 @@ import simpy
 from ..calibration import Calibration
 from ..metrics import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from ..perf import Parallelism, Precisions, StepModel, plan_memory
-from ..scenario import Scenario
+from ..scenario import Scenario, ScenarioError
 from ..workload import Stream, rng_for, streams
 from .replica import Replica, Seq
 from .router import Router
@@ -20,6 +20,11 @@ def build_step_model(sc: Scenario, calib: Calibration | None = None) -> tuple[St
     calib = calib or sc.calibration()
     d = sc.deployment
     prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache)
+    for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
+        if p not in chip.peak_tflops:
+            have = ", ".join(sorted(chip.peak_tflops))
+            raise ScenarioError(f"precision: {what} need {p} tensor math, which {sc.chip_name} does not support "
+                                f"(supported: {have})")
     par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
     s = d.scheduler
     mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens, max_num_seqs=s.max_num_seqs,
