@@ -245,8 +245,10 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, tol: dict[str, Tolera
                 row["baseline"], row["current"] = bv, cv
                 if bv is None and cv is None:
                     continue  # no SLO on this workload, then or now
-                if bv is True and cv is not True:
-                    row["verdict"] = "REGRESSED" if cv is False else "MISSING"
+                if bv is not None and not has_c:
+                    row["verdict"] = "MISSING"
+                elif bv is True and cv is not True:
+                    row["verdict"] = "REGRESSED"
                 elif bv is False and cv is True:
                     row["verdict"] = "improved"
                 elif bv is None:
@@ -541,7 +543,10 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m maiasim.check", description=__doc__.splitlines()[0])
     add_arguments(p)
-    args = p.parse_args(argv)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return int(e.code or 0)
     try:
         return command(args)
     except (ScenarioError, DoesNotFit, UsageError, FileNotFoundError) as e:
