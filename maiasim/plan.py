@@ -34,7 +34,7 @@ from .sweep import _error_text, run_tasks
 
 #: the columns of the printed table
 SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd", "tokens_per_usd",
-        "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo", "reason")
+        "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo")
 
 _METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment", "tokens_per_usd",
             "usd_per_mtok", "tokens_per_joule")
@@ -232,9 +232,11 @@ def format_plan(df: pd.DataFrame) -> str:
         if c in view.columns:
             view[c] = view[c].map(lambda v: "-" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
                                   else str(v))
-    view["reason"] = view["reason"].map(lambda e: "" if e is None or (isinstance(e, float) and math.isnan(e))
-                                        else (e if len(e) <= 90 else e[:87] + "..."))
-    return view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-")
+    text = view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-")
+    bad = df[df.reason.notna()]
+    if len(bad):
+        text += "\nnot feasible:\n" + "\n".join(f"  {r.chip} TP{r.tensor_parallel}: {r.reason}" for _, r in bad.iterrows())
+    return text
 
 
 def plot_plan(df: pd.DataFrame, path=None, slo: dict[str, float] | None = None):

@@ -539,3 +539,8 @@ def _pm(mean: float, lo: float, hi: float) -> str:
     if math.isnan(lo):
         return f"{mean:.4g}"
     return f"{mean:.4g} +- {(hi - lo) / 2:.2g}"
+
+
+# ``maiasim.sweep`` may be re-exported as the function (``ms.sweep(...)``); keep ``ms.sweep.confidence``
+# working either way
+sweep.confidence = confidence  # type: ignore[attr-defined]

@@ -211,3 +211,7 @@ def test_cli_sweep_writes_csv(scenario_file, tmp_path, capsys):
 ])
 def test_cli_sweep_bad_input_exits_2(scenario_file, args):
     assert cli.main(["sweep", str(scenario_file), "--executor", "serial", *args]) == 2
+
+
+def test_confidence_is_reachable_from_the_sweep_function():
+    assert sweep.confidence is confidence
