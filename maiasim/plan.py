@@ -147,7 +147,8 @@ def _plan_one(task: tuple) -> dict[str, Any]:
     row.update({
         "replicas": hi, "chips": sc_n.chips, "feasible": bool(met),
         "reason": None if met else f"verification run failed: {why}",
-        "chip_hour_usd": res.chip_hour_usd, "cost_source": res.cost_source,
+        "chip_hour_usd": res.chip_hour_usd,
+        "cost_source": "plan prices (--price)" if price is not None else res.cost_source,
         "cost_per_hour_usd": sc_n.chips * res.chip_hour_usd,
     })
     for m in _METRICS:

@@ -185,7 +185,7 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, executor: str =
 def _dask():
     try:
         from dask import distributed
-    except ImportError as e:  # pragma: no cover - depends on the environment
+    except ImportError as e:
         raise ImportError(
             "executor='dask' needs dask.distributed, which is not installed: pip install 'maiasim[dask]'"
         ) from e

@@ -100,6 +100,7 @@ def test_replica_cap_makes_an_infeasible_row_with_the_reason(sc):
 def test_prices_rank_a_chip_without_catalog_price(sc):
     df = plan(sc, chips=["maia200", "gb200"], tp=[4], prices={"gb200": 1.0})
     assert df.iloc[0].chip == "gb200" and df.iloc[0].cost_per_hour_usd == df.iloc[0].chips * 1.0
+    assert df.iloc[0].cost_source.startswith("plan prices")
 
 
 def test_processes_executor_gives_the_same_plan(sc):

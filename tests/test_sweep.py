@@ -215,3 +215,15 @@ def test_cli_sweep_bad_input_exits_2(scenario_file, args):
 
 def test_confidence_is_reachable_from_the_sweep_function():
     assert sweep.confidence is confidence
+
+
+def test_missing_dask_is_a_clear_error(sc, scenario_file, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(ImportError, match=r"pip install 'maiasim\[dask\]'"):
+        sweep(sc, {"deployment.replicas": [1]}, executor="dask", progress=False)
+    assert cli.main(["sweep", str(scenario_file), "--grid", "deployment.replicas=1", "--executor", "dask"]) == 2
+    # the other executors never import dask
+    assert len(sweep(sc, {"deployment.replicas": [1]}, executor="serial", progress=False)) == 1
