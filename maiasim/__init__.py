@@ -12,11 +12,12 @@ from .calibration import Calibration
 from .perf import DoesNotFit
 from .result import Result
 from .scenario import Scenario, ScenarioError, from_dict, load_scenario
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
 __all__ = ["Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "from_dict", "load_scenario",
-           "simulate", "__version__"]
+           "simulate", "sweep", "__version__"]
 
 
 def simulate(scenario: Scenario | str, *, progress: bool = False, calibration: Calibration | None = None) -> Result:

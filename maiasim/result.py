@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .economics import chip_hour_usd, energy_j
-from .metrics import COMPLETED, REASONS, STATUS_NAMES, Records
+from .metrics import REASONS, STATUS_NAMES, Records
 from .scenario import Scenario
 
 PCTS = (50, 90, 99)

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import small_scenario
 
 import maiasim as ms
@@ -67,7 +66,9 @@ def test_readme_python_snippet_runs():
 
 
 def test_scenario_is_immutable(small):
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="frozen"):
         small.seed = 3
 
 
