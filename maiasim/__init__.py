@@ -20,9 +20,19 @@ __all__ = ["Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "
            "simulate", "sweep", "__version__"]
 
 
-def simulate(scenario: Scenario | str, *, progress: bool = False, calibration: Calibration | None = None) -> Result:
-    """Run one scenario (a :class:`Scenario` or a path to its YAML) and return its :class:`Result`."""
+def simulate(scenario: Scenario | str, *, progress: bool = False, calibration: Calibration | None = None,
+             uncertainty: int | None = None) -> Result:
+    """Run one scenario (a :class:`Scenario` or a path to its YAML) and return its :class:`Result`.
+
+    ``uncertainty=N`` (default: the scenario's ``uncertainty.samples``) also runs N draws of the
+    calibration ranges and adds ``<metric>_p5/_p50/_p95`` columns to ``summary`` (see
+    :mod:`maiasim.uncertainty`); the other frames stay those of the nominal calibration."""
     from .engine import run
 
     sc = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
+    n = sc.uncertainty.samples if uncertainty is None else int(uncertainty)
+    if n:
+        from . import uncertainty as _unc
+
+        return _unc.run(sc, n, calibration=calibration, progress=progress)
     return Result(sc, run(sc, calibration, progress=progress))

@@ -21,7 +21,15 @@ SAMPLED_FACTORS = (
     "allreduce_fraction",
     "alltoall_fraction",
     "iteration_overhead_s",
+    "per_sequence_overhead_s",
+    "collective_overhead_s",
+    "gemm_latency_s",
+    "layer_launch_s",
 )
+
+#: Sampled log-uniformly (their ranges span decades).
+LOG_SAMPLED = frozenset({"gemm_half_tokens", "iteration_overhead_s", "per_sequence_overhead_s", "collective_overhead_s",
+                         "gemm_latency_s", "layer_launch_s"})
 
 
 class Calibration(BaseModel):
@@ -45,6 +53,15 @@ class Calibration(BaseModel):
     alltoall_fraction: float = Field(default=0.5, gt=0, le=1.5)
     #: Extra latency per collective call (kernel launch, synchronisation), on top of link latency.
     collective_overhead_s: float = Field(default=5e-6, ge=0)
+    #: Collective efficiency by message size: bandwidth efficiency is
+    #: ``fraction * m / (m + collective_half_bytes)`` for a message of m bytes per chip (0: flat).
+    collective_half_bytes: float = Field(default=0.0, ge=0)
+    #: Fixed time per GEMM kernel (launch, tail wave, epilogue): the floor a tiny GEMM cannot beat.
+    gemm_latency_s: float = Field(default=0.0, ge=0)
+    #: Host time per layer to launch its kernels (eager-mode frameworks). The GPU hides it behind
+    #: its own work, so a step's GEMM + communication time is at least ``layers * layer_launch_s``.
+    #: 0 for engines that replay CUDA graphs or compile the whole step.
+    layer_launch_s: float = Field(default=0.0, ge=0)
     #: Fixed cost per engine iteration (scheduler, kernel launches, sampling).
     iteration_overhead_s: float = Field(default=2e-3, ge=0)
     #: Extra cost per sequence in the batch per iteration (input preparation, sampling).
@@ -65,15 +82,34 @@ class Calibration(BaseModel):
                 raise ValueError(f"gemm_peak_fraction.{p}={f} must be in (0, 1]")
         return self
 
+    def collective_efficiency(self, fraction: float, message_bytes):
+        """Achieved fraction of link bandwidth for a collective moving ``message_bytes`` per chip."""
+        if self.collective_half_bytes <= 0:
+            return fraction
+        import numpy as np
+
+        m = np.asarray(message_bytes, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eff = fraction * m / (m + self.collective_half_bytes)
+        return np.maximum(eff, 1e-12)
+
     def gemm_fraction(self, precision: str) -> float:
         g = self.gemm_peak_fraction
         return g.get(precision, g.get("default", min(g.values())))
 
     def sample(self, rng) -> Calibration:
-        """One draw: each ranged factor uniform in its range (gemm plateau scales every precision)."""
+        """One draw: each ranged factor uniform in its range (gemm plateau scales every precision).
+
+        Factors whose ranges span decades (times, token counts: :data:`LOG_SAMPLED`) are drawn
+        log-uniformly when the range is positive, so the geometric middle of the range is the median."""
+        import math
+
         changes: dict = {}
         for name, (lo, hi) in sorted(self.ranges.items()):
-            v = float(rng.uniform(lo, hi))
+            if name in LOG_SAMPLED and lo > 0:
+                v = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+            else:
+                v = float(rng.uniform(lo, hi))
             if name == "gemm_peak_fraction":
                 base = self.gemm_fraction("default") if "default" in self.gemm_peak_fraction else max(self.gemm_peak_fraction.values())
                 changes[name] = {k: min(1.0, f * v / base) for k, f in self.gemm_peak_fraction.items()}

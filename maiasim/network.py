@@ -51,14 +51,17 @@ def allreduce_time(chip: ChipSpec, calib: Calibration, group_size: int, message_
     """Seconds for an all-reduce of ``message_bytes`` per chip (scalar or array).
 
     Per tier: reduce-scatter plus all-gather, 2(f-1)/f of the remaining message at the tier's
-    bandwidth, then the next tier works on the 1/f shard."""
+    bandwidth, then the next tier works on the 1/f shard. The bandwidth efficiency is the
+    calibration's ``allreduce_fraction``, scaled down for small messages when
+    ``collective_half_bytes`` is set (see :meth:`Calibration.collective_efficiency`)."""
     m = np.asarray(message_bytes, dtype=float)
     if group_size <= 1:
         return np.zeros_like(m) if m.ndim else 0.0
     t = np.full_like(m, calib.collective_overhead_s)
     shard = m
+    eff = calib.collective_efficiency(calib.allreduce_fraction, m)
     for tier, fan in group_fanouts(chip, group_size):
-        bw = _tier_bw(tier) * calib.allreduce_fraction
+        bw = _tier_bw(tier) * eff
         t = t + 2.0 * (fan - 1) / fan * shard / bw + 2.0 * _latency_hops(tier, fan) * tier.latency_s
         shard = shard / fan
     return t if t.ndim else float(t)
@@ -82,9 +85,10 @@ def alltoall_time(chip: ChipSpec, calib: Calibration, group_size: int, message_b
     worst = np.zeros_like(m)
     inner = 1
     lat = 0.0
+    eff = calib.collective_efficiency(calib.alltoall_fraction, m)
     for tier, fan in group_fanouts(chip, group_size):
         crossing = m * (1.0 - inner / group_size)
-        worst = np.maximum(worst, crossing / (_tier_bw(tier) * calib.alltoall_fraction))
+        worst = np.maximum(worst, crossing / (_tier_bw(tier) * eff))
         lat += _latency_hops(tier, fan) * tier.latency_s
         inner *= fan
     t = calib.collective_overhead_s + lat + worst

@@ -116,6 +116,27 @@ def plan_memory(
     return MemoryPlan(usable, weights, activation, free, kv_per_token, capacity, block_tokens + sw_tokens)
 
 
+def gemm_time(peak_flops, bw, calib: Calibration, precision: str, rows, params, act_elems_per_row,
+              weight_bytes: float, act_bytes: float, eff_rows=None, kernels: int = 1):
+    """Roofline time of a GEMM: ``rows`` tokens times a ``params``-element weight matrix.
+
+    Returns (time, flops, bytes, compute time, memory time), vectorised over ``rows``. Compute runs at
+    ``peak * plateau * m / (m + gemm_half_tokens)`` (small token counts are inefficient), memory at
+    ``bw * hbm_fraction``; each of ``kernels`` launches adds ``gemm_latency_s``. This is the one
+    formula both the simulator and the calibration fit (:mod:`maiasim.fit`) use."""
+    c = calib
+    rows = np.asarray(rows, dtype=float)
+    eff_rows = rows if eff_rows is None else eff_rows
+    flops = 2.0 * rows * params
+    nbytes = params * weight_bytes + rows * act_elems_per_row * act_bytes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eff = c.gemm_fraction(precision) * eff_rows / (eff_rows + c.gemm_half_tokens)
+        tc = np.where(rows > 0, flops / (peak_flops * np.maximum(eff, 1e-12)), 0.0)
+    tm = np.where(rows > 0, nbytes / (bw * c.hbm_fraction), 0.0)
+    t = np.maximum(tc, tm) + np.where(rows > 0, kernels * c.gemm_latency_s, 0.0)
+    return t, flops, np.where(rows > 0, nbytes, 0.0), tc, tm
+
+
 @dataclass(frozen=True)
 class Breakdown:
     """Where one iteration's time goes (seconds), and the work it did (whole replica)."""
@@ -178,22 +199,19 @@ class StepModel:
         lm = self._lm_head(tokens)
         self.lm_s, self.lm_flops, self.lm_bytes = lm
         self.overhead_s = c.iteration_overhead_s
+        #: host kernel-launch time per step; GEMMs and collectives hide it, or it shows as a stall
+        self.launch_floor_s = m.layers * c.layer_launch_s
+        self.launch_stall_s = np.where(tokens > 0, np.maximum(self.launch_floor_s - self.linear_s, 0.0), 0.0)
         # plain lists index faster than numpy scalars in the hot path
-        self._lin = (self.linear_s + self.overhead_s).tolist()
+        self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s).tolist()
         self._lm = self.lm_s.tolist()
 
     # ---- operators (vectorised over token counts) ----------------------------------------------
-    def _gemm(self, rows, params_per_chip, act_elems_per_row, eff_rows=None):
-        """(time, flops per chip, bytes per chip) of a GEMM with ``rows`` tokens."""
-        c = self.calib
-        eff_rows = rows if eff_rows is None else eff_rows
-        eff = c.gemm_fraction(self.precision.gemm) * eff_rows / (eff_rows + c.gemm_half_tokens)
-        flops = 2.0 * rows * params_per_chip
-        nbytes = params_per_chip * self._wb + rows * act_elems_per_row * self._ab
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tc = np.where(rows > 0, flops / (self.peak_gemm * np.maximum(eff, 1e-12)), 0.0)
-        tm = np.where(rows > 0, nbytes / (self.bw * c.hbm_fraction), 0.0)
-        return np.maximum(tc, tm), flops, np.where(rows > 0, nbytes, 0.0), tc, tm
+    def _gemm(self, rows, params_per_chip, act_elems_per_row, eff_rows=None, kernels=1):
+        """(time, flops per chip, bytes per chip, compute time, memory time) of a GEMM with ``rows``
+        tokens; ``kernels`` GEMM launches each pay the calibration's ``gemm_latency_s``."""
+        return gemm_time(self.peak_gemm, self.bw, self.calib, self.precision.gemm, rows, params_per_chip,
+                         act_elems_per_row, self._wb, self._ab, eff_rows=eff_rows, kernels=kernels)
 
     def _token_ops(self, T) -> dict[str, tuple]:
         """Per-operator (time_s, flops, bytes) over all layers for T batch tokens, whole replica."""
@@ -207,14 +225,14 @@ class StepModel:
 
         L = m.layers
         if m.is_mla:
-            add("attn_proj", L, self._gemm(T, m.attention_params_per_layer / tp, 2 * h / tp + h))
+            add("attn_proj", L, self._gemm(T, m.attention_params_per_layer / tp, 2 * h / tp + h, kernels=4))
         else:
             kv_local = math.ceil(m.kv_heads / tp) * m.head_dim
             add("qkv_proj", L, self._gemm(T, h * (m.q_dim / tp + 2 * kv_local), h + m.q_dim / tp + 2 * kv_local))
             add("o_proj", L, self._gemm(T, m.q_dim / tp * h, m.q_dim / tp + h))
         dense = L - m.moe_layers
         if dense:
-            add("mlp", dense, self._gemm(T, m.dense_mlp_params / tp, 2 * h + m.mlp_matrices * m.ffn_size / tp))
+            add("mlp", dense, self._gemm(T, m.dense_mlp_params / tp, 2 * h + m.mlp_matrices * m.ffn_size / tp, kernels=2))
         if m.is_moe:
             E, k = m.experts, m.active_experts
             touched = E * (1.0 - (1.0 - k / E) ** T)
@@ -223,11 +241,12 @@ class StepModel:
             # weights streamed: only the experts the batch touches
             wbytes = touched * m.expert_params / tp * self._wb
             tm = np.where(T > 0, (wbytes + T * (2 * h * k) * self._ab) / (self.bw * self.calib.hbm_fraction), 0.0)
-            res = (np.maximum(res[3], tm), res[1], np.where(T > 0, wbytes + T * 2 * h * k * self._ab, 0.0), res[3], tm)
+            lat = np.where(T > 0, 2 * self.calib.gemm_latency_s, 0.0)  # grouped gate/up and down kernels
+            res = (np.maximum(res[3], tm) + lat, res[1], np.where(T > 0, wbytes + T * 2 * h * k * self._ab, 0.0), res[3], tm)
             add("moe_experts", m.moe_layers, res)
             add("moe_router", m.moe_layers, self._gemm(T, h * E, h + E))
             if m.shared_experts:
-                add("moe_shared", m.moe_layers, self._gemm(T, m.shared_experts * m.expert_params / tp, 2 * h))
+                add("moe_shared", m.moe_layers, self._gemm(T, m.shared_experts * m.expert_params / tp, 2 * h, kernels=2))
         # norms, residual adds, activation function: pure memory traffic
         ffn_local = (m.ffn_size if not m.is_moe else m.expert_ffn_size * m.active_experts) / tp
         ew_bytes = T * self._ab * (10 * h + 3 * ffn_local)
@@ -276,6 +295,17 @@ class StepModel:
             + self.decode_s_per_ctx * decode_ctx + prefill_s
         )
 
+    def step_times(self, tokens, n_out, n_decode, decode_ctx, prefill_s=0.0) -> np.ndarray:
+        """:meth:`step_time` for arrays of steps, computed directly (any token count, no table).
+
+        Used by the calibration fit and the validation report, which need a few steps of many sizes."""
+        T = np.asarray(tokens, dtype=float)
+        lin = sum(v[0] for v in self._token_ops(T).values())
+        stall = np.where(T > 0, np.maximum(self.launch_floor_s - lin, 0.0), 0.0)
+        lm = self._lm_head(np.asarray(n_out, dtype=float))[0]
+        return (lin + stall + self.overhead_s + lm + self.decode_s_per_seq * np.asarray(n_decode, dtype=float)
+                + self.decode_s_per_ctx * np.asarray(decode_ctx, dtype=float) + prefill_s)
+
     def decode_affine(self, n: int) -> tuple[float, float]:
         """(a, b) with a decode-only step of ``n`` sequences taking ``a + b * total_context`` seconds."""
         return self._lin[n] + self._lm[n] + self.decode_s_per_seq * n, self.decode_s_per_ctx
@@ -316,7 +346,7 @@ class StepModel:
         times["prefill_attention"] = pre_s
         compute += pre_s
         comm = times["communication"]
-        overhead = self.overhead_s + self.calib.per_sequence_overhead_s * n_dec
+        overhead = self.overhead_s + float(self.launch_stall_s[T]) + self.calib.per_sequence_overhead_s * n_dec
         total = self.step_time(T, n_out, n_dec, ctx, pre_s)
         flops, nbytes = self.step_work(T, n_out, n_dec, ctx)
         return Breakdown(total, compute, memory, comm, overhead, flops + pre_f, nbytes + pre_b, times)

@@ -1,0 +1,110 @@
+"""Uncertainty bands: rerun a scenario over draws of its calibration ranges.
+
+Where a chip's efficiency factors are not measured (Maia 200 has only vendor figures; most peers have
+generic defaults), a single prediction overstates what is known. :func:`run` simulates the scenario
+once with the nominal calibration and ``samples`` more times with factors drawn uniformly from the
+calibration's ``ranges`` (:meth:`Calibration.sample`), and adds p5 / p50 / p95 columns to the
+summary for throughput, latency percentiles and economics::
+
+    res = maiasim.simulate(sc, uncertainty=20)      # or uncertainty: {samples: 20} in the YAML
+    res.summary[["workload", "throughput_tok_s", "throughput_tok_s_p5", "throughput_tok_s_p95"]]
+    res.uncertainty                                  # one row per draw and workload, with the factors
+
+The draws come from ``rng_for(scenario.seed, "uncertainty")``, so the bands are reproducible; the
+workload (arrivals, lengths) is the same in every draw, so the spread is the calibration's alone.
+The Result's frames (requests, replicas, timeline) are those of the nominal calibration.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .calibration import Calibration
+from .workload import rng_for
+
+#: summary columns that get _p5/_p50/_p95 bands (when present)
+BAND_METRICS = (
+    "throughput_tok_s", "goodput_req_s",
+    "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
+    "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
+    "e2e_p50_s", "e2e_p90_s", "e2e_p99_s",
+    "slo_attainment", "tokens_per_usd", "usd_per_mtok", "tokens_per_joule",
+)
+QUANTILES = (5, 50, 95)
+
+
+def effective_calibration(scenario, calibration: Calibration | None = None) -> Calibration:
+    """The nominal calibration to sample around.
+
+    A factor the scenario sets in ``hardware.calibration`` without also giving it a range is held
+    fixed at that value: the catalog range was for the catalog value, not for the user's."""
+    if calibration is not None:
+        return calibration
+    cal = scenario.calibration()
+    over = dict(scenario.hardware.calibration or {})
+    given = set((over.get("ranges") or {}).keys())
+    fixed = {k for k in over if k != "ranges" and k in cal.ranges and k not in given}
+    if fixed:
+        cal = cal.model_copy(update={"ranges": {k: v for k, v in cal.ranges.items() if k not in fixed}})
+    return cal
+
+
+def draws(calibration: Calibration, samples: int, seed: int) -> list[Calibration]:
+    """``samples`` calibrations drawn from the ranges, reproducibly from ``seed``."""
+    rng = rng_for(seed, "uncertainty")
+    return [calibration.sample(rng) for _ in range(samples)]
+
+
+def bands(nominal: pd.DataFrame, per_draw: pd.DataFrame) -> pd.DataFrame:
+    """``nominal`` summary with ``<metric>_p5/_p50/_p95`` columns computed from the per-draw rows."""
+    out = nominal.copy()
+    keys = out["workload"].astype(str)
+    for metric in BAND_METRICS:
+        if metric not in out.columns or metric not in per_draw.columns:
+            continue
+        g = per_draw.groupby(per_draw["workload"].astype(str))[metric]
+        for q in QUANTILES:
+            vals = g.quantile(q / 100.0)
+            out[f"{metric}_p{q}"] = keys.map(vals).astype(float).to_numpy()
+    return out
+
+
+def run(scenario, samples: int, *, calibration: Calibration | None = None, progress: bool = False):
+    """Simulate the nominal calibration and ``samples`` draws; return the nominal Result with bands.
+
+    The Result gains ``uncertainty``: one row per (draw, workload) with the summary metrics and the
+    drawn factor values, for plots or a sensitivity analysis."""
+    from . import simulate
+
+    if samples < 0:
+        raise ValueError("uncertainty samples must be >= 0")
+    nominal_cal = effective_calibration(scenario, calibration)
+    res = simulate(scenario, progress=progress, calibration=nominal_cal, uncertainty=0)
+    if samples == 0:
+        return res
+    rows = []
+    for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
+        s = simulate(scenario, calibration=cal, uncertainty=0).summary.copy()
+        s.insert(0, "draw", i)
+        for name in sorted(cal.ranges):
+            v = cal.gemm_fraction("default") if name == "gemm_peak_fraction" else getattr(cal, name)
+            s[f"factor_{name}"] = float(v)
+        rows.append(s)
+    per_draw = pd.concat(rows, ignore_index=True)
+    res.__dict__["summary"] = bands(res.summary, per_draw)  # Result.summary is a cached_property
+    res.uncertainty = per_draw
+    res.uncertainty_samples = samples
+    return res
+
+
+def band_table(summary: pd.DataFrame, metrics=("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")) -> pd.DataFrame:
+    """A compact view: one row per workload and metric with nominal, p5, p50, p95."""
+    rows = []
+    for _, r in summary.iterrows():
+        for m in metrics:
+            if f"{m}_p5" not in summary.columns:
+                continue
+            rows.append({"workload": r["workload"], "metric": m, "nominal": r[m], "p5": r[f"{m}_p5"],
+                         "p50": r[f"{m}_p50"], "p95": r[f"{m}_p95"]})
+    return pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)
