@@ -40,7 +40,9 @@ def _latency_hops(tier: NetworkTier, fan: int) -> float:
         return 1.0
     if tier.topology == "switched":
         return math.ceil(math.log2(fan)) if fan > 1 else 0.0
-    return float(fan - 1)  # ring on a torus
+    # torus (TPU ICI is 3-D): a group of f chips is a near-cubic block reduced with a ring per dimension,
+    # so about 3 * (f^(1/3) - 1) hops rather than f - 1 around one long ring
+    return float(max(1, math.ceil(3.0 * (fan ** (1.0 / 3.0) - 1.0) - 1e-9)))
 
 
 def _tier_bw(tier: NetworkTier) -> float:

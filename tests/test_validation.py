@@ -1,0 +1,133 @@
+"""The accuracy report's pieces, and accuracy regressions against the public measurements.
+
+Data-dependent tests skip when shared/data/calibration is not beside the repository (set
+MAIASIM_CALIBRATION_DATA to point elsewhere). They only predict (no fitting), so they are fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from maiasim import catalog, fit, validation
+from maiasim.calibration import Calibration
+
+DATA = validation.data_dir()
+needs_data = pytest.mark.skipif(not (DATA / "splitwise_sim" / "perf_model.csv").is_file(),
+                                reason=f"calibration data not found at {DATA}")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@needs_data
+def test_splitwise_reader_phases_and_exclusions():
+    d = fit.read_splitwise(DATA / "splitwise_sim" / "perf_model.csv")
+    assert set(d.phase) == {"prefill", "decode"}
+    ex = d[d.excluded != ""]
+    # exactly the TP2 batch-64 runs (both phases) on every hardware label
+    assert set(zip(ex.tp, ex.batch, strict=True)) == {(2, 64)}
+    assert set(ex.hardware) == {"a100-80gb", "h100-80gb", "h100-80gb-pcap"}
+    # decode token_time is (e2e - prompt) / (tokens - 1): the per-step mean the model predicts
+    raw = pd.read_csv(DATA / "splitwise_sim" / "perf_model.csv")
+    r = raw.iloc[0]
+    assert r.token_time == pytest.approx((r.e2e_time - r.prompt_time) / (r.token_size - 1), rel=0.01)
+    # the power-capped H100 rows are derived, not measured: prompt_time is exactly 1.3x, the rest identical
+    a = raw[raw.hardware == "h100-80gb"].reset_index(drop=True)
+    b = raw[raw.hardware == "h100-80gb-pcap"].reset_index(drop=True)
+    assert np.allclose(b.prompt_time / a.prompt_time, 1.3) and (b.token_time == a.token_time).all()
+
+
+@needs_data
+def test_vidur_collective_size_is_bytes():
+    d = fit.read_vidur_collective(DATA / "vidur_profiles/network/h100_dgx/all_reduce.csv")
+    big = d[(d.workers == 8)].sort_values("bytes").iloc[-20:]
+    busbw = (2 * 7 / 8 * big.bytes / big.measured_s).median()
+    assert 250e9 < busbw < 450e9  # plausible NVLink4 bus bandwidth only if `size` is bytes (x2 would exceed it)
+
+
+@needs_data
+def test_shipped_h100_calibration_predicts_held_out_gemms():
+    chip, cal = catalog.chip("h100"), catalog.calibration("h100")
+    for path, held in (("h100/meta-llama/Llama-2-70b-hf/mlp.csv", (2, 8)), ("h100/meta-llama/Llama-2-7b-hf/mlp.csv", (1, 2, 4, 8))):
+        cases = fit.read_vidur_gemm(DATA / "vidur_profiles/compute" / path)
+        cases = cases[cases.tp.isin(held)]
+        err = fit.report(cases, fit.predict_gemm(chip, cal, cases)).error_pct.abs()
+        assert err.median() <= 10.0, path
+
+
+@needs_data
+def test_shipped_a100_calibration_predicts_held_out_gemms():
+    cases = fit.read_vidur_gemm(DATA / "vidur_profiles/compute/a100/meta-llama/Llama-2-70b-hf/mlp.csv")
+    cases = cases[cases.tp.isin((2, 8))]
+    err = fit.report(cases, fit.predict_gemm(catalog.chip("a100"), catalog.calibration("a100"), cases)).error_pct.abs()
+    assert err.median() <= 10.0
+
+
+@needs_data
+def test_shipped_h100_calibration_predicts_held_out_allreduce():
+    cases = fit.read_cases("allreduce", DATA / "vidur_profiles/network/h100_dgx/all_reduce.csv")
+    cases = cases[cases.workers == 4]
+    err = fit.report(cases, fit.predict_collective(catalog.chip("h100"), catalog.calibration("h100"), cases)).error_pct.abs()
+    assert err.median() <= 10.0
+
+
+@needs_data
+@pytest.mark.parametrize("chip,hw", [("a100", "a100-80gb"), ("h100", "h100-80gb")])
+def test_splitwise_stack_profile_predicts_held_out_decode(chip, hw):
+    prof = ROOT / "docs" / "validation" / f"calibration_{chip}_splitwise.yaml"
+    if not prof.is_file():
+        pytest.skip("run `make validate` to write the Splitwise profiles")
+    cal = Calibration.model_validate(yaml.safe_load(prof.read_text()))
+    cases = fit.read_cases("iteration", DATA / "splitwise_sim/perf_model.csv", hardware=hw)
+    cases["split"] = fit.split_rows("iteration", cases)
+    rep = fit.report(cases, fit.predict_iteration(catalog.chip(chip), cal, cases))
+    held = rep[(rep.split == fit.HELD_OUT)]
+    dec = held[held.phase == "decode"].error_pct.abs()
+    assert dec.median() <= 5.5 and dec.quantile(0.9) <= 15.0
+    pre = held[held.phase == "prefill"].error_pct.abs()
+    assert pre.median() <= 20.0  # misses the 5% target: see docs/validation.md "Where the model misses"
+
+
+def test_maia200_comparison_and_topology_tables():
+    maia, qwen = validation.maia200_comparison(samples=8)
+    assert maia.predicted.notna().all()
+    gemm = maia[maia.metric.str.contains("GEMM")]
+    assert (gemm.predicted / gemm.microsoft).between(0.97, 1.01).all()  # plateau = the vendor figure, by construction
+    ar = maia[maia.metric.str.startswith("AllReduce BF16, TP8")].iloc[0]
+    assert ar.predicted < ar.microsoft  # the tray + switched topology cannot reach the vendor's TP8 figure
+    assert (qwen.predicted_tok_s <= qwen.roofline_tok_s).all() and qwen.predicted_tok_s.is_monotonic_increasing
+    topo = validation.topology_table()
+    m = topo[(topo.chip == "maia200") & (topo.message_bytes == topo.message_bytes.max())].set_index("group")
+    assert m.allreduce_busbw_gb_s[4] > m.allreduce_busbw_gb_s[8] > m.allreduce_busbw_gb_s[128]
+
+
+def test_summaries_and_targets():
+    rep = pd.DataFrame({"error_pct": [1.0, -2.0, 30.0, 4.0], "split": ["fit", "fit", "held-out", "held-out"],
+                        "phase": ["decode"] * 4, "measured_s": 1.0, "predicted_s": 1.0})
+    ds = validation.Dataset("splitwise-x", "x", "splitwise", "h100", "", "", rep)
+    s = validation.summarize([ds])
+    assert list(s.split) == ["fit", "held-out"] and s.median_abs_pct.tolist() == [1.5, 17.0]
+    t = validation.target_rows(s, [ds])
+    assert set(t.met) == {"NO"}
+
+
+def test_report_is_generated_and_covers_every_dataset():
+    md = ROOT / "docs" / "validation.md"
+    if not md.is_file():
+        pytest.skip("docs/validation.md not generated yet")
+    text = md.read_text()
+    assert "Generated by `python -m maiasim.validation`" in text
+    for key in ("vidur-gemm-h100-llama2-70b", "llmcompass-matmul-a100", "llmcompass-matmul-mi210", "vidur-allreduce-h100",
+                "splitwise-a100", "splitwise-h100", "Maia 200 against what Microsoft measured", "Where the model misses"):
+        assert key in text, key
+    for png in ("gemm.png", "allreduce.png", "splitwise.png", "maia200.png", "topology.png"):
+        assert (ROOT / "docs" / "validation" / png).is_file(), png
+
+
+def test_validation_chip_mi210_is_sourced_and_not_in_the_catalog():
+    mi = validation.chip_spec("mi210")
+    assert mi.peak_tflops["bf16"] == 181 and "AnandTech" in mi.sources["peak_tflops"]
+    assert "mi210" not in catalog.chips()
