@@ -205,6 +205,8 @@ class StepModel:
         # plain lists index faster than numpy scalars in the hot path
         self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s).tolist()
         self._lm = self.lm_s.tolist()
+        self._lin_fb = list(zip(self.linear_flops.tolist(), self.linear_bytes.tolist(), strict=True))
+        self._lm_fb = list(zip(self.lm_flops.tolist(), self.lm_bytes.tolist(), strict=True))
 
     # ---- operators (vectorised over token counts) ----------------------------------------------
     def _gemm(self, rows, params_per_chip, act_elems_per_row, eff_rows=None, kernels=1):
@@ -257,7 +259,9 @@ class StepModel:
             msg = T * h * self.precision.comm_bytes
             comm = comm + 2 * L * np.where(T > 0, allreduce_time(self.chip, self.calib, tp, msg), 0.0)
         if pp > 1:
-            comm = comm + (pp - 1) * np.where(T > 0, send_time(self.chip, self.calib, T * h * self.precision.comm_bytes, 1), 0.0)
+            # stages sit on consecutive TP groups: the boundary crosses the innermost tier spanning two groups
+            hop = next((i for i, t in enumerate(self.chip.scale_up) if t.chips >= 2 * tp), len(self.chip.scale_up) - 1)
+            comm = comm + (pp - 1) * np.where(T > 0, send_time(self.chip, self.calib, T * h * self.precision.comm_bytes, hop), 0.0)
         out["communication"] = (comm, 0.0 * T, 0.0 * T, 0.0 * T, 0.0 * T)
         return out
 
@@ -312,8 +316,10 @@ class StepModel:
 
     def step_work(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float) -> tuple[float, float]:
         """(flops, hbm bytes) of a step's linear and decode-attention parts (replica total)."""
-        f = self.linear_flops[tokens] + self.lm_flops[n_out] + self.decode_flops_per_ctx * decode_ctx + self.decode_flops_per_seq * n_decode
-        b = self.linear_bytes[tokens] + self.lm_bytes[n_out] + self.decode_bytes_per_ctx * decode_ctx + self.decode_bytes_per_seq * n_decode
+        lf, lb = self._lin_fb[tokens]
+        mf, mb = self._lm_fb[n_out]
+        f = lf + mf + self.decode_flops_per_ctx * decode_ctx + self.decode_flops_per_seq * n_decode
+        b = lb + mb + self.decode_bytes_per_ctx * decode_ctx + self.decode_bytes_per_seq * n_decode
         return float(f), float(b)
 
     # ---- explanation -------------------------------------------------------------------------
@@ -331,7 +337,8 @@ class StepModel:
         times = {k: float(v[0][0]) for k, v in ops.items()}
         compute = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] >= v[4][0])
         memory = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] < v[4][0])
-        lm_t, lm_f, lm_b, lm_tc, lm_tm = self._gemm(np.array([float(n_out)]), self.model.hidden_size * self.model.vocab_size / self.parallel.tensor, 0)
+        lm_t, lm_f, lm_b, lm_tc, lm_tm = self._gemm(np.array([float(n_out)]), self.model.hidden_size * self.model.vocab_size / self.parallel.tensor,
+                                                   self.model.hidden_size + self.model.vocab_size / self.parallel.tensor)
         lm_s = float(self.lm_s[n_out])
         times["lm_head"] = lm_s
         (compute := compute + lm_s) if lm_tc[0] >= lm_tm[0] else (memory := memory + lm_s)

@@ -91,7 +91,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Engine.fast_forward": "Advance a decode-only batch to its next completion in one closed-form event. Exact: `false` (token-by-token) gives the same frames up to float rounding, only slower.",
     "Engine.drain": "After the horizon, keep serving until every admitted request ends. When false the run stops at the horizon and unfinished requests are `in_flight`.",
     "Engine.timeline_bin_s": "Width of `Result.timeline` bins; default about 1/120 of the run, rounded to 1, 2 or 5 x 10^n s.",
-    "Uncertainty.samples": "Number of calibration draws (from the calibration's `ranges`) for uncertainty runs; 0 = off. A plain `simulate` ignores it.",
+    "Uncertainty.samples": "Number of calibration draws (from the calibration's `ranges`) for uncertainty runs: `simulate` runs this many extra draws and adds `_p5/_p50/_p95` columns to the summary; 0 = off.",
     # ---- chip spec
     "ChipSpec.vendor": "Maker of the chip.",
     "ChipSpec.description": "Free text; also used as the chip's display name when inline.",
