@@ -67,6 +67,7 @@ class Replica:
         self._jump_kv = -1  # KV use at the start of an interruptible jump, -1 when not jumping
         self._step_start = 0.0
         self.last_end = 0.0
+        self._totals = [0.0, 0.0, 0.0, 0, 0, 0, 0]  # busy_s, flops, bytes, out, prefill, steps, jumps
         self.proc = env.process(self.run())
 
     # ---- arrivals ------------------------------------------------------------------------------
@@ -296,26 +297,32 @@ class Replica:
 
     # ---- accounting ----------------------------------------------------------------------------
     def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
-        """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals."""
+        """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals.
+
+        Totals live in plain floats here (numpy scalar updates cost more than the arithmetic) and
+        are written to the ReplicaLog once, in :meth:`finalize`."""
+        step = self.step
         self.last_end = self.env.now
-        reps = self.rec.replicas
-        i = self.idx
-        f, b = self.step.step_work(tokens, n_out, n_dec, 0)
-        f = f * steps + self.step.decode_flops_per_ctx * ctx_total + pre_f
-        b = b * steps + self.step.decode_bytes_per_ctx * ctx_total + pre_b
-        reps.busy_s[i] += dt
-        reps.flops[i] += f
-        reps.hbm_bytes[i] += b
-        reps.out_tokens[i] += n_out * steps
-        reps.prefill_tokens[i] += (tokens - n_dec) * steps
-        reps.steps[i] += steps
+        f, b = step.step_work(tokens, n_out, n_dec, 0)
+        t = self._totals
+        t[0] += dt
+        t[1] += f * steps + step.decode_flops_per_ctx * ctx_total + pre_f
+        t[2] += b * steps + step.decode_bytes_per_ctx * ctx_total + pre_b
+        t[3] += n_out * steps
+        t[4] += (tokens - n_dec) * steps
+        t[5] += steps
         if jump:
-            reps.jumps[i] += 1
+            t[6] += 1
 
     def finalize(self, now: float) -> None:
-        """At the end of the run: partial busy time, peak KV, and requests still here."""
-        reps = self.rec.replicas
-        reps.kv_peak_tokens[self.idx] = self.kv_peak
+        """At the end of the run: totals, partial busy time, peak KV, and requests still here."""
+        reps, i = self.rec.replicas, self.idx
+        busy, flops, nbytes, out, pre, steps, jumps = self._totals
+        if self.running:
+            busy += max(0.0, now - self._step_start)
+        reps.busy_s[i], reps.flops[i], reps.hbm_bytes[i] = busy, flops, nbytes
+        reps.out_tokens[i], reps.prefill_tokens[i], reps.steps[i], reps.jumps[i] = out, pre, steps, jumps
+        reps.kv_peak_tokens[i] = self.kv_peak
         r = self.rec.requests
         for s in self.running.values():
             r.reason[s.rid] = REASON["running_at_end"]
@@ -323,8 +330,6 @@ class Replica:
         for s in self.waiting:
             r.reason[s.rid] = REASON["queued_at_end"]
             r.generated[s.rid] = s.generated
-        if self.running:
-            reps.busy_s[self.idx] += max(0.0, now - self._step_start)
 
 
 def _steps_within(elapsed: float, a: float, b: float, s0: float, n: int) -> int:
