@@ -1,32 +1,19 @@
 """Regression check: direction-aware tolerances, exit codes, baselines, JUnit XML."""
 
+import copy
 import math
 import xml.etree.ElementTree as ET
 
 import pandas as pd
 import pytest
 import yaml
+from conftest import SMALL
 
 import maiasim as ms
 from maiasim import check as chk
 from maiasim import cli
 
-BASE = {
-    "name": "check-small",
-    "seed": 42,
-    "horizon_s": 30,
-    "hardware": {"chip": "maia200"},
-    "model": "llama-3.1-70b",
-    "deployment": {"tensor_parallel": 4, "replicas": 2},
-    "workload": [{
-        "name": "chat",
-        "arrival": {"type": "poisson", "rate_per_s": 4},
-        "prompt_tokens": {"type": "lognormal", "median": 800, "sigma": 0.8, "max": 8000},
-        "output_tokens": {"type": "lognormal", "median": 150, "sigma": 0.6, "max": 1000},
-        "slo": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1},
-    }],
-    "cost": {"chip_hour_usd": 4.25},
-}
+BASE = {**copy.deepcopy(SMALL), "name": "check-small", "horizon_s": 30}
 
 
 @pytest.fixture

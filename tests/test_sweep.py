@@ -1,32 +1,19 @@
 """Sweeps: grid expansion, seeds, error rows, executors agree, confidence intervals, CLI."""
 
+import copy
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import SMALL
 
 import maiasim as ms
 from maiasim import cli
 from maiasim.sweep import confidence, parse_grid, replication_seed, sweep, t_cdf, t_ppf
 
-BASE = {
-    "name": "sweep-small",
-    "seed": 42,
-    "horizon_s": 30,
-    "hardware": {"chip": "maia200"},
-    "model": "llama-3.1-70b",
-    "deployment": {"tensor_parallel": 4, "replicas": 2},
-    "workload": [{
-        "name": "chat",
-        "arrival": {"type": "poisson", "rate_per_s": 4},
-        "prompt_tokens": {"type": "lognormal", "median": 800, "sigma": 0.8, "max": 8000},
-        "output_tokens": {"type": "lognormal", "median": 150, "sigma": 0.6, "max": 1000},
-        "slo": {"ttft_p99_s": 2.0, "tpot_p99_s": 0.1},
-    }],
-    "cost": {"chip_hour_usd": 4.25},
-}
+BASE = {**copy.deepcopy(SMALL), "name": "sweep-small", "horizon_s": 30}
 
 GRID = {"deployment.tensor_parallel": [1, 4], "hardware.chip": ["maia200", "h100"]}
 
