@@ -196,8 +196,7 @@ class StepModel:
         self.linear_s = sum(v[0] for v in ops.values())  # array over token count
         self.linear_flops = sum(v[1] for v in ops.values())
         self.linear_bytes = sum(v[2] for v in ops.values())
-        lm = self._lm_head(tokens)
-        self.lm_s, self.lm_flops, self.lm_bytes = lm
+        self.lm_s, self.lm_flops, self.lm_bytes = self._lm_head(tokens)[:3]
         self.overhead_s = c.iteration_overhead_s
         #: host kernel-launch time per step; GEMMs and collectives hide it, or it shows as a stall
         self.launch_floor_s = m.layers * c.layer_launch_s
@@ -267,8 +266,8 @@ class StepModel:
 
     def _lm_head(self, n_out):
         m, tp = self.model, self.parallel.tensor
-        t, f, b, _, _ = self._gemm(n_out, m.hidden_size * m.vocab_size / tp, m.hidden_size + m.vocab_size / tp)
-        return t, f * tp, b * tp
+        t, f, b, tc, tm = self._gemm(n_out, m.hidden_size * m.vocab_size / tp, m.hidden_size + m.vocab_size / tp)
+        return t, f * tp, b * tp, tc, tm
 
     # ---- attention ---------------------------------------------------------------------------
     def prefill_attention(self, chunk: int, prior: int) -> tuple[float, float, float]:
@@ -337,11 +336,13 @@ class StepModel:
         times = {k: float(v[0][0]) for k, v in ops.items()}
         compute = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] >= v[4][0])
         memory = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] < v[4][0])
-        lm_t, lm_f, lm_b, lm_tc, lm_tm = self._gemm(np.array([float(n_out)]), self.model.hidden_size * self.model.vocab_size / self.parallel.tensor,
-                                                   self.model.hidden_size + self.model.vocab_size / self.parallel.tensor)
+        _, _, _, lm_tc, lm_tm = self._lm_head(np.array([float(n_out)]))
         lm_s = float(self.lm_s[n_out])
         times["lm_head"] = lm_s
-        (compute := compute + lm_s) if lm_tc[0] >= lm_tm[0] else (memory := memory + lm_s)
+        if lm_tc[0] >= lm_tm[0]:
+            compute += lm_s
+        else:
+            memory += lm_s
         ctx = float(sum(decode_contexts))
         dec = self.decode_s_per_ctx * ctx + (self.decode_s_per_seq - self.calib.per_sequence_overhead_s) * n_dec
         times["decode_attention"] = dec

@@ -150,7 +150,7 @@ class Result:
             share = float(work_tokens[df.index].sum()) / total_work
             cost = cost_total * share
             energy = energy_total * share
-            met = _slo_met(df, slo, sc) if name != "all" else _slo_met_all(req, sc)
+            met = _meets(df, slo) if name != "all" else _slo_met_all(req, sc)
             row = {
                 "workload": name,
                 "requests": len(df),
@@ -231,10 +231,6 @@ def _meets(df: pd.DataFrame, slo) -> np.ndarray:
     if slo.e2e_p99_s is not None:
         ok &= (df.e2e_s <= slo.e2e_p99_s).to_numpy()
     return ok
-
-
-def _slo_met(df, slo, sc) -> np.ndarray:
-    return _meets(df, slo)
 
 
 def _slo_met_all(req, sc) -> np.ndarray:
