@@ -62,6 +62,15 @@ class Calibration(BaseModel):
     #: its own work, so a step's GEMM + communication time is at least ``layers * layer_launch_s``.
     #: 0 for engines that replay CUDA graphs or compile the whole step.
     layer_launch_s: float = Field(default=0.0, ge=0)
+    #: Host launch time per layer in iterations that carry prompt tokens (prefill builds masks,
+    #: positions and block tables the decode path reuses). ``None``: the same as ``layer_launch_s``.
+    prefill_layer_launch_s: float | None = Field(default=None, ge=0)
+    #: Batch tokens beyond which tensor-parallel all-reduces slow down (0: never). Seen in the
+    #: Splitwise (2023) DGX-A100/H100 prefill times, growing with TP; the cause is not published.
+    allreduce_knee_tokens: float = Field(default=0.0, ge=0)
+    #: All-reduce traffic of the batch tokens beyond the knee costs ``1 + allreduce_knee_slowdown``
+    #: times as much as below it (0: no slowdown).
+    allreduce_knee_slowdown: float = Field(default=0.0, ge=0)
     #: Fixed cost per engine iteration (scheduler, kernel launches, sampling).
     iteration_overhead_s: float = Field(default=2e-3, ge=0)
     #: Extra cost per sequence in the batch per iteration (input preparation, sampling).
@@ -92,6 +101,22 @@ class Calibration(BaseModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             eff = fraction * m / (m + self.collective_half_bytes)
         return np.maximum(eff, 1e-12)
+
+    @property
+    def prefill_launch_s(self) -> float:
+        """Host launch time per layer of an iteration with prompt tokens."""
+        return self.layer_launch_s if self.prefill_layer_launch_s is None else self.prefill_layer_launch_s
+
+    def allreduce_knee(self, tokens):
+        """Cost multiplier of a step's tensor-parallel all-reduces at ``tokens`` batch tokens."""
+        import numpy as np
+
+        T = np.asarray(tokens, dtype=float)
+        if self.allreduce_knee_slowdown <= 0 or self.allreduce_knee_tokens <= 0:
+            return np.ones_like(T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            beyond = np.where(T > self.allreduce_knee_tokens, 1.0 - self.allreduce_knee_tokens / T, 0.0)
+        return 1.0 + self.allreduce_knee_slowdown * beyond
 
     def gemm_fraction(self, precision: str) -> float:
         g = self.gemm_peak_fraction

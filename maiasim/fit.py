@@ -79,6 +79,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("iteration_overhead_s", 1e-5, 0.1, log=True),
     Param("per_sequence_overhead_s", 1e-7, 1e-2, log=True),
     Param("layer_launch_s", 1e-6, 2e-3, log=True),
+    Param("prefill_layer_launch_s", 1e-6, 2e-3, log=True),
+    Param("allreduce_knee_tokens", 128.0, 65536.0, log=True),
+    Param("allreduce_knee_slowdown", 0.0, 10.0),
 )}
 
 DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
@@ -93,6 +96,8 @@ DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
 def get_param(calib: Calibration, name: str) -> float:
     if name.startswith("gemm_peak_fraction."):
         return calib.gemm_fraction(name.split(".", 1)[1])
+    if name == "prefill_layer_launch_s":
+        return calib.prefill_launch_s
     return float(getattr(calib, name))
 
 
@@ -112,8 +117,9 @@ def set_params(calib: Calibration, values: dict[str, float]) -> Calibration:
 
 def _to_unit(p: Param, v: float) -> float:
     lo, hi, v = (math.log(p.lo), math.log(p.hi), math.log(max(v, p.lo))) if p.log else (p.lo, p.hi, v)
-    u = min(max((v - lo) / (hi - lo), 1e-6), 1 - 1e-6)
-    return math.log(u / (1 - u))  # logit: the search space is unbounded
+    # logit: the search space is unbounded; a start on a bound is nudged inside, or it could not move
+    u = min(max((v - lo) / (hi - lo), 1e-2), 1 - 1e-2)
+    return math.log(u / (1 - u))
 
 
 def _from_unit(p: Param, x: float) -> float:
@@ -155,36 +161,84 @@ def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 
     return pts[i], vals[i]
 
 
+def log_residuals(pred, meas) -> np.ndarray:
+    """Log ratios predicted / measured: symmetric in over- and under-prediction, scale-free."""
+    return np.log(np.maximum(np.asarray(pred, float), 1e-15) / np.asarray(meas, float))
+
+
 def log_loss(pred, meas) -> float:
-    """Mean squared log ratio: symmetric in over- and under-prediction, scale-free."""
-    r = np.log(np.maximum(np.asarray(pred, float), 1e-15) / np.asarray(meas, float))
+    """Mean squared log ratio."""
+    r = log_residuals(pred, meas)
     return float(np.mean(r * r))
 
 
-def optimise(calib: Calibration, names: Sequence[str], loss: Callable[[Calibration], float],
+def levenberg_marquardt(r: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, iters: int = 60,
+                        h: float = 1e-4) -> tuple[np.ndarray, float]:
+    """Minimise ``sum(r(x)**2)`` from ``x0``: damped Gauss-Newton with a forward-difference Jacobian.
+
+    Least-squares structure makes this converge in tens of iterations where Nelder-Mead needs
+    hundreds, and it does not stall in the long valleys that coupled overheads and floors make."""
+    x = np.asarray(x0, float)
+    rx = r(x)
+    cost, lam = float(rx @ rx), 1e-2
+    for _ in range(iters):
+        J = np.empty((len(rx), len(x)))
+        for i in range(len(x)):
+            xp = x.copy()
+            xp[i] += h
+            J[:, i] = (r(xp) - rx) / h
+        g, A = J.T @ rx, J.T @ J
+        while lam < 1e10:
+            step = np.linalg.solve(A + lam * np.diag(np.diag(A) + 1e-12), -g)
+            rn = r(x + step)
+            cn = float(rn @ rn)
+            if cn < cost:
+                done = cost - cn < 1e-10 * (1.0 + cost)
+                x, rx, cost, lam = x + step, rn, cn, max(lam / 3.0, 1e-9)
+                break
+            lam *= 4.0
+        else:
+            break
+        if done:
+            break
+    return x, cost
+
+
+def optimise(calib: Calibration, names: Sequence[str], residuals: Callable[[Calibration], np.ndarray],
              restarts: int = 6, seed: int = 0) -> Calibration:
     """Bounded least-log-squares fit of the factors ``names``, starting from ``calib``'s values.
 
-    Nelder-Mead from the current values, from the middle of every range, and from ``restarts``
-    seeded random points (deterministic); the best result is polished once more."""
+    Each factor is searched in a logit space spanning its bounds (:data:`PARAMS`). From the current
+    values, the middle of every range and ``restarts`` seeded random points (deterministic), Nelder-Mead
+    finds the basin (it needs no gradient, so a floor or knee that is inactive at the start can still
+    switch on) and Levenberg-Marquardt descends it; the best result is polished once more."""
     params = [PARAMS[n] for n in names]
     x0 = np.array([_to_unit(p, get_param(calib, p.name)) for p in params])
 
-    def f(x):
+    def at(x) -> Calibration:
+        return set_params(calib, {p.name: _from_unit(p, xi) for p, xi in zip(params, x, strict=True)})
+
+    n_rows = len(residuals(calib))
+
+    def res(x):
         try:
-            return loss(set_params(calib, {p.name: _from_unit(p, xi) for p, xi in zip(params, x, strict=True)}))
+            return np.asarray(residuals(at(x)), float)
         except ValueError:  # a combination the Calibration validator rejects
-            return 1e9
+            return np.full(n_rows, 30.0)
 
     rng = np.random.default_rng(seed)
     starts = [x0, np.zeros_like(x0)] + [rng.uniform(-2.5, 2.5, len(x0)) for _ in range(restarts)]
-    best_x, best = x0, f(x0)
+    best_x, best = x0, float(np.sum(res(x0) ** 2))
+    def loss(x):
+        return float(np.sum(res(x) ** 2))
+
     for s in starts:
-        x, v = nelder_mead(f, s, iters=300)
+        x, _ = nelder_mead(loss, s, iters=300)
+        x, v = levenberg_marquardt(res, x)
         if v < best:
             best_x, best = x, v
-    best_x, best = nelder_mead(f, best_x, step=0.2)
-    return set_params(calib, {p.name: _from_unit(p, xi) for p, xi in zip(params, best_x, strict=True)})
+    best_x, _ = nelder_mead(loss, best_x, step=0.2)
+    return at(best_x)
 
 
 # ---- readers -----------------------------------------------------------------------------------------
@@ -406,7 +460,7 @@ def fit_calibration(chip: str | ChipSpec, kind: str, csv_path: str | Path, *, ba
     if train.empty:
         raise ValueError("no rows to fit on")
     meas = train.measured_s.to_numpy()
-    fitted = optimise(base, names, lambda c: log_loss(predict(kind, spec, c, train, precision), meas))
+    fitted = optimise(base, names, lambda c: log_residuals(predict(kind, spec, c, train, precision), meas))
     where = "/".join(Path(csv_path).parts[-4:])
     src = f"fitted by maiasim.fit ({kind}) to {where}: {len(train)} of {len(cases)} rows ({'all' if fit_all else 'fit split'})"
     sources = {k: v for k, v in base.sources.items() if k != "all"}

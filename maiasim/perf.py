@@ -186,7 +186,7 @@ class StepModel:
         #: seconds per decode context token (all full-attention layers)
         self.decode_s_per_ctx = m.full_attention_layers * dec_per_token
         #: seconds per decode sequence for sliding-window layers (window assumed full, see docs)
-        self.decode_s_per_seq = m.sliding_window_layers * m.sliding_window * dec_per_token + c.per_sequence_overhead_s
+        self.decode_s_per_seq = m.sliding_window_layers * m.sliding_window * dec_per_token
         self.decode_flops_per_ctx = m.full_attention_layers * self._pair_flops * tp
         self.decode_bytes_per_ctx = m.full_attention_layers * self._kv_token_bytes * tp
         self.decode_flops_per_seq = m.sliding_window_layers * m.sliding_window * self._pair_flops * tp
@@ -201,9 +201,14 @@ class StepModel:
         #: host kernel-launch time per step; GEMMs and collectives hide it, or it shows as a stall
         self.launch_floor_s = m.layers * c.layer_launch_s
         self.launch_stall_s = np.where(tokens > 0, np.maximum(self.launch_floor_s - self.linear_s, 0.0), 0.0)
+        #: the same for iterations that carry prompt tokens (their host path can be longer)
+        self.prefill_launch_floor_s = m.layers * c.prefill_launch_s
+        self.prefill_launch_stall_s = np.where(tokens > 0, np.maximum(self.prefill_launch_floor_s - self.linear_s, 0.0), 0.0)
         # plain lists index faster than numpy scalars in the hot path
         self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s).tolist()
-        self._lm = self.lm_s.tolist()
+        self._lin_pre = (self.linear_s + self.prefill_launch_stall_s + self.overhead_s).tolist()
+        #: sampled rows: the LM head, plus the host's per-sequence cost (every sequence in the batch samples)
+        self._lm = (self.lm_s + c.per_sequence_overhead_s * tokens).tolist()
         self._lin_fb = list(zip(self.linear_flops.tolist(), self.linear_bytes.tolist(), strict=True))
         self._lm_fb = list(zip(self.lm_flops.tolist(), self.lm_bytes.tolist(), strict=True))
 
@@ -256,7 +261,8 @@ class StepModel:
         comm = np.zeros_like(T)
         if tp > 1:
             msg = T * h * self.precision.comm_bytes
-            comm = comm + 2 * L * np.where(T > 0, allreduce_time(self.chip, self.calib, tp, msg), 0.0)
+            ar = allreduce_time(self.chip, self.calib, tp, msg) * self.calib.allreduce_knee(T)
+            comm = comm + 2 * L * np.where(T > 0, ar, 0.0)
         if pp > 1:
             # stages sit on consecutive TP groups: the boundary crosses the innermost tier spanning two groups
             hop = next((i for i, t in enumerate(self.chip.scale_up) if t.chips >= 2 * tp), len(self.chip.scale_up) - 1)
@@ -292,9 +298,10 @@ class StepModel:
     # ---- the engine's calls ------------------------------------------------------------------
     def step_time(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float, prefill_s: float = 0.0) -> float:
         """Seconds for a step of ``tokens`` batch tokens, ``n_out`` sampled rows, ``n_decode`` decode
-        sequences with total context ``decode_ctx``, plus precomputed prefill attention seconds."""
+        sequences with total context ``decode_ctx``, plus precomputed prefill attention seconds.
+        A step with more tokens than decode sequences carries prompt tokens (the prefill launch floor)."""
         return (
-            self._lin[tokens] + self._lm[n_out] + self.decode_s_per_seq * n_decode
+            (self._lin_pre[tokens] if tokens > n_decode else self._lin[tokens]) + self._lm[n_out] + self.decode_s_per_seq * n_decode
             + self.decode_s_per_ctx * decode_ctx + prefill_s
         )
 
@@ -304,8 +311,9 @@ class StepModel:
         Used by the calibration fit and the validation report, which need a few steps of many sizes."""
         T = np.asarray(tokens, dtype=float)
         lin = sum(v[0] for v in self._token_ops(T).values())
-        stall = np.where(T > 0, np.maximum(self.launch_floor_s - lin, 0.0), 0.0)
-        lm = self._lm_head(np.asarray(n_out, dtype=float))[0]
+        floor = np.where(T > np.asarray(n_decode, dtype=float), self.prefill_launch_floor_s, self.launch_floor_s)
+        stall = np.where(T > 0, np.maximum(floor - lin, 0.0), 0.0)
+        lm = self._lm_head(np.asarray(n_out, dtype=float))[0] + self.calib.per_sequence_overhead_s * np.asarray(n_out, dtype=float)
         return (lin + stall + self.overhead_s + lm + self.decode_s_per_seq * np.asarray(n_decode, dtype=float)
                 + self.decode_s_per_ctx * np.asarray(decode_ctx, dtype=float) + prefill_s)
 
@@ -344,7 +352,7 @@ class StepModel:
         else:
             memory += lm_s
         ctx = float(sum(decode_contexts))
-        dec = self.decode_s_per_ctx * ctx + (self.decode_s_per_seq - self.calib.per_sequence_overhead_s) * n_dec
+        dec = self.decode_s_per_ctx * ctx + self.decode_s_per_seq * n_dec
         times["decode_attention"] = dec
         memory += dec  # decode attention reads the KV cache: bandwidth-bound on every catalog chip
         pre_s = pre_f = pre_b = 0.0
@@ -354,7 +362,8 @@ class StepModel:
         times["prefill_attention"] = pre_s
         compute += pre_s
         comm = times["communication"]
-        overhead = self.overhead_s + float(self.launch_stall_s[T]) + self.calib.per_sequence_overhead_s * n_dec
+        stall = self.prefill_launch_stall_s if T > n_dec else self.launch_stall_s
+        overhead = self.overhead_s + float(stall[T]) + self.calib.per_sequence_overhead_s * n_out
         total = self.step_time(T, n_out, n_dec, ctx, pre_s)
         flops, nbytes = self.step_work(T, n_out, n_dec, ctx)
         return Breakdown(total, compute, memory, comm, overhead, flops + pre_f, nbytes + pre_b, times)

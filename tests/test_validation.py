@@ -86,9 +86,10 @@ def test_splitwise_stack_profile_predicts_held_out_decode(chip, hw):
     rep = fit.report(cases, fit.predict_iteration(catalog.chip(chip), cal, cases))
     held = rep[(rep.split == fit.HELD_OUT)]
     dec = held[held.phase == "decode"].error_pct.abs()
-    assert dec.median() <= 5.5 and dec.quantile(0.9) <= 15.0
+    assert dec.median() <= 6.0 and dec.quantile(0.9) <= 15.0
     pre = held[held.phase == "prefill"].error_pct.abs()
-    assert pre.median() <= 20.0  # misses the 5% target: see docs/validation.md "Where the model misses"
+    # p90 meets the 15% target; the median misses 5% (6-8%): see docs/validation.md "Where the model misses"
+    assert pre.median() <= 8.5 and pre.quantile(0.9) <= 15.0
 
 
 def test_maia200_comparison_and_topology_tables():
