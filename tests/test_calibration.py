@@ -108,8 +108,45 @@ def test_gemm_latency_and_launch_floor():
     assert s2.step_time(8, 8, 8, 5000) == pytest.approx(a + k * 5000, rel=1e-12)
 
 
+def test_prefill_floor_applies_only_to_steps_with_prompt_tokens():
+    base = Calibration(iteration_overhead_s=0.0, layer_launch_s=1e-4)
+    pre = base.model_copy(update={"prefill_layer_launch_s": 1e-3})
+    assert base.prefill_launch_s == 1e-4 and pre.prefill_launch_s == 1e-3
+    s0, s1 = _step(base), _step(pre)
+    # decode-only steps: unchanged; a step with a prompt chunk pays the 80-layer x 1 ms host floor
+    assert s1.step_time(8, 8, 8, 4000) == s0.step_time(8, 8, 8, 4000)
+    assert s1.step_time(64, 1, 0, 0) >= 80e-3 > s0.step_time(64, 1, 0, 0)
+    assert s1.step_time(72, 9, 8, 4000) >= 80e-3  # mixed (chunked) step: prompt tokens present
+    b = s1.breakdown([(64, 0)], [500] * 8)
+    assert b.total_s == pytest.approx(s1.step_time(72, 9, 8, 4000.0, s1.prefill_attention(64, 0)[0]), rel=1e-12)
+    assert b.total_s == pytest.approx(sum(b.ops.values()) + b.overhead_s, rel=1e-9)
+
+
+def test_allreduce_knee_slows_only_large_batches():
+    base = catalog.calibration("h100")
+    knee = base.model_copy(update={"allreduce_knee_tokens": 2048.0, "allreduce_knee_slowdown": 2.0})
+    assert np.allclose(base.allreduce_knee([1, 4096]), 1.0)
+    np.testing.assert_allclose(knee.allreduce_knee([1, 2048, 4096, 8192]), [1.0, 1.0, 2.0, 2.5])
+    s0, s1 = (_step(c, "llama-2-70b", 8, "h100", max_tokens=4096) for c in (base, knee))
+    c0, c1 = (s.breakdown([(4096, 0)]).ops["communication"] for s in (s0, s1))
+    assert c1 == pytest.approx(2.0 * c0, rel=1e-9)
+    assert s1.step_time(1024, 1, 0, 0) == s0.step_time(1024, 1, 0, 0)  # below the knee: unchanged
+    one = [_step(c, "llama-2-70b", 1, "h100", max_tokens=4096) for c in (base, knee)]  # TP1: no all-reduce
+    assert one[0].step_time(4096, 1, 0, 0) == one[1].step_time(4096, 1, 0, 0)
+
+
+def test_per_sequence_cost_counts_every_sampled_row():
+    base = Calibration(iteration_overhead_s=0.0)
+    ps = base.model_copy(update={"per_sequence_overhead_s": 1e-3})
+    s0, s1 = _step(base), _step(ps)
+    assert s1.step_time(16, 16, 16, 8000) - s0.step_time(16, 16, 16, 8000) == pytest.approx(16e-3, rel=1e-9)
+    assert s1.step_time(512, 4, 0, 0) - s0.step_time(512, 4, 0, 0) == pytest.approx(4e-3, rel=1e-9)
+
+
 def test_step_times_matches_step_time_beyond_the_table():
-    cal = catalog.calibration("h100").model_copy(update={"layer_launch_s": 1e-4})
+    cal = catalog.calibration("h100").model_copy(update={"layer_launch_s": 1e-4, "prefill_layer_launch_s": 3e-4,
+                                                         "allreduce_knee_tokens": 1000.0, "allreduce_knee_slowdown": 1.5,
+                                                         "per_sequence_overhead_s": 2e-4})
     s = _step(cal, "llama-2-70b", 4, "h100", max_tokens=4096)
     cases = [(1, 1, 1, 500.0, 0.0), (4096, 2, 0, 0.0, 0.01), (64, 64, 64, 64000.0, 0.0), (300, 5, 3, 900.0, 0.002)]
     for T, n, d, ctx, pre in cases:

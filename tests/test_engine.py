@@ -108,7 +108,8 @@ def _assert_same(ff, st):
     assert ff.replicas.steps.sum() == st.replicas.steps.sum()
 
 
-@pytest.mark.parametrize("case", ["poisson", "burst", "closed_loop", "trace", "no_chunking", "preemption", "random_router"])
+@pytest.mark.parametrize("case", ["poisson", "burst", "closed_loop", "trace", "no_chunking", "preemption", "random_router",
+                                  "stack_profile"])
 def test_fast_forward_equals_step_by_step(case):
     over = {"horizon_s": 30}
     if case == "burst":
@@ -122,6 +123,10 @@ def test_fast_forward_equals_step_by_step(case):
         over = {"horizon_s": 30, "deployment.scheduler.chunked_prefill": False}
     elif case == "preemption":
         over = tight_kv(30000)
+    elif case == "stack_profile":  # an eager 2023-style stack: host floors, per-sequence cost, all-reduce knee
+        over = {"horizon_s": 30, "hardware.calibration": {
+            "layer_launch_s": 2e-4, "prefill_layer_launch_s": 5e-4, "per_sequence_overhead_s": 3e-4,
+            "allreduce_knee_tokens": 1024, "allreduce_knee_slowdown": 2.0}}
     elif case == "random_router":
         over = {"horizon_s": 30, "router.policy": "random", "workload.0.arrival": {"type": "gamma", "rate_per_s": 6, "cv": 3}}
     ff, st = _pair(small_scenario(**over))
