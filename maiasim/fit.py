@@ -20,7 +20,7 @@ iteration   Splitwise ``perf_model.csv`` (prompt_time = one prefill      per-ite
 Every prediction goes through the simulator's own physics (:func:`maiasim.perf.gemm_time`,
 :func:`maiasim.network.allreduce_time`, :class:`maiasim.perf.StepModel`), so a fitted calibration
 means exactly what the simulator will do with it. The fit minimises the mean squared log error (a
-relative error) with a bounded Nelder-Mead search written in numpy; only the rows marked ``fit`` by
+relative error) with bounded Nelder-Mead and Levenberg-Marquardt searches written in numpy; only the rows marked ``fit`` by
 the split rule are used, and the report gives the error on every row, fitted and held out.
 """
 
@@ -164,12 +164,6 @@ def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 
 def log_residuals(pred, meas) -> np.ndarray:
     """Log ratios predicted / measured: symmetric in over- and under-prediction, scale-free."""
     return np.log(np.maximum(np.asarray(pred, float), 1e-15) / np.asarray(meas, float))
-
-
-def log_loss(pred, meas) -> float:
-    """Mean squared log ratio."""
-    r = log_residuals(pred, meas)
-    return float(np.mean(r * r))
 
 
 def levenberg_marquardt(r: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, iters: int = 60,

@@ -424,6 +424,12 @@ def write_plots(datasets: list[Dataset], topo: pd.DataFrame, maia: pd.DataFrame,
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=6)
 
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
+
     gem = [d for d in datasets if d.group == "gemm"]
     fig, axes = plt.subplots(2, 3, figsize=(11, 7))
     for ax, d in zip(axes.flat, gem, strict=False):
@@ -431,10 +437,7 @@ def write_plots(datasets: list[Dataset], topo: pd.DataFrame, maia: pd.DataFrame,
     for ax in list(axes.flat)[len(gem):]:
         ax.axis("off")
     fig.suptitle("GEMM kernels: predicted vs measured (dotted: +-15%)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "gemm.png", dpi=110)
-    plt.close(fig)
-    files.append("gemm.png")
+    save(fig, "gemm.png")
 
     ar = next(d for d in datasets if d.key == "vidur-allreduce-h100").report
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -448,20 +451,14 @@ def write_plots(datasets: list[Dataset], topo: pd.DataFrame, maia: pd.DataFrame,
     ax.set_ylabel("all-reduce time (ms)")
     ax.set_title("NCCL all-reduce on DGX-H100 (Vidur): alpha-beta model")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "allreduce.png", dpi=110)
-    plt.close(fig)
-    files.append("allreduce.png")
+    save(fig, "allreduce.png")
 
     sw = [d for d in datasets if d.group == "splitwise"]
     fig, axes = plt.subplots(len(sw), 2, figsize=(10, 4.2 * len(sw)), squeeze=False)
     for row, d in zip(axes, sw, strict=True):
         for ax, phase in zip(row, ("prefill", "decode"), strict=True):
             scatter(ax, d.report[d.report.phase == phase], f"{d.chip.upper()} {phase} (Splitwise)")
-    fig.tight_layout()
-    fig.savefig(out / "splitwise.png", dpi=110)
-    plt.close(fig)
-    files.append("splitwise.png")
+    save(fig, "splitwise.png")
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     big = topo[topo.message_bytes == topo.message_bytes.max()]
@@ -472,10 +469,7 @@ def write_plots(datasets: list[Dataset], topo: pd.DataFrame, maia: pd.DataFrame,
     ax.set_ylabel(f"bus bandwidth (GB/s) at {big.message_bytes.iloc[0] // 2 ** 20} MiB")
     ax.set_title("All-reduce bus bandwidth by group size: tiers show as steps")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "topology.png", dpi=110)
-    plt.close(fig)
-    files.append("topology.png")
+    save(fig, "topology.png")
 
     m = maia.dropna(subset=["microsoft"])
     fig, ax = plt.subplots(figsize=(11, 4))
@@ -486,10 +480,7 @@ def write_plots(datasets: list[Dataset], topo: pd.DataFrame, maia: pd.DataFrame,
     ax.set_yticks(y, list(m.metric), fontsize=7)
     ax.set_xlabel("maiasim prediction / Microsoft measurement (bars: p5-p95 over calibration ranges)")
     ax.set_title("Maia 200: model vs vendor-measured figures (HARDWARE_FACTS §1b)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "maia200.png", dpi=110)
-    plt.close(fig)
-    files.append("maia200.png")
+    save(fig, "maia200.png")
     return files
 
 
