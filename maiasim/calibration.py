@@ -25,11 +25,13 @@ SAMPLED_FACTORS = (
     "collective_overhead_s",
     "gemm_latency_s",
     "layer_launch_s",
+    "collective_rank_latency_s",
+    "per_token_overhead_s",
 )
 
 #: Sampled log-uniformly (their ranges span decades).
 LOG_SAMPLED = frozenset({"gemm_half_tokens", "iteration_overhead_s", "per_sequence_overhead_s", "collective_overhead_s",
-                         "gemm_latency_s", "layer_launch_s"})
+                         "gemm_latency_s", "layer_launch_s", "collective_rank_latency_s", "per_token_overhead_s"})
 
 
 class Calibration(BaseModel):
@@ -53,6 +55,10 @@ class Calibration(BaseModel):
     alltoall_fraction: float = Field(default=0.5, gt=0, le=1.5)
     #: Extra latency per collective call (kernel launch, synchronisation), on top of link latency.
     collective_overhead_s: float = Field(default=5e-6, ge=0)
+    #: Extra latency per additional rank of a collective: a p-chip all-reduce pays ``(p - 1)`` of it
+    #: (all-gather half). Ring steps, and in eager serving stacks the wait at every collective for the
+    #: slowest rank's host to reach it. 0 for kernel-level (nccl-tests style) measurements.
+    collective_rank_latency_s: float = Field(default=0.0, ge=0)
     #: Collective efficiency by message size: bandwidth efficiency is
     #: ``fraction * m / (m + collective_half_bytes)`` for a message of m bytes per chip (0: flat).
     collective_half_bytes: float = Field(default=0.0, ge=0)
@@ -65,16 +71,20 @@ class Calibration(BaseModel):
     #: Host launch time per layer in iterations that carry prompt tokens (prefill builds masks,
     #: positions and block tables the decode path reuses). ``None``: the same as ``layer_launch_s``.
     prefill_layer_launch_s: float | None = Field(default=None, ge=0)
-    #: Batch tokens beyond which tensor-parallel all-reduces slow down (0: never). Seen in the
-    #: Splitwise (2023) DGX-A100/H100 prefill times, growing with TP; the cause is not published.
+    #: Batch tokens at which tensor-parallel all-reduces switch to a slower regime (0: never). Seen in
+    #: the Splitwise (2023) DGX-A100/H100 prefill times, growing with TP; the cause is not published.
     allreduce_knee_tokens: float = Field(default=0.0, ge=0)
-    #: All-reduce traffic of the batch tokens beyond the knee costs ``1 + allreduce_knee_slowdown``
-    #: times as much as below it (0: no slowdown).
+    #: In the slow regime a step's all-reduces cost ``1 + allreduce_knee_slowdown`` times as much (0: none).
     allreduce_knee_slowdown: float = Field(default=0.0, ge=0)
+    #: Width of the switch in log tokens: the multiplier is ``1 + slowdown * sigmoid(ln(T / knee) / width)``.
+    allreduce_knee_width: float = Field(default=0.1, gt=0)
     #: Fixed cost per engine iteration (scheduler, kernel launches, sampling).
     iteration_overhead_s: float = Field(default=2e-3, ge=0)
     #: Extra cost per sequence in the batch per iteration (input preparation, sampling).
     per_sequence_overhead_s: float = Field(default=0.0, ge=0)
+    #: Host cost per batch token per iteration, not overlapped with the GPU (eager stacks build token
+    #: ids, positions and KV-cache slot mappings token by token before launching the step).
+    per_token_overhead_s: float = Field(default=0.0, ge=0)
     ranges: dict[str, Range] = {}
     fitted_on: str = ""
     sources: dict[str, str] = {}
@@ -114,9 +124,10 @@ class Calibration(BaseModel):
         T = np.asarray(tokens, dtype=float)
         if self.allreduce_knee_slowdown <= 0 or self.allreduce_knee_tokens <= 0:
             return np.ones_like(T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beyond = np.where(T > self.allreduce_knee_tokens, 1.0 - self.allreduce_knee_tokens / T, 0.0)
-        return 1.0 + self.allreduce_knee_slowdown * beyond
+        with np.errstate(divide="ignore", over="ignore"):
+            x = np.log(np.maximum(T, 1e-300) / self.allreduce_knee_tokens) / self.allreduce_knee_width
+            slow = 1.0 / (1.0 + np.exp(-np.clip(x, -700.0, 700.0)))
+        return 1.0 + self.allreduce_knee_slowdown * np.where(T > 0, slow, 0.0)
 
     def gemm_fraction(self, precision: str) -> float:
         g = self.gemm_peak_fraction

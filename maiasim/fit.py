@@ -82,6 +82,9 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("prefill_layer_launch_s", 1e-6, 2e-3, log=True),
     Param("allreduce_knee_tokens", 128.0, 65536.0, log=True),
     Param("allreduce_knee_slowdown", 0.0, 10.0),
+    Param("allreduce_knee_width", 0.35, 2.0, log=True),
+    Param("collective_rank_latency_s", 1e-8, 1e-4, log=True),
+    Param("per_token_overhead_s", 1e-9, 1e-3, log=True),
 )}
 
 DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {

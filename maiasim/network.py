@@ -59,7 +59,7 @@ def allreduce_time(chip: ChipSpec, calib: Calibration, group_size: int, message_
     m = np.asarray(message_bytes, dtype=float)
     if group_size <= 1:
         return np.zeros_like(m) if m.ndim else 0.0
-    t = np.full_like(m, calib.collective_overhead_s)
+    t = np.full_like(m, calib.collective_overhead_s + (group_size - 1) * calib.collective_rank_latency_s)
     shard = m
     eff = calib.collective_efficiency(calib.allreduce_fraction, m)
     for tier, fan in group_fanouts(chip, group_size):
@@ -70,7 +70,7 @@ def allreduce_time(chip: ChipSpec, calib: Calibration, group_size: int, message_
 
 
 def allgather_time(chip: ChipSpec, calib: Calibration, group_size: int, message_bytes):
-    """All-gather of ``message_bytes`` output per chip: half an all-reduce's traffic."""
+    """All-gather of ``message_bytes`` output per chip: half an all-reduce's traffic and rank latency."""
     if group_size <= 1:
         return 0.0 * np.asarray(message_bytes, dtype=float)
     ar = allreduce_time(chip, calib, group_size, message_bytes)
@@ -93,7 +93,7 @@ def alltoall_time(chip: ChipSpec, calib: Calibration, group_size: int, message_b
         worst = np.maximum(worst, crossing / (_tier_bw(tier) * eff))
         lat += _latency_hops(tier, fan) * tier.latency_s
         inner *= fan
-    t = calib.collective_overhead_s + lat + worst
+    t = calib.collective_overhead_s + (group_size - 1) * calib.collective_rank_latency_s + lat + worst
     return t if t.ndim else float(t)
 
 

@@ -198,6 +198,8 @@ class StepModel:
         self.linear_bytes = sum(v[2] for v in ops.values())
         self.lm_s, self.lm_flops, self.lm_bytes = self._lm_head(tokens)[:3]
         self.overhead_s = c.iteration_overhead_s
+        #: serial host time per batch token (input preparation), on top of the fixed overhead
+        self.token_overhead_s = c.per_token_overhead_s * tokens
         #: host kernel-launch time per step; GEMMs and collectives hide it, or it shows as a stall
         self.launch_floor_s = m.layers * c.layer_launch_s
         self.launch_stall_s = np.where(tokens > 0, np.maximum(self.launch_floor_s - self.linear_s, 0.0), 0.0)
@@ -205,8 +207,8 @@ class StepModel:
         self.prefill_launch_floor_s = m.layers * c.prefill_launch_s
         self.prefill_launch_stall_s = np.where(tokens > 0, np.maximum(self.prefill_launch_floor_s - self.linear_s, 0.0), 0.0)
         # plain lists index faster than numpy scalars in the hot path
-        self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s).tolist()
-        self._lin_pre = (self.linear_s + self.prefill_launch_stall_s + self.overhead_s).tolist()
+        self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s + self.token_overhead_s).tolist()
+        self._lin_pre = (self.linear_s + self.prefill_launch_stall_s + self.overhead_s + self.token_overhead_s).tolist()
         #: sampled rows: the LM head, plus the host's per-sequence cost (every sequence in the batch samples)
         self._lm = (self.lm_s + c.per_sequence_overhead_s * tokens).tolist()
         self._lin_fb = list(zip(self.linear_flops.tolist(), self.linear_bytes.tolist(), strict=True))
@@ -314,7 +316,8 @@ class StepModel:
         floor = np.where(T > np.asarray(n_decode, dtype=float), self.prefill_launch_floor_s, self.launch_floor_s)
         stall = np.where(T > 0, np.maximum(floor - lin, 0.0), 0.0)
         lm = self._lm_head(np.asarray(n_out, dtype=float))[0] + self.calib.per_sequence_overhead_s * np.asarray(n_out, dtype=float)
-        return (lin + stall + self.overhead_s + lm + self.decode_s_per_seq * np.asarray(n_decode, dtype=float)
+        return (lin + stall + self.overhead_s + self.calib.per_token_overhead_s * T + lm
+                + self.decode_s_per_seq * np.asarray(n_decode, dtype=float)
                 + self.decode_s_per_ctx * np.asarray(decode_ctx, dtype=float) + prefill_s)
 
     def decode_affine(self, n: int) -> tuple[float, float]:
@@ -363,7 +366,7 @@ class StepModel:
         compute += pre_s
         comm = times["communication"]
         stall = self.prefill_launch_stall_s if T > n_dec else self.launch_stall_s
-        overhead = self.overhead_s + float(stall[T]) + self.calib.per_sequence_overhead_s * n_out
+        overhead = self.overhead_s + float(stall[T]) + float(self.token_overhead_s[T]) + self.calib.per_sequence_overhead_s * n_out
         total = self.step_time(T, n_out, n_dec, ctx, pre_s)
         flops, nbytes = self.step_work(T, n_out, n_dec, ctx)
         return Breakdown(total, compute, memory, comm, overhead, flops + pre_f, nbytes + pre_b, times)

@@ -61,7 +61,8 @@ GPT3_LAYER = ModelSpec(hf_id="gpt3-175b-layer", layers=1, hidden_size=12288, hea
 #: serving-stack factors fitted to the Splitwise iteration times (kernel factors stay at the Vidur fit)
 SPLITWISE_STACK_FACTORS = ("iteration_overhead_s", "layer_launch_s", "prefill_layer_launch_s", "attention_prefill_fraction",
                            "attention_decode_hbm_fraction", "allreduce_fraction", "collective_overhead_s",
-                           "per_sequence_overhead_s", "allreduce_knee_tokens", "allreduce_knee_slowdown")
+                           "collective_rank_latency_s", "per_sequence_overhead_s", "per_token_overhead_s",
+                           "allreduce_knee_tokens", "allreduce_knee_slowdown", "allreduce_knee_width")
 
 
 def data_dir() -> Path:
@@ -174,10 +175,11 @@ def splitwise_dataset(d: Path, chip: str, hardware: str, base: Calibration) -> t
     # the decode floor and overheads), then all of them from there, the knee starting where the
     # measured per-token prefill cost turns (2,048-4,096 batch tokens). One stage from the shipped
     # defaults finds a worse basin, where the decode floor has switched off.
-    first = [p for p in params if p not in ("prefill_layer_launch_s", "allreduce_knee_tokens", "allreduce_knee_slowdown")]
+    first = [p for p in params if p not in ("prefill_layer_launch_s", "allreduce_knee_tokens", "allreduce_knee_slowdown",
+                                            "allreduce_knee_width")]
     cal, _ = fit.fit_calibration(catalog.chip(chip), "iteration", path, base=base, params=first, cases=cases)
     start = cal.model_copy(update={"prefill_layer_launch_s": cal.layer_launch_s, "allreduce_knee_tokens": 2048.0,
-                                   "allreduce_knee_slowdown": 1.0})
+                                   "allreduce_knee_slowdown": 1.0, "allreduce_knee_width": 0.5})
     cal, rep = fit.fit_calibration(catalog.chip(chip), "iteration", path, base=start, params=params, cases=cases)
     return Dataset(
         f"splitwise-{chip}", f"Splitwise iteration times, DGX-{chip.upper()} (Llama-2-70B TP2/4/8, BLOOM-176B TP8)",

@@ -89,6 +89,7 @@ def _step(cal, model="llama-3.1-70b", tp=4, chip="maia200", max_tokens=512):
 def test_new_factors_default_to_no_effect():
     c = Calibration()
     assert c.gemm_latency_s == 0 and c.layer_launch_s == 0 and c.collective_half_bytes == 0
+    assert c.collective_rank_latency_s == 0 and c.per_token_overhead_s == 0 and c.allreduce_knee_slowdown == 0
     assert c.collective_efficiency(0.8, 1e3) == 0.8
 
 
@@ -122,17 +123,48 @@ def test_prefill_floor_applies_only_to_steps_with_prompt_tokens():
     assert b.total_s == pytest.approx(sum(b.ops.values()) + b.overhead_s, rel=1e-9)
 
 
-def test_allreduce_knee_slows_only_large_batches():
+def test_allreduce_knee_switches_regime_at_the_knee():
     base = catalog.calibration("h100")
-    knee = base.model_copy(update={"allreduce_knee_tokens": 2048.0, "allreduce_knee_slowdown": 2.0})
+    knee = base.model_copy(update={"allreduce_knee_tokens": 2048.0, "allreduce_knee_slowdown": 2.0,
+                                   "allreduce_knee_width": 0.1})
     assert np.allclose(base.allreduce_knee([1, 4096]), 1.0)
-    np.testing.assert_allclose(knee.allreduce_knee([1, 2048, 4096, 8192]), [1.0, 1.0, 2.0, 2.5])
-    s0, s1 = (_step(c, "llama-2-70b", 8, "h100", max_tokens=4096) for c in (base, knee))
-    c0, c1 = (s.breakdown([(4096, 0)]).ops["communication"] for s in (s0, s1))
-    assert c1 == pytest.approx(2.0 * c0, rel=1e-9)
-    assert s1.step_time(1024, 1, 0, 0) == s0.step_time(1024, 1, 0, 0)  # below the knee: unchanged
+    # a logistic in log tokens: half the slowdown at the knee, the whole of it a factor of 4 beyond
+    m = knee.allreduce_knee([0, 1, 512, 2048, 8192, 65536])
+    np.testing.assert_allclose(m, [1.0, 1.0, 1.0, 2.0, 3.0, 3.0], atol=1e-5)
+    assert np.all(np.diff(knee.allreduce_knee(np.geomspace(1, 1e6, 200))) >= 0)  # never speeds up
+    s0, s1 = (_step(c, "llama-2-70b", 8, "h100", max_tokens=8192) for c in (base, knee))
+    c0, c1 = (s.breakdown([(8192, 0)]).ops["communication"] for s in (s0, s1))
+    assert c1 == pytest.approx(3.0 * c0, rel=1e-5)
+    assert s1.step_time(512, 1, 0, 0) == pytest.approx(s0.step_time(512, 1, 0, 0), rel=1e-6)  # far below: unchanged
     one = [_step(c, "llama-2-70b", 1, "h100", max_tokens=4096) for c in (base, knee)]  # TP1: no all-reduce
     assert one[0].step_time(4096, 1, 0, 0) == one[1].step_time(4096, 1, 0, 0)
+
+
+def test_collective_rank_latency_grows_with_group_size():
+    chip = catalog.chip("h100")
+    base = Calibration(collective_overhead_s=0.0)
+    rank = base.model_copy(update={"collective_rank_latency_s": 10e-6})
+    for p in (2, 4, 8):  # an all-reduce of p chips pays (p - 1) rank latencies, an all-gather half of them
+        assert allreduce_time(chip, rank, p, 1e6) - allreduce_time(chip, base, p, 1e6) == pytest.approx((p - 1) * 10e-6)
+        assert allgather_time(chip, rank, p, 1e6) - allgather_time(chip, base, p, 1e6) == pytest.approx((p - 1) * 5e-6)
+        assert alltoall_time(chip, rank, p, 1e6) - alltoall_time(chip, base, p, 1e6) == pytest.approx((p - 1) * 10e-6)
+    assert allreduce_time(chip, rank, 1, 1e6) == 0.0
+    # in a step: two all-reduces per layer, so TP8 Llama-2-70B decode pays 160 x 7 x 10 us = 11.2 ms
+    s0, s1 = (_step(c, "llama-2-70b", 8, "h100") for c in (base, rank))
+    assert s1.step_time(1, 1, 1, 100) - s0.step_time(1, 1, 1, 100) == pytest.approx(160 * 7 * 10e-6, rel=1e-6)
+
+
+def test_per_token_overhead_is_serial_per_batch_token():
+    base = Calibration(iteration_overhead_s=0.0, layer_launch_s=1e-3)  # a host floor the GPU work sits under
+    tok = base.model_copy(update={"per_token_overhead_s": 20e-6})
+    s0, s1 = _step(base), _step(tok)
+    # not hidden under the launch floor: every batch token adds its cost, prompt and decode tokens alike
+    assert s1.step_time(512, 1, 0, 0) - s0.step_time(512, 1, 0, 0) == pytest.approx(512 * 20e-6, rel=1e-9)
+    assert s1.step_time(16, 16, 16, 8000) - s0.step_time(16, 16, 16, 8000) == pytest.approx(16 * 20e-6, rel=1e-9)
+    b = s1.breakdown([(100, 0)], [400] * 4)
+    assert b.total_s == pytest.approx(sum(b.ops.values()) + b.overhead_s, rel=1e-9)
+    a, k = s1.decode_affine(8)
+    assert s1.step_time(8, 8, 8, 5000) == pytest.approx(a + k * 5000, rel=1e-12)
 
 
 def test_per_sequence_cost_counts_every_sampled_row():
@@ -146,7 +178,8 @@ def test_per_sequence_cost_counts_every_sampled_row():
 def test_step_times_matches_step_time_beyond_the_table():
     cal = catalog.calibration("h100").model_copy(update={"layer_launch_s": 1e-4, "prefill_layer_launch_s": 3e-4,
                                                          "allreduce_knee_tokens": 1000.0, "allreduce_knee_slowdown": 1.5,
-                                                         "per_sequence_overhead_s": 2e-4})
+                                                         "allreduce_knee_width": 0.4, "per_sequence_overhead_s": 2e-4,
+                                                         "per_token_overhead_s": 5e-6, "collective_rank_latency_s": 8e-6})
     s = _step(cal, "llama-2-70b", 4, "h100", max_tokens=4096)
     cases = [(1, 1, 1, 500.0, 0.0), (4096, 2, 0, 0.0, 0.01), (64, 64, 64, 64000.0, 0.0), (300, 5, 3, 900.0, 0.002)]
     for T, n, d, ctx, pre in cases:

@@ -123,10 +123,12 @@ def test_fast_forward_equals_step_by_step(case):
         over = {"horizon_s": 30, "deployment.scheduler.chunked_prefill": False}
     elif case == "preemption":
         over = tight_kv(30000)
-    elif case == "stack_profile":  # an eager 2023-style stack: host floors, per-sequence cost, all-reduce knee
+    elif case == "stack_profile":  # an eager 2023-style stack: host floors, per-sequence and per-token
+        # costs, rank latency, all-reduce knee (the fitted Splitwise profiles use every one of them)
         over = {"horizon_s": 30, "hardware.calibration": {
             "layer_launch_s": 2e-4, "prefill_layer_launch_s": 5e-4, "per_sequence_overhead_s": 3e-4,
-            "allreduce_knee_tokens": 1024, "allreduce_knee_slowdown": 2.0}}
+            "per_token_overhead_s": 1e-5, "collective_rank_latency_s": 1e-5,
+            "allreduce_knee_tokens": 1024, "allreduce_knee_slowdown": 2.0, "allreduce_knee_width": 0.35}}
     elif case == "random_router":
         over = {"horizon_s": 30, "router.policy": "random", "workload.0.arrival": {"type": "gamma", "rate_per_s": 6, "cv": 3}}
     ff, st = _pair(small_scenario(**over))
