@@ -30,8 +30,11 @@ class _Frozen(BaseModel):
 class NetworkTier(_Frozen):
     """One tier of the scale-up network, innermost first.
 
-    ``bandwidth_bytes_per_s`` is per chip per direction: what one chip can push into this tier.
-    ``chips`` is how many chips one domain of this tier spans (4 for a Maia 200 tray).
+    ``bandwidth_bytes_per_s`` is per chip per direction: what one chip can push into this tier (a
+    ``full_mesh`` spreads it evenly over direct links to its ``chips - 1`` peers). ``chips`` is how
+    many chips one domain of this tier spans (4 for a Maia 200 tray). ``pooled`` marks a switched tier
+    whose ports belong to the same NIC as the tiers inside it and reach their peers too (Maia 200's
+    Ethernet): collectives spread the inner tiers' traffic over its links as well, concurrently.
     """
 
     name: str
@@ -40,6 +43,9 @@ class NetworkTier(_Frozen):
     latency_s: float = Field(ge=0)
     oversubscription: float = Field(default=1.0, ge=1.0)
     topology: Literal["full_mesh", "switched", "torus"] = "switched"
+    #: This switched tier's ports are more ports of the inner tiers' NIC and reach their peers too:
+    #: collectives use the pooled links concurrently (Maia 200's Ethernet T0 tier).
+    pooled: bool = False
 
 
 class Price(_Frozen):
@@ -70,6 +76,10 @@ class ChipSpec(_Frozen):
         sizes = [t.chips for t in self.scale_up]
         if sizes != sorted(sizes):
             raise ValueError(f"scale_up tiers must grow outward, got chips={sizes}")
+        for i, t in enumerate(self.scale_up):
+            if t.pooled and (i == 0 or t.topology != "switched"):
+                raise ValueError(f"scale_up.{i}.pooled: only a switched tier outside another tier can pool "
+                                 f"its ports with the inner tiers (got {t.topology} tier {i})")
         return self
 
     def peak_flops(self, precision: str) -> float:

@@ -107,10 +107,11 @@ DESCRIPTIONS: dict[str, str] = {
     "ChipSpec.sources": "Where each figure comes from (free text per key).",
     "NetworkTier.name": "Name of the tier (e.g. tray, nvlink, ethernet-t0).",
     "NetworkTier.chips": "How many chips one domain of this tier spans.",
-    "NetworkTier.bandwidth_bytes_per_s": "Per chip, per direction: what one chip can push into this tier.",
+    "NetworkTier.bandwidth_bytes_per_s": "Per chip, per direction: what one chip can push into this tier (a `full_mesh` splits it evenly over its links to the other chips).",
     "NetworkTier.latency_s": "Latency per hop.",
     "NetworkTier.oversubscription": "Divides the tier's bandwidth (3.0 = 1:3 oversubscribed).",
     "NetworkTier.topology": "`full_mesh`: one hop; `switched`: ceil(log2 fan-out) hops; `torus`: fan-out - 1 hops (ring).",
+    "NetworkTier.pooled": "A switched tier whose ports belong to the inner tiers' NIC and reach their peers too: collectives use the pooled links concurrently instead of tier after tier (Maia 200's Ethernet T0).",
     "Price.chip_hour_usd": "Rental price per chip-hour.",
     "Price.capex_usd": "Purchase price per chip, all-in; turned into a chip-hour cost with default TCO terms.",
     # ---- model spec

@@ -85,11 +85,10 @@ def test_splitwise_stack_profile_predicts_held_out_decode(chip, hw):
     cases["split"] = fit.split_rows("iteration", cases)
     rep = fit.report(cases, fit.predict_iteration(catalog.chip(chip), cal, cases))
     held = rep[(rep.split == fit.HELD_OUT)]
-    dec = held[held.phase == "decode"].error_pct.abs()
-    assert dec.median() <= 6.0 and dec.quantile(0.9) <= 15.0
-    pre = held[held.phase == "prefill"].error_pct.abs()
-    # p90 meets the 15% target; the median misses 5% (6-8%): see docs/validation.md "Where the model misses"
-    assert pre.median() <= 8.5 and pre.quantile(0.9) <= 15.0
+    # the targets on held-out iteration times: median <= 5%, p90 <= 15%, prefill and decode
+    for phase in ("decode", "prefill"):
+        err = held[held.phase == phase].error_pct.abs()
+        assert err.median() <= 5.0 and err.quantile(0.9) <= 15.0, (chip, phase, err.median(), err.quantile(0.9))
 
 
 def test_maia200_comparison_and_topology_tables():
@@ -97,12 +96,16 @@ def test_maia200_comparison_and_topology_tables():
     assert maia.predicted.notna().all()
     gemm = maia[maia.metric.str.contains("GEMM")]
     assert (gemm.predicted / gemm.microsoft).between(0.97, 1.01).all()  # plateau = the vendor figure, by construction
-    ar = maia[maia.metric.str.startswith("AllReduce BF16, TP8")].iloc[0]
-    assert ar.predicted < ar.microsoft  # the tray + switched topology cannot reach the vendor's TP8 figure
+    # with the tray and switched ports pooled, Microsoft's TP8 collectives follow from the topology at 93-94%
+    for name in ("AllReduce BF16, TP8", "AllGather, 8 chips", "AllToAll, TP8"):
+        r = maia[maia.metric.str.startswith(name)].iloc[0]
+        assert r.predicted == pytest.approx(r.microsoft, rel=0.05), name
     assert (qwen.predicted_tok_s <= qwen.roofline_tok_s).all() and qwen.predicted_tok_s.is_monotonic_increasing
     topo = validation.topology_table()
     m = topo[(topo.chip == "maia200") & (topo.message_bytes == topo.message_bytes.max())].set_index("group")
-    assert m.allreduce_busbw_gb_s[4] > m.allreduce_busbw_gb_s[8] > m.allreduce_busbw_gb_s[128]
+    assert m.allreduce_busbw_gb_s[2] < m.allreduce_busbw_gb_s[4]  # a pair has one direct tray link
+    assert m.allreduce_busbw_gb_s[8] == pytest.approx(m.allreduce_busbw_gb_s[4], rel=0.01)  # pooled ports
+    assert m.allreduce_busbw_gb_s[128] < 0.95 * m.allreduce_busbw_gb_s[8]  # the T1 tier is oversubscribed
 
 
 def test_summaries_and_targets():
