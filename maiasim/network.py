@@ -132,7 +132,7 @@ def alltoall_time(chip: ChipSpec, calib: Calibration, group_size: int, message_b
     for i, (tier, fan, pool) in enumerate(stages):
         if fan > 1:
             crossing = m * (1.0 - inner / group_size)
-            bw = sum(_tier_bw(t, f) for t, f, q in stages[i:] if q == pool)
+            bw = sum(_tier_bw(outer, f) for outer, f, q in stages[i:] if q == pool)
             worst = np.maximum(worst, crossing / (bw * eff))
             lat += _latency_hops(tier, fan) * tier.latency_s
             inner *= fan
