@@ -46,6 +46,13 @@ class Calibration(BaseModel):
     gemm_half_tokens: float = Field(default=64.0, ge=0)
     #: Fraction of HBM bandwidth reached by weight streaming.
     hbm_fraction: float = Field(default=0.8, gt=0, le=1.0)
+    #: Fraction of HBM bandwidth reached by element-wise kernels (norms, residual adds, activations).
+    #: ``None``: the same as ``hbm_fraction``.
+    elementwise_fraction: float | None = Field(default=None, gt=0, le=1.0)
+    #: Fixed time per element-wise kernel (launch, tail); a layer runs five of them. Kernel-level
+    #: harnesses that time each op through the framework see tens of microseconds; fused or
+    #: graph-replayed steps hide it (0).
+    elementwise_latency_s: float = Field(default=0.0, ge=0)
     #: Flash-attention prefill throughput as a fraction of dense peak.
     attention_prefill_fraction: float = Field(default=0.5, gt=0, le=1.0)
     #: Fraction of HBM bandwidth reached when decode attention reads the KV cache.
@@ -111,6 +118,11 @@ class Calibration(BaseModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             eff = fraction * m / (m + self.collective_half_bytes)
         return np.maximum(eff, 1e-12)
+
+    @property
+    def elementwise_hbm_fraction(self) -> float:
+        """HBM fraction of element-wise kernels."""
+        return self.hbm_fraction if self.elementwise_fraction is None else self.elementwise_fraction
 
     @property
     def prefill_launch_s(self) -> float:

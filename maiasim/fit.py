@@ -1,6 +1,6 @@
 """Fit a chip's calibration to measured times: ``maiasim calibrate`` and :func:`fit_calibration`.
 
-Four kinds of measurement are understood, each with its own reader, predictor and default set of
+Five kinds of measurement are understood, each with its own reader, predictor and default set of
 fitted factors:
 
 ==========  ==========================================================  ==============================
@@ -12,6 +12,8 @@ gemm        Vidur operator profile (``mlp.csv``: ``time_stats.<op>.     GEMM pla
 matmul      LLMCompass ``M, N, K, latency, TFLOPS`` rows (no header)     same as gemm
 allreduce   Vidur collective profile (``all_reduce.csv``: median ms per  all-reduce fraction, collective
             ``size`` in bytes and ``num_workers``)                       overhead, half-efficiency bytes
+elementwise LLMCompass ``elements, G elements/s`` or ``M, N, G elements/s`` element-wise HBM fraction,
+            rows (GeLU / LayerNorm / Softmax; no header; FP16)           per-kernel latency
 iteration   Splitwise ``perf_model.csv`` (prompt_time = one prefill      per-iteration and per-layer
             step of ``batch_size`` prompts, token_time = mean decode     overheads, host launch floor,
             step; ms)                                                    attention and HBM efficiencies
@@ -40,9 +42,9 @@ from . import catalog
 from .calibration import Calibration
 from .hardware import BYTES_PER_ELEMENT, ChipSpec
 from .network import allreduce_time, send_time
-from .perf import Parallelism, Precisions, StepModel, gemm_time
+from .perf import Parallelism, Precisions, StepModel, elementwise_time, gemm_time
 
-KINDS = ("gemm", "matmul", "allreduce", "iteration")
+KINDS = ("gemm", "matmul", "allreduce", "elementwise", "iteration")
 FIT, HELD_OUT = "fit", "held-out"
 
 #: Splitwise names -> catalog names
@@ -69,6 +71,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("gemm_peak_fraction.fp4", 0.2, 1.0),
     Param("gemm_half_tokens", 0.5, 2048.0, log=True),
     Param("hbm_fraction", 0.2, 1.0),
+    Param("elementwise_fraction", 0.05, 1.0),
+    Param("elementwise_latency_s", 1e-7, 2e-4, log=True),
     Param("gemm_latency_s", 1e-7, 1e-4, log=True),
     Param("attention_prefill_fraction", 0.02, 1.0, log=True),
     Param("attention_decode_hbm_fraction", 0.05, 1.0),
@@ -91,6 +95,7 @@ DEFAULT_PARAMS: dict[str, tuple[str, ...]] = {
     "gemm": ("gemm_peak_fraction.{prec}", "gemm_half_tokens", "hbm_fraction", "gemm_latency_s"),
     "matmul": ("gemm_peak_fraction.{prec}", "gemm_half_tokens", "hbm_fraction", "gemm_latency_s"),
     "allreduce": ("allreduce_fraction", "collective_overhead_s"),
+    "elementwise": ("elementwise_fraction", "elementwise_latency_s"),
     "iteration": ("iteration_overhead_s", "layer_launch_s", "attention_prefill_fraction", "hbm_fraction",
                   "gemm_peak_fraction.{prec}"),
 }
@@ -101,6 +106,8 @@ def get_param(calib: Calibration, name: str) -> float:
         return calib.gemm_fraction(name.split(".", 1)[1])
     if name == "prefill_layer_launch_s":
         return calib.prefill_launch_s
+    if name == "elementwise_fraction":
+        return calib.elementwise_hbm_fraction
     return float(getattr(calib, name))
 
 
@@ -275,6 +282,23 @@ def read_llmcompass_matmul(path: str | Path) -> pd.DataFrame:
                          "tokens": d.M.astype(int), "measured_s": lat})
 
 
+def read_llmcompass_elementwise(path: str | Path, element_bytes: float = 2.0) -> pd.DataFrame:
+    """LLMCompass element-wise sweeps: ``elements, G elements/s`` (GeLU) or ``M, N, G elements/s``
+    (Softmax, LayerNorm over rows of N) -> one row per size with the measured seconds.
+
+    The operator is named by the file (``gelu_A100.csv`` -> gelu). ``element_bytes``: 2 for FP16
+    (LLMCompass's NVIDIA runs), 4 for FP32 (its MI210 runs of these operators)."""
+    d = pd.read_csv(path, header=None, skipinitialspace=True)
+    if d.shape[1] not in (2, 3):
+        raise ValueError(f"{path}: expected 2 (elements, G/s) or 3 (M, N, G/s) columns, got {d.shape[1]}")
+    M = d[0].astype(int)
+    N = d[1].astype(int) if d.shape[1] == 3 else pd.Series(1, index=d.index)
+    elements = (M * N).astype(float)
+    return pd.DataFrame({"op": Path(path).stem.split("_")[0].lower(), "M": M, "N": N, "elements": elements,
+                         "element_bytes": float(element_bytes),
+                         "measured_s": elements / (d[d.shape[1] - 1].astype(float) * 1e9)})
+
+
 def read_vidur_collective(path: str | Path) -> pd.DataFrame:
     """Vidur ``all_reduce.csv`` / ``send_recv.csv``: median ms per message ``size``.
 
@@ -352,6 +376,12 @@ def predict_collective(chip: ChipSpec, calib: Calibration, cases: pd.DataFrame) 
     return out
 
 
+def predict_elementwise(chip: ChipSpec, calib: Calibration, cases: pd.DataFrame) -> np.ndarray:
+    """Seconds for each element-wise kernel: every value read once and written once."""
+    return elementwise_time(chip.hbm_bandwidth_bytes_per_s, calib, cases.elements.to_numpy(float), 2.0,
+                            cases.element_bytes.to_numpy(float))
+
+
 def step_model_for(chip: ChipSpec, model_name: str, calib: Calibration, tp: int, precision: str = "bf16",
                    max_tokens: int = 8192) -> StepModel:
     prec = Precisions(precision, precision, precision)
@@ -386,7 +416,7 @@ def split_rows(kind: str, cases: pd.DataFrame) -> np.ndarray:
     """Deterministic fit / held-out labels (documented in docs/validation.md)."""
     if kind == "gemm":
         return np.where(cases.tp.isin(GEMM_FIT_TP), FIT, HELD_OUT)
-    if kind == "matmul":  # alternate rows of each sweep
+    if kind in ("matmul", "elementwise"):  # alternate rows of each sweep
         return np.where(np.arange(len(cases)) % 2 == 0, FIT, HELD_OUT)
     if kind == "allreduce":
         return np.where(cases.workers.isin(ALLREDUCE_FIT_WORKERS), FIT, HELD_OUT)
@@ -408,6 +438,8 @@ def read_cases(kind: str, csv_path: str | Path, hardware: str | None = None, mod
     if kind == "allreduce":
         d = read_vidur_collective(csv_path)
         return d[d.collective == "all_reduce"].reset_index(drop=True)
+    if kind == "elementwise":
+        return read_llmcompass_elementwise(csv_path)
     if kind == "iteration":
         d = read_splitwise(csv_path, hardware, model)
         return d[d.excluded == ""].reset_index(drop=True)
@@ -419,6 +451,8 @@ def predict(kind: str, chip: ChipSpec, calib: Calibration, cases: pd.DataFrame, 
         return predict_gemm(chip, calib, cases, precision)
     if kind == "allreduce":
         return predict_collective(chip, calib, cases)
+    if kind == "elementwise":
+        return predict_elementwise(chip, calib, cases)
     return predict_iteration(chip, calib, cases, precision)
 
 

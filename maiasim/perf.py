@@ -137,6 +137,26 @@ def gemm_time(peak_flops, bw, calib: Calibration, precision: str, rows, params, 
     return t, flops, np.where(rows > 0, nbytes, 0.0), tc, tm
 
 
+def elementwise_kernels(model: ModelSpec, tp: int) -> list[tuple[str, float, int]]:
+    """A layer's element-wise kernels: (name, elements per token on one chip, HBM passes per element).
+
+    Two norms and two residual adds on the full hidden state (replicated across the TP group), and
+    the activation on this chip's share of the MLP (gated: reads gate and up, writes one)."""
+    h = model.hidden_size
+    act = (model.ffn_size if not model.is_moe else model.expert_ffn_size * model.active_experts) / tp
+    return [("norm", h, 2), ("norm", h, 2), ("residual_add", h, 3), ("residual_add", h, 3),
+            ("activation", act, 3 if model.gated_mlp else 2)]
+
+
+def elementwise_time(bw: float, calib: Calibration, elements, passes: float, element_bytes: float):
+    """Seconds of one element-wise kernel over ``elements`` values (scalar or array): its fixed
+    latency plus ``passes`` reads and writes of each value at the element-wise HBM fraction.
+    The one formula both the simulator and the calibration fit use."""
+    E = np.asarray(elements, dtype=float)
+    t = calib.elementwise_latency_s + passes * E * element_bytes / (bw * calib.elementwise_hbm_fraction)
+    return np.where(E > 0, t, 0.0)
+
+
 @dataclass(frozen=True)
 class Breakdown:
     """Where one iteration's time goes (seconds), and the work it did (whole replica)."""
@@ -256,9 +276,9 @@ class StepModel:
             if m.shared_experts:
                 add("moe_shared", m.moe_layers, self._gemm(T, m.shared_experts * m.expert_params / tp, 2 * h, kernels=2))
         # norms, residual adds, activation function: pure memory traffic
-        ffn_local = (m.ffn_size if not m.is_moe else m.expert_ffn_size * m.active_experts) / tp
-        ew_bytes = T * self._ab * (10 * h + 3 * ffn_local)
-        ew_t = ew_bytes / (self.bw * self.calib.hbm_fraction)
+        kernels = elementwise_kernels(m, tp)
+        ew_bytes = T * self._ab * sum(e * p for _, e, p in kernels)
+        ew_t = sum(elementwise_time(self.bw, self.calib, T * e, p, self._ab) for _, e, p in kernels)
         out["elementwise"] = (L * ew_t, 0.0 * T, L * ew_bytes * tp, 0.0 * T, L * ew_t)
         comm = np.zeros_like(T)
         if tp > 1:

@@ -23,7 +23,14 @@ from maiasim.network import (
     bus_bandwidth,
     group_fanouts,
 )
-from maiasim.perf import Parallelism, Precisions, StepModel, gemm_time
+from maiasim.perf import (
+    Parallelism,
+    Precisions,
+    StepModel,
+    elementwise_kernels,
+    elementwise_time,
+    gemm_time,
+)
 
 FACTORS = ("gemm_peak_fraction", "gemm_half_tokens", "hbm_fraction", "attention_prefill_fraction",
            "attention_decode_hbm_fraction", "allreduce_fraction", "alltoall_fraction", "iteration_overhead_s")
@@ -357,3 +364,42 @@ def test_collectives_grow_with_message_and_have_a_latency_floor():
                 assert np.all(np.diff(t) > 0), (chip_name, p, f.__name__)
                 assert t[0] >= cal.collective_overhead_s
             assert allreduce_time(chip, cal, 1, 1e6) == 0.0
+
+
+# ---- element-wise kernels (LLMCompass GeLU / LayerNorm / Softmax) --------------------------------------
+
+
+def test_elementwise_kernels_keep_the_step_model_traffic():
+    m = catalog.model("llama-3.1-70b")
+    ks = elementwise_kernels(m, 4)
+    assert [k for k, _, _ in ks] == ["norm", "norm", "residual_add", "residual_add", "activation"]
+    # two norms (read + write), two residual adds (two reads, one write), SwiGLU (gate + up in, one out)
+    assert sum(e * p for _, e, p in ks) == 10 * m.hidden_size + 3 * m.ffn_size / 4
+    base = Calibration(iteration_overhead_s=0.0)
+    assert base.elementwise_hbm_fraction == base.hbm_fraction  # unset: the weight-streaming fraction
+    lat = base.model_copy(update={"elementwise_latency_s": 20e-6, "elementwise_fraction": 0.5})
+    s0, s1 = _step(base), _step(lat)
+    b0, b1 = s0.breakdown([], [1000] * 8), s1.breakdown([], [1000] * 8)
+    assert b1.hbm_bytes == b0.hbm_bytes  # same traffic, slower and with five launches per layer
+    ew = b0.ops["elementwise"]
+    assert b1.ops["elementwise"] == pytest.approx(ew * base.hbm_fraction / 0.5 + 80 * 5 * 20e-6, rel=1e-9)
+    assert s1.step_time(8, 8, 8, 8000) == pytest.approx(b1.total_s, rel=1e-12)
+
+
+def test_fit_recovers_known_elementwise_factors(tmp_path):
+    chip = catalog.chip("a100")
+    truth = Calibration(elementwise_fraction=0.7, elementwise_latency_s=12e-6)
+    n = np.round(np.geomspace(1e3, 5e8, 20))
+    t = elementwise_time(chip.hbm_bandwidth_bytes_per_s, truth, n, 2, 2.0)
+    csv = tmp_path / "gelu_A100.csv"  # LLMCompass format: elements, G elements/s
+    csv.write_text("".join(f"{int(e)}, {e / s / 1e9}\n" for e, s in zip(n, t, strict=True)))
+    cases = fit.read_llmcompass_elementwise(csv)
+    assert set(cases.op) == {"gelu"} and cases.measured_s.to_numpy() == pytest.approx(t, rel=1e-6)
+    cal, rep = fit.fit_calibration("a100", "elementwise", csv, fit_all=True)
+    assert cal.elementwise_fraction == pytest.approx(0.7, rel=0.02)
+    assert cal.elementwise_latency_s == pytest.approx(12e-6, rel=0.05)
+    rows = tmp_path / "layernorm_A100.csv"  # M, N, G elements/s: M rows of N values each
+    rows.write_text("4096, 32, 2.5\n32, 4096, 2.5\n")
+    ln = fit.read_llmcompass_elementwise(rows, element_bytes=4.0)
+    assert list(ln.elements) == [4096 * 32] * 2 and set(ln.element_bytes) == {4.0}
+    assert ln.measured_s.iloc[0] == pytest.approx(4096 * 32 / 2.5e9)
