@@ -736,22 +736,21 @@ MISSES_TEXT = """## Where the model misses, and why
   alone, the per-operator roofline misses these 2023 measurements by 10-30%. Five things the stack adds are
   calibration factors, fitted on the fit split only:
   (1) a *host floor* for steps with prompt tokens: up to 512 tokens a prefill is flat at 48-58 ms whatever
-  the TP (`prefill_layer_launch_s`, 0.63 ms per layer on H100, 0.77 ms on A100);
+  the TP (`prefill_layer_launch_s`, 0.64 ms per layer on H100, 0.77 ms on A100);
   (2) *collective latency that grows with the group*: batch-1 decode of Llama-2-70B on H100 takes 37.2, 29.5
   and 30.5 ms at TP2, 4 and 8, although the weights each GPU reads halve every time, and BLOOM-176B (70 layers)
-  at TP8 takes 36 ms. Weights over HBM plus two all-reduces per layer at 60-65 us plus 8.6 us per extra rank
-  (`collective_overhead_s`, `collective_rank_latency_s`) explain all four: an eager stack's all-reduce waits
-  for the slowest rank to reach it. Vidur's NCCL profiles of the same DGX-H100 show 20-40 us for every group
-  size, so the growth is the stack's, not NCCL's. This replaced a per-layer decode floor and took held-out
-  H100 decode from 5.7% to 1.2%;
-  (3) a *per-token host cost* outside the GPU's shadow (`per_token_overhead_s`, 5.7 us H100, 20 us A100): the
+  at TP8 takes 36 ms. Two all-reduces per layer at 63-65 us plus 8.6 us per extra rank
+  (`collective_overhead_s`, `collective_rank_latency_s`), with the weights over HBM and the host floor, explain
+  all four: an eager stack's all-reduce waits for the slowest rank to reach it. Vidur's NCCL profiles of the same DGX-H100 show 20-40 us for every group
+  size, so the growth is the stack's, not NCCL's. With it, held-out H100 decode went from 5.7% to 1.2%;
+  (3) a *per-token host cost* outside the GPU's shadow (`per_token_overhead_s`, 5.4 us H100, 20 us A100): the
   measured time above the GEMM time grows by about 40 ms per 1,000 prompt tokens at TP2, 4 and 8 alike, so it
   is not sharded GPU work;
   (4) a *large-batch regime switch* in all-reduce cost: doubling the batch from 2,048 to 4,096 tokens multiplies
   the time by 2.0x at TP2, 2.3x at TP4 and 2.8x at TP8 (H100, 512-token prompts), the same for one prompt or
   many (so not attention), and absent from Vidur's GEMM and NCCL profiles (bus bandwidth rises to 340 GB/s at
-  64 MiB). It is a logistic in log batch tokens (`allreduce_knee_tokens` 3,900 / 5,000, slowdown x5.0 / x8.5
-  H100 / A100). The fit split samples batch tokens at factors of four (512, 2,048, 8,192), so a switch
+  64 MiB). It is a logistic in log batch tokens (`allreduce_knee_tokens` 3,900 / 5,000; all-reduces cost
+  4.9x / 8.3x beyond it, H100 / A100). The fit split samples batch tokens at factors of four (512, 2,048, 8,192), so a switch
   sharper than that cannot be located by it: with a free width the fit collapsed to a step placed anywhere
   between 2,048 and 8,192 (A100 held-out prefill then 5.9% / 18.9%). The width is bounded below at
   ln(4)/4 = 0.35 (`allreduce_knee_width`), and both fits sit on that bound;
