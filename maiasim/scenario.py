@@ -205,6 +205,8 @@ class Engine(_F):
     drain: bool = True
     max_drain_s: float | None = Field(default=None, gt=0, description="stop draining after this long past the horizon")
     timeline_bin_s: float | None = Field(default=None, gt=0)
+    max_requests: int = Field(default=20_000_000, ge=1, le=200_000_000,
+                              description="refuse (before drawing them) workloads that would issue more requests than this")
 
 
 class Uncertainty(_F):
