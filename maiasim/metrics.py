@@ -22,6 +22,7 @@ REASONS = (
     "queue_timeout",
     "queued_at_end",
     "running_at_end",
+    "recompute_exceeds_max_batch_tokens",
 )
 REASON = {name: i for i, name in enumerate(REASONS)}
 
@@ -91,11 +92,18 @@ class ReplicaLog:
 
 
 class Records:
-    """Everything one simulation run wrote, plus what the result needs to interpret it."""
+    """Everything one simulation run wrote, plus what the result needs to interpret it.
+
+    With ``record_steps`` the timeline's raw data is kept: ``steps`` (one row per step or jump),
+    ``jumps`` (for each jump row: its row index, step count, first step's seconds and the growth
+    of each further step, so the timeline can place every step of a jump exactly) and ``queue``
+    (``(time, +1 or -1)`` whenever a replica's queue grows or shrinks, in time order)."""
 
     def __init__(self, n_requests: int, n_replicas: int, record_steps: bool = True):
         self.requests = RequestLog(n_requests)
         self.replicas = ReplicaLog(n_replicas)
         self.steps = StepLog() if record_steps else None
+        self.jumps = array("d") if record_steps else None
+        self.queue = array("d") if record_steps else None
         self.end_s = 0.0
         self.meta: dict = {}

@@ -28,13 +28,40 @@ class Result:
         self.memory_plan = records.meta["mem"]
 
     def __repr__(self) -> str:
-        s = self.summary.loc[self.summary.workload == "all"].iloc[0]
+        s = self._summary.loc[self._summary.workload == "all"].iloc[0]
         return (f"<Result {self.scenario.name}: {int(s.requests)} requests, {int(s.completed)} completed, "
                 f"{s.throughput_tok_s:,.0f} tok/s, TTFT p99 {s.ttft_p99_s:.3g} s, TPOT p99 {s.tpot_p99_s:.3g} s>")
 
     # ---- requests ------------------------------------------------------------------------------
-    @cached_property
+    # ---- the four frames: copies, so that a caller's edit never reaches a later computation -----
+    @property
     def requests(self) -> pd.DataFrame:
+        """One row per request: times, lengths, replica, preemptions, final status and reason."""
+        return self._requests.copy()
+
+    @property
+    def replicas(self) -> pd.DataFrame:
+        """One row per replica: busy time, MFU, MBU, KV peak, tokens, steps, energy."""
+        return self._replicas.copy()
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        """Cluster-wide time bins: throughput, queue depth, batch size, KV use, busy, power."""
+        return self._timeline.copy()
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per workload and one for ``all``: counts, percentiles, SLO, cost, energy."""
+        return self._summary.copy()
+
+    def with_summary(self, summary: pd.DataFrame) -> Result:
+        """This result with ``summary`` replaced (e.g. by one with uncertainty bands)."""
+        self.__dict__["_summary"] = summary.copy()
+        return self
+
+    # ---- requests ------------------------------------------------------------------------------
+    @cached_property
+    def _requests(self) -> pd.DataFrame:
         r = self.records.requests
         names = [w.name for w in self.scenario.workload]
         ttft = r.first_token_s - r.arrival_s
@@ -62,7 +89,7 @@ class Result:
 
     # ---- replicas ------------------------------------------------------------------------------
     @cached_property
-    def replicas(self) -> pd.DataFrame:
+    def _replicas(self) -> pd.DataFrame:
         rp = self.records.replicas
         sc, step = self.scenario, self.step_model
         per = sc.deployment.tensor_parallel * sc.deployment.pipeline_parallel
@@ -90,18 +117,21 @@ class Result:
 
     # ---- timeline ------------------------------------------------------------------------------
     @cached_property
-    def timeline(self) -> pd.DataFrame:
-        """Cluster-wide per time bin: tokens/s, prefill tokens/s, mean queue depth, KV use, busy fraction.
+    def _timeline(self) -> pd.DataFrame:
+        """Cluster-wide per time bin: tokens/s, prefill tokens/s, mean queue depth, KV use, busy.
 
-        A fast-forward jump spreads its tokens evenly over its duration; step-level detail inside a
-        jump is not kept (the per-request frames are exact)."""
+        Time-weighted and exact: every step of a fast-forward jump is placed where it ran (the
+        frame is the same with fast-forward on or off), and the queue depth integrates the queue's
+        own changes, so Little's law holds on it."""
         st = self.records.steps
         dur = self.duration_s
         bin_s = self.scenario.engine.timeline_bin_s or _nice_bin(dur)
         nb = max(1, int(np.ceil(dur / bin_s)))
         edges = np.arange(nb + 1) * bin_s
-        cols = {"time_s": edges[:-1], "throughput_tok_s": np.zeros(nb), "prefill_tok_s": np.zeros(nb),
-                "queue_depth": np.zeros(nb), "batch_size": np.zeros(nb), "kv_used_frac": np.zeros(nb), "busy_frac": np.zeros(nb)}
+        zeros = np.zeros(nb)
+        cols = {"time_s": edges[:-1], "throughput_tok_s": zeros, "prefill_tok_s": zeros,
+                "queue_depth": zeros, "batch_size": zeros, "kv_used_frac": zeros,
+                "busy_frac": zeros}
         if st is None or not len(st):
             return pd.DataFrame(cols)
         a = st.arrays()
@@ -116,29 +146,32 @@ class Result:
         hi = np.minimum(e[seg], edges[b + 1])
         ov = np.clip(hi - lo, 0, None)
         frac = np.divide(ov, (e - s)[seg], out=np.ones_like(ov), where=(e - s)[seg] > 0)
+        kv_time = a["kv_tokens"][seg] * ov
+        frac, kv_time = _place_jump_steps(self.records.jumps, a, seg, lo, hi, frac, kv_time)
         n_rep = self.scenario.replicas
         cap = self.memory_plan.kv_capacity_tokens
         cols["throughput_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / bin_s
         cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / bin_s
         busy = np.bincount(b, ov, nb)
         cols["busy_frac"] = busy / (bin_s * n_rep)
-        cols["queue_depth"] = np.bincount(b, a["waiting"][seg] * ov, nb) / bin_s
+        cols["queue_depth"] = _queue_integral(self.records.queue, edges, dur) / bin_s
         cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
-        cols["kv_used_frac"] = np.bincount(b, a["kv_tokens"][seg] * ov, nb) / (bin_s * n_rep * cap)
+        cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (bin_s * n_rep * cap)
         chip = self._chip
         per = self.scenario.deployment.tensor_parallel * self.scenario.deployment.pipeline_parallel
-        cols["power_w"] = energy_j(per, chip.power_w, chip.idle_power_fraction, bin_s * n_rep, busy) / bin_s
+        cols["power_w"] = energy_j(per, chip.power_w, chip.idle_power_fraction, bin_s * n_rep,
+                                   busy) / bin_s
         return pd.DataFrame(cols)
 
     # ---- summary -------------------------------------------------------------------------------
     @cached_property
-    def summary(self) -> pd.DataFrame:
-        req = self.requests
+    def _summary(self) -> pd.DataFrame:
+        req = self._requests
         sc = self.scenario
         dur = max(self.duration_s, 1e-12)
         chips = sc.chips
         cost_total = chips * self.chip_hour_usd * dur / 3600.0
-        energy_total = float(self.replicas.energy_j.sum())
+        energy_total = float(self._replicas.energy_j.sum())
         rows = []
         groups = [(w.name, w.slo, req[req.workload == w.name]) for w in sc.workload]
         groups.append(("all", None, req))
@@ -187,7 +220,7 @@ class Result:
     def breakdown(self) -> pd.DataFrame:
         """Per-operator time of a representative decode step (the mean decode batch of the run)."""
         rp = self.records.replicas
-        req = self.requests
+        req = self._requests
         done = req[req.status == "completed"]
         steps = max(int(rp.steps.sum()), 1)
         batch = max(1, min(int(round(rp.out_tokens.sum() / steps)), self.step_model.max_tokens))
@@ -206,9 +239,76 @@ class Result:
         paths = []
         for name in ("summary", "requests", "replicas", "timeline"):
             p = d / f"{name}.csv"
-            getattr(self, name).to_csv(p, index=False)
+            getattr(self, f"_{name}").to_csv(p, index=False)
             paths.append(p)
         return paths
+
+
+def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                      frac: np.ndarray, kv_time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Token share and KV time-integral of each (jump, bin) overlap, step by step.
+
+    A jump of S steps has step m lasting ``d1 + c (m - 1)``; each step's tokens are spread over
+    that step and its KV use is the value at its end (``kv0 + n m``), exactly as ordinary step
+    rows record them."""
+    if jumps is None or not len(jumps):
+        return frac, kv_time
+    jt = np.frombuffer(jumps, dtype=float).reshape(-1, 4)
+    is_jump = np.zeros(len(a["start_s"]), bool)
+    is_jump[jt[:, 0].astype(int)] = True
+    where = np.flatnonzero(is_jump[seg])
+    if not len(where):
+        return frac, kv_time
+    row_of = np.full(len(is_jump), -1)
+    row_of[jt[:, 0].astype(int)] = np.arange(len(jt))
+    j = row_of[seg[where]]
+    steps, d1, c = jt[j, 1], jt[j, 2], jt[j, 3]
+    r = seg[where]
+    t0, n = a["start_s"][r], a["running"][r].astype(float)
+    kv0 = a["kv_tokens"][r] - n * steps
+
+    def cum(m):
+        return m * d1 + c * m * (m - 1) / 2.0
+
+    def at(t):
+        """(fractional steps done, KV time-integral) from the jump's start to ``t``."""
+        u = np.clip(t - t0, 0.0, cum(steps))
+        A, B = c / 2.0, d1 - c / 2.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            root = np.where(A > 0, (-B + np.sqrt(B * B + 4 * A * u)) / np.where(A > 0, 2 * A, 1),
+                            u / np.where(B > 0, B, 1))
+        m = np.clip(np.floor(root), 0, steps)
+        m = np.where(cum(m) > u, m - 1, m)
+        m = np.where((m < steps) & (cum(m + 1) <= u), m + 1, m)
+        m = np.clip(m, 0, steps)
+        rest = u - cum(m)
+        dm = d1 + c * m  # the duration of step m + 1
+        done = m + np.divide(rest, dm, out=np.zeros_like(rest), where=(m < steps) & (dm > 0))
+        kv_full = kv0 * cum(m) + n * d1 * m * (m + 1) / 2.0 + n * c * (m - 1) * m * (m + 1) / 3.0
+        return done, kv_full + (kv0 + n * (m + 1)) * rest
+
+    done_hi, kv_hi = at(hi[where])
+    done_lo, kv_lo = at(lo[where])
+    frac, kv_time = frac.copy(), kv_time.copy()
+    frac[where] = (done_hi - done_lo) / np.maximum(steps, 1)
+    kv_time[where] = kv_hi - kv_lo
+    return frac, kv_time
+
+
+def _queue_integral(queue, edges: np.ndarray, end: float) -> np.ndarray:
+    """Time-integral of the cluster's queue length over each bin, from its +1/-1 changes."""
+    out = np.zeros(len(edges) - 1)
+    if queue is None or not len(queue):
+        return out
+    q = np.frombuffer(queue, dtype=float).reshape(-1, 2)
+    t, depth = q[:, 0], np.cumsum(q[:, 1])
+    area = np.concatenate([[0.0], np.cumsum(depth[:-1] * np.diff(t))])  # integral up to t[i]
+    x = np.clip(edges, 0.0, max(end, 0.0))
+    i = np.searchsorted(t, x, side="right") - 1
+    ok = i >= 0
+    total = np.zeros(len(x))
+    total[ok] = area[i[ok]] + depth[i[ok]] * (x[ok] - t[i[ok]])
+    return np.diff(total)
 
 
 def _nice_bin(duration: float) -> float:

@@ -92,7 +92,7 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
             s[f"factor_{name}"] = float(v)
         rows.append(s)
     per_draw = pd.concat(rows, ignore_index=True)
-    res.__dict__["summary"] = bands(res.summary, per_draw)  # Result.summary is a cached_property
+    res.with_summary(bands(res.summary, per_draw))
     res.uncertainty = per_draw
     res.uncertainty_samples = samples
     return res

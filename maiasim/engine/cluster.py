@@ -34,7 +34,10 @@ def build_step_model(sc: Scenario, calib: Calibration | None = None) -> tuple[St
 
 
 class _ClosedLoop:
-    """``concurrency`` clients, each sending its next request when the previous one ends."""
+    """``concurrency`` clients, each sending its next request when the previous one ends.
+
+    A request rejected on arrival ends at once; the client's next one is sent in a loop, not from
+    the rejection's callback, so thousands of rejections never nest."""
 
     def __init__(self, sim: _Sim, st: Stream):
         self.sim, self.st, self.next = sim, st, 0
@@ -45,11 +48,14 @@ class _ClosedLoop:
 
     def issue(self, _event=None) -> None:
         sim, st = self.sim, self.st
-        if self.next >= len(st.prompt) or sim.env.now >= sim.horizon:
-            return
-        i = self.next
-        self.next += 1
-        sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done)
+        while self.next < len(st.prompt) and sim.env.now < sim.horizon:
+            i = self.next
+            self.next += 1
+            if sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done):
+                return
+            if st.think_time_s > 0:  # rejected: think, then try the next request
+                sim.env.timeout(st.think_time_s).callbacks.append(self.issue)
+                return
 
     def done(self) -> None:
         if self.st.think_time_s > 0:
@@ -79,7 +85,8 @@ class _Sim:
         self.chunked = d.scheduler.chunked_prefill
         self.next_id = 0
 
-    def submit(self, wl: int, prompt: int, output: int, on_done=None) -> None:
+    def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:
+        """Reject the request or route it; True when it was routed (``on_done`` fires later)."""
         rid = self.next_id
         self.next_id += 1
         r = self.rec.requests
@@ -95,12 +102,11 @@ class _Sim:
             reason = "prompt_exceeds_max_batch_tokens"
         if reason:
             r.status[rid], r.reason[rid] = REJECTED, REASON[reason]
-            if on_done is not None:
-                on_done()
-            return
+            return False
         i = self.router.pick()
         r.replica[rid] = i
         self.replicas[i].enqueue(Seq(rid, prompt, output, now, on_done))
+        return True
 
     def _finished(self, replica: Replica, s: Seq) -> None:
         self.router.done(replica.idx)

@@ -41,6 +41,28 @@ class Seq:
         self.on_done = on_done
 
 
+class _Jump:
+    """A fast-forward in progress: ``steps`` decode steps of ``n`` sequences from ``t0``.
+
+    Step ``m`` (1-based) takes ``d1 + c * (m - 1)`` seconds, since each step adds ``n`` tokens of
+    context at ``b`` seconds per token: the closed form that makes a jump exact."""
+
+    __slots__ = ("t0", "steps", "n", "d1", "c", "kv0", "waiting")
+
+    def __init__(self, t0: float, steps: int, n: int, a: float, b: float, ctx0: int, kv0: int,
+                 waiting: int):
+        self.t0, self.steps, self.n, self.kv0, self.waiting = t0, steps, n, kv0, waiting
+        self.d1, self.c = a + b * ctx0, b * n
+
+    def cum(self, m: int) -> float:
+        """Seconds from ``t0`` to the end of step ``m``."""
+        return m * self.d1 + self.c * m * (m - 1) / 2.0
+
+    def steps_by(self, t: float) -> int:
+        """Steps complete at time ``t`` (never more than the jump holds)."""
+        return min(_steps_within(t - self.t0, self.d1, self.c), self.steps)
+
+
 class Replica:
     def __init__(self, env: simpy.Environment, idx: int, step: StepModel, mem: MemoryPlan, sched, rec: Records,
                  on_finish, fast_forward: bool, queue_timeout_s: float | None = None):
@@ -64,9 +86,10 @@ class Replica:
         self.kv_peak = 0
         self._order = 0
         self._idle: simpy.Event | None = None
-        self._jump_kv = -1  # KV use at the start of an interruptible jump, -1 when not jumping
+        self._jumping: _Jump | None = None  # the fast-forward in progress
         self._step_start = 0.0
         self.last_end = 0.0
+        self._qlog = rec.queue.extend if rec.queue is not None else None  # (time, +1/-1) pairs
         self._totals = [0.0, 0.0, 0.0, 0, 0, 0, 0]  # busy_s, flops, bytes, out, prefill, steps, jumps
         self.proc = env.process(self.run())
 
@@ -74,11 +97,13 @@ class Replica:
     def enqueue(self, s: Seq) -> None:
         had_queue = bool(self.waiting)
         self.waiting.append(s)
+        if self._qlog is not None:
+            self._qlog((self.env.now, 1.0))
         if self._idle is not None:
             self._idle.succeed()
             self._idle = None
-        elif self._jump_kv >= 0 and not had_queue and self._could_join(s, self._jump_kv):
-            self._jump_kv = -1
+        elif self._jumping is not None and not had_queue and self._could_join(s, self._jumping.kv0):
+            self._jumping = None
             self.proc.interrupt()
 
     def _could_join(self, s: Seq, kv_used: int) -> bool:
@@ -99,7 +124,12 @@ class Replica:
             chunks, n_dec = self._schedule()
             running, waiting = len(self.running), len(self.waiting)
             if not chunks and not n_dec:
-                # nothing can run until something arrives (the queue head was dropped or cannot fit)
+                if not self.running and self.waiting:
+                    # an empty replica can always admit its queue head (or drop it with a reason);
+                    # waiting here would leave requests in flight forever
+                    raise RuntimeError(f"replica {self.idx} stalled with {len(self.waiting)} queued "
+                                       f"requests and an empty batch (an engine bug)")
+                # the queue head was dropped or waits for running sequences to free KV
                 self._idle = env.event()
                 yield self._idle
                 continue
@@ -128,8 +158,9 @@ class Replica:
                 self.k += 1
                 self.ctx_sum += n_dec
                 self.kv_used += n_dec
-            if self.kv_used > self.kv_peak:
-                self.kv_peak = self.kv_used  # the peak is reached just before completions free memory
+            kv_step = self.kv_used  # the peak is reached just before completions free memory
+            if kv_step > self.kv_peak:
+                self.kv_peak = kv_step
             for s, c in chunks:
                 s.done += c
                 if s.done == s.target:
@@ -139,12 +170,20 @@ class Replica:
             if n_dec:
                 self._complete_due()
             if rec.steps is not None:
-                rec.steps.add((self.idx, start, env.now, n_out, tokens - n_dec, self.kv_used, waiting, running))
+                rec.steps.add((self.idx, start, env.now, n_out, tokens - n_dec, kv_step, waiting, running))
 
     def _schedule(self) -> tuple[list, int]:
-        """Admit and preempt for the next step; returns (prefill chunks, decode sequences)."""
+        """Admit and preempt for the next step; returns (prefill chunks, decode sequences).
+
+        As in vLLM, an iteration that had to preempt admits nothing new (the memory it freed is
+        for the sequences still running), and admission leaves room for the decoding sequences'
+        next token; without both, a preempted sequence is readmitted at once and preempted again,
+        a livelock that recomputes prompts instead of producing tokens."""
+        preempted = False
         while self.n_dec and self.kv_used + self.n_dec > self.cap:
             self._preempt_newest()
+            preempted = True
+        admit = not preempted or not self.running
         chunks: list = []
         if self.chunked:
             budget = self.max_tokens - self.n_dec
@@ -154,7 +193,7 @@ class Replica:
                 c = min(s.target - s.done, budget)
                 chunks.append((s, c))
                 budget -= c
-            while budget > 0 and self.waiting and len(self.running) < self.max_seqs:
+            while admit and budget > 0 and self.waiting and len(self.running) < self.max_seqs:
                 s = self._admit_head(self.n_dec)
                 if s is None:
                     break
@@ -164,8 +203,8 @@ class Replica:
             return chunks, self.n_dec
         # without chunked prefill (vLLM v0): whole prompts, in prefill-only steps that take priority
         budget = self.max_tokens
-        while self.waiting and len(self.running) < self.max_seqs and self.waiting[0].target <= budget:
-            s = self._admit_head(0)
+        while admit and self.waiting and len(self.running) < self.max_seqs:
+            s = self._admit_head(self.n_dec, budget)
             if s is None:
                 break
             chunks.append((s, s.target))
@@ -174,17 +213,25 @@ class Replica:
             return chunks, 0
         return chunks, self.n_dec
 
-    def _admit_head(self, growth: int) -> Seq | None:
-        """Admit the queue head if its whole prompt fits beside this step's decode ``growth``."""
+    def _admit_head(self, growth: int, budget: int | None = None) -> Seq | None:
+        """Admit the queue head if its whole prompt fits beside the decoders' ``growth`` (and, for
+        whole-prompt prefill, within ``budget`` tokens)."""
         while self.waiting:
             s = self.waiting[0]
             if self.queue_timeout_s is not None and s.generated == 0 and self.env.now - s.arrival > self.queue_timeout_s:
-                self.waiting.popleft()
+                self._pop_head()
                 self._end(s, DROPPED, "queue_timeout")
                 continue
-            if self.kv_used + growth + s.target + self.per_seq > self.cap:
+            if budget is not None and s.target > self.max_tokens:
+                # a preempted sequence must recompute prompt + generated tokens in one unchunked
+                # step, more than any step may hold: vLLM v0 ignores it; waiting would deadlock
+                self._pop_head()
+                self._end(s, DROPPED, "recompute_exceeds_max_batch_tokens")
+                continue
+            if (budget is not None and s.target > budget) or \
+                    self.kv_used + growth + s.target + self.per_seq > self.cap:
                 return None
-            self.waiting.popleft()
+            self._pop_head()
             if s.generated == 0 and s.first_token < 0 and s.order == 0:
                 self.rec.requests.admit_s[s.rid] = self.env.now
             self._order += 1
@@ -195,6 +242,11 @@ class Replica:
             self.prefilling.append(s)
             return s
         return None
+
+    def _pop_head(self) -> None:
+        self.waiting.popleft()
+        if self._qlog is not None:
+            self._qlog((self.env.now, -1.0))
 
     def _prefill_complete(self, s: Seq) -> None:
         """The prompt's last chunk ran: one token is out; the sequence starts decoding or finishes."""
@@ -245,6 +297,8 @@ class Replica:
         self.rec.requests.preemptions[rid] += 1
         self.rec.replicas.preemptions[self.idx] += 1
         self.waiting.appendleft(s)
+        if self._qlog is not None:
+            self._qlog((self.env.now, 1.0))
 
     def _end(self, s: Seq, status: int, reason: str = "") -> None:
         r = self.rec.requests
@@ -270,39 +324,46 @@ class Replica:
     def _jump(self, steps: int, waiting: int):
         env, n = self.env, self.n_dec
         a, b = self.step.decode_affine(n)
-        s0 = self.ctx_sum
-        t0 = env.now
-        total = steps * a + b * (steps * s0 + n * steps * (steps - 1) / 2.0)
-        self._jump_kv = self.kv_used
+        j = _Jump(env.now, steps, n, a, b, self.ctx_sum, self.kv_used, waiting)
+        self._jumping = j
         try:
-            yield env.timeout(total)
+            yield env.timeout(j.cum(steps))
         except simpy.Interrupt:
-            done = _steps_within(env.now - t0, a, b, s0, n)
-            steps = min(done + 1, steps)  # the step in flight still finishes
-            end = steps * a + b * (steps * s0 + n * steps * (steps - 1) / 2.0)
-            if t0 + end > env.now:
-                yield env.timeout(t0 + end - env.now)
-        self._jump_kv = -1
-        start_kv = self.kv_used
-        ctx_total = steps * s0 + n * steps * (steps - 1) / 2.0
-        self._account(steps, env.now - t0, n, n, n, ctx_total, 0.0, 0.0, jump=True)
+            steps = min(j.steps_by(env.now) + 1, steps)  # the step in flight still finishes
+            end = j.t0 + j.cum(steps)
+            if end > env.now:
+                yield env.timeout(end - env.now)
+        self._jumping = None
+        self._settle(j, steps)
+        self._complete_due()
+
+    def _settle(self, j: _Jump, steps: int) -> None:
+        """Book the first ``steps`` steps of jump ``j``, as if they had run one by one."""
+        if steps <= 0:
+            return
+        n = j.n
+        end = j.t0 + j.cum(steps)
+        ctx_total = steps * self.ctx_sum + n * steps * (steps - 1) / 2.0
+        self._account(steps, end - j.t0, n, n, n, ctx_total, 0.0, 0.0, jump=True, end=end)
         self.k += steps
         self.ctx_sum += n * steps
         self.kv_used += n * steps
         if self.kv_used > self.kv_peak:
             self.kv_peak = self.kv_used
-        self._complete_due()
-        if self.rec.steps is not None:
-            self.rec.steps.add((self.idx, t0, env.now, n * steps, 0, start_kv + n * steps, waiting, n))
+        rec = self.rec
+        if rec.steps is not None:
+            rec.jumps.extend((len(rec.steps), steps, j.d1, j.c))
+            rec.steps.add((self.idx, j.t0, end, n * steps, 0, self.kv_used, j.waiting, n))
 
     # ---- accounting ----------------------------------------------------------------------------
-    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
+    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False,
+                 end=None) -> None:
         """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals.
 
         Totals live in plain floats here (numpy scalar updates cost more than the arithmetic) and
         are written to the ReplicaLog once, in :meth:`finalize`."""
         step = self.step
-        self.last_end = self.env.now
+        self.last_end = self.env.now if end is None else end
         f, b = step.step_work(tokens, n_out, n_dec, 0)
         t = self._totals
         t[0] += dt
@@ -315,7 +376,16 @@ class Replica:
             t[6] += 1
 
     def finalize(self, now: float) -> None:
-        """At the end of the run: totals, partial busy time, peak KV, and requests still here."""
+        """At the end of the run: totals, partial busy time, peak KV, and requests still here.
+
+        A run cut at the horizon stops inside a jump as it would inside a step: the steps that
+        ended before ``now`` count, the one in flight adds busy time only."""
+        j = self._jumping
+        if j is not None:
+            self._jumping = None
+            done = j.steps_by(now)
+            self._settle(j, done)
+            self._step_start = j.t0 + j.cum(done)
         reps, i = self.rec.replicas, self.idx
         busy, flops, nbytes, out, pre, steps, jumps = self._totals
         if self.running:
@@ -332,17 +402,19 @@ class Replica:
             r.generated[s.rid] = s.generated
 
 
-def _steps_within(elapsed: float, a: float, b: float, s0: float, n: int) -> int:
-    """Largest j with cum(j) <= elapsed, where cum(j) = j*a + b*(j*s0 + n*j*(j-1)/2)."""
-    A = b * n / 2.0
-    B = a + b * s0 - A
+def _steps_within(elapsed: float, d1: float, c: float) -> int:
+    """Largest j with cum(j) <= elapsed, where cum(j) = j*d1 + c*j*(j-1)/2."""
+    if elapsed <= 0:
+        return 0
+    A = c / 2.0
+    B = d1 - A
     if A > 0:
         j = int((-B + math.sqrt(B * B + 4 * A * elapsed)) / (2 * A))
     else:
         j = int(elapsed / B)
 
     def cum(x):
-        return x * a + b * (x * s0 + n * x * (x - 1) / 2.0)
+        return x * d1 + c * x * (x - 1) / 2.0
 
     while j > 0 and cum(j) > elapsed:
         j -= 1
