@@ -8,7 +8,16 @@
 
 Exit status: 0 every metric within tolerance (improvements pass and are shown), 1 a metric got worse
 beyond its tolerance (a diff table says which), 2 bad input (missing baseline without ``--update``,
-bad tolerance syntax, bad scenario).
+bad tolerance syntax, bad scenario, an unwritable ``--junit`` or ``--update`` path).
+
+The check fails closed: a baseline that cannot be trusted is bad input (exit 2, one line naming the
+file and the fault), never a pass and never a regression. That is a baseline that is empty, binary
+or not UTF-8, truncated (no final newline, a short row, no rows), without the header
+:func:`write_baseline` writes, written for another scenario, with missing, extra or repeated
+workload rows, lacking a compared metric (every :data:`DEFAULT_TOLERANCES` metric is required), or
+holding a value that is not a number or is infinite. An empty (NaN) baseline value is allowed only
+where the metric is undefined in this run too (tpot with no completed request, ``slo_met`` with no
+SLO): NaN against a number means the baseline is stale or corrupt, not that the metric is "new".
 
 Every workload row and the ``"all"`` row of :attr:`Result.summary` is compared, metric by metric,
 in the direction that matters: latencies, cost and rejected/dropped counts are worse when higher;
@@ -19,10 +28,13 @@ in the metric's unit), or ``off``. Defaults are in :data:`DEFAULT_TOLERANCES`.
 
 from __future__ import annotations
 
+import ast
+import csv
 import io
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,38 +176,215 @@ def tolerances(overrides: Any = None) -> dict[str, Tolerance | str | None]:
 
 def write_baseline(summary: pd.DataFrame, path: str | os.PathLike, scenario: str = "", sets: dict | None = None) -> Path:
     """Write a summary frame as a baseline CSV (a comment header, then the frame at full precision)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    p = writable(path, "baseline")
     head = [f"{BASELINE_HEADER} for scenario {scenario!r}; regenerate with: {REGENERATE}",
             f"# set: {json.dumps(sets or {}, sort_keys=True)}"]
     body = summary.to_csv(index=False, lineterminator="\n")
-    p.write_text("\n".join(head) + "\n" + body, encoding="utf-8")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\n".join(head) + "\n" + body, encoding="utf-8")
+    except OSError as e:
+        raise _usage(f"baseline {p} cannot be written ({e.strerror or e})") from None
     return p
 
 
-def read_baseline(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
-    """(summary frame, header facts) of a baseline CSV."""
+def writable(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path, or UsageError when no file can be written there. Called before a
+    simulation, so that a bad path costs no run and never ends in a traceback after one."""
     p = Path(path)
-    if not p.is_file():
-        raise _usage(f"baseline not found: {p} (create it with --update)")
-    lines = p.read_text(encoding="utf-8").splitlines(keepends=True)
-    meta: dict[str, Any] = {}
-    i = 0
-    while i < len(lines) and lines[i].startswith("#"):
-        if lines[i].startswith("# set:"):
-            try:
-                meta["set"] = json.loads(lines[i].split(":", 1)[1])
-            except json.JSONDecodeError:
-                pass
-        i += 1
-    try:
-        df = pd.read_csv(io.StringIO("".join(lines[i:])), keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise _usage(f"baseline {p}: not a readable CSV ({e})") from None
-    if "workload" not in df.columns:
-        raise _usage(f"baseline {p}: no 'workload' column; is it a maiasim summary? (rewrite it with --update)")
-    df["workload"] = df["workload"].astype(str)
+    if p.is_dir():
+        raise _usage(f"{what} {p} is a directory; give the path of a file")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise _usage(f"{what} {p} cannot be written: no permission to write it")
+    above = next((a for a in p.parents if a.exists()), None)  # the nearest existing folder above
+    if above is not None and not above.is_dir():
+        raise _usage(f"{what} {p} cannot be written: {above} is a file, not a directory")
+    if above is not None and not os.access(above, os.W_OK | os.X_OK):
+        raise _usage(f"{what} {p} cannot be written: no permission to write in {above}")
+    return p
+
+
+def read_baseline(path: str | os.PathLike,
+                  scenario: Scenario | None = None) -> tuple[pd.DataFrame, dict]:
+    """(summary frame, header facts ``scenario`` and ``set``) of a baseline CSV, validated.
+
+    Fails closed: anything but a complete baseline as :func:`write_baseline` writes it raises
+    UsageError (exit 2) naming the file and the fault, so that a corrupt file can neither pass a
+    run nor pose as a regression. With ``scenario``, the header must name that scenario and the
+    rows must be its workloads and ``all``."""
+    p = Path(path)
+    head, body = _split_header(p, _baseline_text(p))
+    meta = _header_facts(p, head)
+    df = _frame(p, body, len(head))
+    if scenario is not None:
+        _match_scenario(p, df, meta, scenario)
     return df, meta
+
+
+#: columns of a baseline that do not hold numbers; every other column must
+TEXT_COLUMNS = frozenset({"workload", "slo_met"})
+_HEADER = re.compile(re.escape(BASELINE_HEADER) + r" for scenario (.+); regenerate with: ")
+
+
+def _bad(p: Path, what: str) -> Exception:
+    """The usage error for a baseline that cannot be trusted: the file, the fault, the remedy."""
+    return _usage(f"baseline {p} {what}; regenerate it with --update ({REGENERATE} for all)")
+
+
+def _baseline_text(p: Path) -> str:
+    """The file as text: a missing, unreadable, empty, binary or cut-off file is refused here."""
+    if p.is_dir():
+        raise _usage(f"baseline {p} is a directory, not a baseline CSV")
+    if not p.exists():
+        raise _usage(f"baseline not found: {p} (create it with --update)")
+    if not p.is_file():
+        raise _usage(f"baseline {p} is not a regular file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise _usage(f"baseline {p} cannot be read ({e.strerror or e})") from None
+    if not data.strip():
+        raise _bad(p, "is empty")
+    if b"\0" in data:
+        raise _bad(p, "is a binary file (NUL bytes), not UTF-8 CSV text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        where = f"byte 0x{data[e.start]:02x} at offset {e.start}"
+        raise _bad(p, f"is a binary file or not UTF-8 text ({where})") from None
+    if not text.endswith("\n"):
+        raise _bad(p, "is truncated: its last line has no newline (an interrupted write?)")
+    return text
+
+
+def _split_header(p: Path, text: str) -> tuple[list[str], list[str]]:
+    """(comment header lines, CSV lines): the header must be the one write_baseline writes."""
+    lines = text.splitlines()
+    n = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    if not n or not _HEADER.match(lines[0]):
+        raise _bad(p, f"lacks the header line '{BASELINE_HEADER} for scenario ...'")
+    if not any(line.strip() for line in lines[n:]):
+        raise _bad(p, "has no column names and no rows, only its comment header (truncated)")
+    return lines[:n], lines[n:]
+
+
+def _header_facts(p: Path, head: list[str]) -> dict[str, Any]:
+    """``scenario`` (from the first header line) and ``set`` (the --set overrides, JSON)."""
+    try:
+        name = ast.literal_eval(_HEADER.match(head[0]).group(1))
+    except (ValueError, SyntaxError):
+        name = None
+    if not isinstance(name, str):
+        raise _bad(p, f"names no readable scenario in its header: {head[0][:80]!r}")
+    sets = [line for line in head if line.startswith("# set:")]
+    if len(sets) != 1:
+        raise _bad(p, "needs one '# set: {...}' header line (the --set overrides of the run)")
+    try:
+        overrides = json.loads(sets[0].split(":", 1)[1])
+    except json.JSONDecodeError as e:
+        raise _bad(p, f"has a '# set:' header line that is not JSON ({e.msg})") from None
+    if not isinstance(overrides, dict):
+        raise _bad(p, "has a '# set:' header line that is not a JSON object")
+    return {"scenario": name, "set": overrides}
+
+
+def _frame(p: Path, body: list[str], offset: int) -> pd.DataFrame:
+    """The CSV lines as a frame: every row complete, every required column once, values valid."""
+    reader = csv.reader(body)
+    try:
+        rows = [(offset + reader.line_num, r) for r in reader if r]
+    except csv.Error as e:
+        raise _bad(p, f"is not a readable CSV ({e})") from None
+    cols = rows[0][1]
+    dup = next((c for c in cols if cols.count(c) > 1), None)
+    if dup is not None:
+        raise _bad(p, f"is corrupt: column {dup!r} appears twice")
+    if "workload" not in cols:
+        raise _bad(p, "has no 'workload' column (is it a maiasim summary?)")
+    lacking = [m for m in DEFAULT_TOLERANCES if m not in cols]
+    if lacking:
+        raise _bad(p, f"lacks {_metrics(lacking)} (compared by default)")
+    if len(rows) == 1:
+        raise _bad(p, "has column names but no rows (truncated)")
+    short = next(((n, len(r)) for n, r in rows if len(r) != len(cols)), None)
+    if short is not None:
+        n, k = short
+        raise _bad(p, f"is truncated or corrupt: line {n} has {k} fields, expected {len(cols)}")
+    try:
+        df = pd.read_csv(io.StringIO("\n".join(body)), keep_default_na=True)
+    except (ValueError, pd.errors.ParserError) as e:  # EmptyDataError is a ValueError
+        raise _bad(p, f"is not a readable CSV ({' '.join(str(e).split())})") from None
+    df["workload"] = [r[cols.index("workload")] for _, r in rows[1:]]  # names as written
+    _check_values(p, df)
+    return df
+
+
+def _metrics(names: list[str]) -> str:
+    return f"metric{'s' * (len(names) > 1)} {', '.join(names)}"
+
+
+def _check_values(p: Path, df: pd.DataFrame) -> None:
+    """Workload names once each; numbers finite or empty (NaN: undefined, see
+    :func:`_check_defined`); slo_met True, False or empty. Converts numeric columns in place."""
+    names = list(df.workload)
+    for w in names:
+        if not w.strip():
+            raise _bad(p, "is corrupt: a workload row has no name")
+        if names.count(w) > 1:
+            raise _bad(p, f"is corrupt: workload row {w!r} appears twice")
+    for col in df.columns:
+        if col in TEXT_COLUMNS:
+            continue
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = (num.isna() & df[col].notna()) | np.isinf(num.astype(float))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise _bad(p, f"has {names[i]}.{col} = {str(df[col].iloc[i])!r}: not a finite number")
+        df[col] = num
+    for w, v in zip(names, df.slo_met, strict=True):  # slo_met is a required column
+        if _as_bool(v) is None and not _undefined(v):
+            raise _bad(p, f"has {w}.slo_met = {str(v)!r}: not True, False or empty (no SLO)")
+
+
+def _match_scenario(p: Path, df: pd.DataFrame, meta: dict, sc: Scenario) -> None:
+    """The baseline must be this scenario's: its header names it, its rows are its workloads."""
+    if meta["scenario"] != sc.name:
+        raise _usage(f"baseline {p} belongs to scenario {meta['scenario']!r}, not {sc.name!r}; "
+                     f"give {sc.name!r} its own baseline, or rewrite this one for it: "
+                     f"maiasim check <scenario> --baseline {p} --update")
+    want = [w.name for w in sc.workload] + ["all"]
+    missing = [w for w in want if w not in set(df.workload)]
+    extra = [w for w in df.workload if w not in want]
+    if missing or extra:
+        what = "; ".join([*(["missing " + ", ".join(missing)] if missing else []),
+                          *(["unexpected " + ", ".join(extra)] if extra else [])])
+        raise _bad(p, f"does not match the workloads of scenario {sc.name!r} ({what}; "
+                      f"expected rows: {', '.join(want)})")
+
+
+def _check_defined(p: Path, base: pd.DataFrame, current: pd.DataFrame) -> None:
+    """A baseline value may be empty (NaN, or no slo_met) only where this run's is undefined too.
+
+    The summary leaves a metric NaN where it has no value (tpot when no request got a second
+    token, slo_met without an SLO); an empty baseline value against a number now means a stale or
+    corrupt baseline, which :func:`compare` would otherwise meet as a metric without a baseline."""
+    cur = {str(r["workload"]): r for r in current.to_dict("records")}
+    cols = [c for c in base.columns if c in current.columns and c != "workload"]
+    undefined = []
+    for b in base.to_dict("records"):
+        c = cur.get(str(b["workload"]))
+        for col in cols if c is not None else []:
+            if _undefined(b[col]) and not _undefined(c[col]):
+                undefined.append(f"{b['workload']}.{col} (now {_fmt(c[col])})")
+    if undefined:
+        more = f" and {len(undefined) - 3} more" if len(undefined) > 3 else ""
+        raise _bad(p, f"is empty (NaN) at {', '.join(undefined[:3])}{more}, values this run "
+                      "defines: NaN is allowed only where the metric is undefined now too")
+
+
+def _undefined(v) -> bool:
+    """None or NaN: the summary's mark for a metric without a value (no requests, no SLO)."""
+    return v is None or (not isinstance(v, str) and bool(pd.isna(v)))
 
 
 # ---- comparison ------------------------------------------------------------------------------------
@@ -221,7 +410,9 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, tol: dict[str, Tolera
     """One row per workload and metric: baseline, current, change %, tolerance, direction, verdict.
 
     Verdicts: ``ok``, ``improved`` (better by more than the tolerance), ``REGRESSED`` (worse by more
-    than the tolerance), ``MISSING`` (in the baseline, gone now: fails), ``new`` (no baseline value)."""
+    than the tolerance), ``MISSING`` (in the baseline, gone now: fails), ``UNDEFINED`` (empty or NaN
+    in the baseline, a value now: fails, the baseline is stale), ``new`` (no such baseline row or
+    column; :func:`check` refuses those baselines before comparing)."""
     tol = tolerances() if tol is None else tol
     base = {str(r["workload"]): r for _, r in baseline.iterrows()}
     cur = {str(r["workload"]): r for _, r in current.iterrows()}
@@ -252,7 +443,7 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, tol: dict[str, Tolera
                 elif bv is False and cv is True:
                     row["verdict"] = "improved"
                 elif bv is None:
-                    row["verdict"] = "new"
+                    row["verdict"] = "UNDEFINED" if has_b else "new"
                 else:
                     row["verdict"] = "ok"
                 rows.append(row)
@@ -262,7 +453,7 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, tol: dict[str, Tolera
             if not has_b and not has_c:
                 continue
             if math.isnan(bv):
-                row["verdict"] = "ok" if math.isnan(cv) else "new"
+                row["verdict"] = "ok" if math.isnan(cv) else ("UNDEFINED" if has_b else "new")
             elif math.isnan(cv):
                 row["verdict"] = "MISSING"
             else:
@@ -289,7 +480,7 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, tol: dict[str, Tolera
                                        "direction", "verdict"])
 
 
-FAILING = ("REGRESSED", "MISSING")
+FAILING = ("REGRESSED", "MISSING", "UNDEFINED")
 
 
 def _changed(rows: pd.DataFrame) -> pd.Series:
@@ -374,8 +565,12 @@ def junit(reports: list[CheckReport], path: str | os.PathLike | None = None) -> 
     tree = ET.ElementTree(root)
     ET.indent(tree)
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tree.write(path, encoding="utf-8", xml_declaration=True)
+        p = writable(path, "--junit")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tree.write(p, encoding="utf-8", xml_declaration=True)
+        except OSError as e:
+            raise _usage(f"--junit {p} cannot be written ({e.strerror or e})") from None
     return tree
 
 
@@ -417,17 +612,20 @@ def check(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, t
     """Simulate ``scenario`` (with ``sets`` overrides) and compare its summary with ``baseline``.
 
     ``tolerance`` overrides :data:`DEFAULT_TOLERANCES` per metric (``{"ttft_p99_s": "20%"}`` or
-    ``["ttft_p99_s=20%"]``). Raises UsageError when the baseline is missing or unreadable."""
+    ``["ttft_p99_s=20%"]``). Raises UsageError (fail closed) when the baseline is missing,
+    unreadable, corrupt, another scenario's, lacks a compared metric, or is NaN where this run
+    has a value."""
     from . import simulate
 
     tol = tolerances(tolerance)
     sc = _scenario(scenario, sets)  # bad input first, before any simulation
-    base, meta = read_baseline(baseline)
-    if tolerance:
-        unknown = sorted(m for m in parse_tolerances(tolerance) if m not in base.columns and m not in DEFAULT_TOLERANCES)
-        if unknown:
-            raise _usage(f"--tolerance: {', '.join(unknown)} not in the baseline's columns")
+    p = Path(baseline)
+    base, meta = read_baseline(p, sc)
+    lacking = [m for m, t in tol.items() if t is not None and m not in base.columns]
+    if lacking:
+        raise _bad(p, f"lacks {_metrics(lacking)}, given a --tolerance")
     res = simulate(sc)
+    _check_defined(p, base, res.summary)
     notes = []
     if "set" in meta and meta["set"] != (sets or {}):
         notes.append(f"note: the baseline was written with --set {meta['set']}, this run has {sets or {}}")
@@ -439,6 +637,7 @@ def update(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, 
     from . import simulate
 
     sc = _scenario(scenario, sets)
+    writable(baseline, "baseline")
     return write_baseline(simulate(sc).summary, baseline, sc.name, sets)
 
 
@@ -494,6 +693,8 @@ def command(args) -> int:
     elif not args.scenario:
         raise _usage("give a scenario file (or --update-all/--check-all SCENARIO_DIR BASELINE_DIR)")
     tol = parse_tolerances(args.tolerance) if args.tolerance else None  # bad syntax: exit 2 before running
+    if args.junit:
+        writable(args.junit, "--junit")  # exit 2 before running, not a traceback after
 
     if args.update_all:
         for p in update_all(*args.update_all):

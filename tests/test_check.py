@@ -168,7 +168,7 @@ def test_baseline_round_trip_is_exact(scenario_file, tmp_path):
     res = ms.simulate(ms.load_scenario(scenario_file))
     p = chk.write_baseline(res.summary, tmp_path / "b.csv", "x")
     df, meta = chk.read_baseline(p)
-    assert meta == {"set": {}}
+    assert meta == {"scenario": "x", "set": {}}
     for col in ("ttft_p99_s", "tokens_per_usd", "throughput_tok_s"):
         assert df[col].tolist() == res.summary[col].tolist()
 
