@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .calibration import Calibration
 from .perf import DoesNotFit
 from .result import Result
@@ -20,19 +22,32 @@ __all__ = ["Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "
            "simulate", "sweep", "__version__"]
 
 
-def simulate(scenario: Scenario | str, *, progress: bool = False, calibration: Calibration | None = None,
-             uncertainty: int | None = None) -> Result:
-    """Run one scenario (a :class:`Scenario` or a path to its YAML) and return its :class:`Result`.
+def simulate(scenario: Scenario | dict | str | os.PathLike, *, progress: bool = False,
+             calibration: Calibration | None = None, uncertainty: int | None = None) -> Result:
+    """Run one scenario (a :class:`Scenario`, a dict as for :func:`from_dict`, or a path to its
+    YAML) and return its :class:`Result`.
 
     ``uncertainty=N`` (default: the scenario's ``uncertainty.samples``) also runs N draws of the
     calibration ranges and adds ``<metric>_p5/_p50/_p95`` columns to ``summary`` (see
     :mod:`maiasim.uncertainty`); the other frames stay those of the nominal calibration."""
     from .engine import run
 
-    sc = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
+    sc = _as_scenario(scenario)
     n = sc.uncertainty.samples if uncertainty is None else int(uncertainty)
     if n:
         from . import uncertainty as _unc
 
         return _unc.run(sc, n, calibration=calibration, progress=progress)
     return Result(sc, run(sc, calibration, progress=progress))
+
+
+def _as_scenario(scenario: object) -> Scenario:
+    """A Scenario from what :func:`simulate` accepts; a dict is validated like ``from_dict``."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return from_dict(scenario)
+    if isinstance(scenario, (str, os.PathLike)):
+        return load_scenario(scenario)
+    raise TypeError(f"simulate() takes a Scenario, a dict (see maiasim.from_dict) or a path to "
+                    f"a YAML file, not {type(scenario).__name__}")

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .perf import DoesNotFit
-from .scenario import ScenarioError, load_scenario
+from .scenario import LimitExceeded, ScenarioError, load_scenario, load_yaml
 
 #: subcommands implemented in their own modules: (name, module, help)
 EXTERNAL = (
@@ -37,9 +36,25 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
             raise UsageError(f"--set {item!r}: expected key=value, e.g. deployment.replicas=8")
         k, v = item.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v)
-        except yaml.YAMLError:
+            out[k.strip()] = load_yaml(v, f"--set {k.strip()}")
+        except LimitExceeded:  # an alias bomb is no plain string
+            raise
+        except ScenarioError:
             out[k.strip()] = v
+    return out
+
+
+def output_dir(path: str) -> Path:
+    """The ``-o`` directory, created and proven writable before any simulation time is spent."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise UsageError(f"--output {out}: cannot write there ({e.strerror or e})") from None
     return out
 
 
@@ -58,12 +73,12 @@ def cmd_run(args) -> int:
     import maiasim
 
     sc = load(args.scenario, args.set)
+    out = output_dir(args.output) if args.output else None
     res = maiasim.simulate(sc, progress=not args.quiet and sys.stderr.isatty())
     print(f"{sc.name}: {sc.chips} x {sc.chip_name} as {sc.replicas} replicas of TP{sc.deployment.tensor_parallel}"
           f"/PP{sc.deployment.pipeline_parallel}, {sc.model_name}, simulated {res.duration_s:,.1f} s")
     print(_fmt_summary(res.summary))
-    if args.output:
-        out = Path(args.output)
+    if out is not None:
         res.to_csv(out)
         if not args.no_plots:
             from . import plot
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ScenarioError, DoesNotFit, UsageError) as e:
         print(f"maiasim: error: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
+    except OSError as e:  # a file that cannot be read or written: the input's fault, not a bug
         print(f"maiasim: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

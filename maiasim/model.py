@@ -7,35 +7,58 @@ described by the same frozen spec; everything else is derived arithmetic.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from .hardware import Int, Spec
+
+#: Bounds on a model's shape: many times the largest published configs (DeepSeek-V3: 61 layers,
+#: 7168 wide, 256 experts). A whole model may have at most MAX_PARAMS parameters.
+MAX_LAYERS = 4096
+MAX_WIDTH = 1 << 20  # hidden size, FFN sizes, head and latent dimensions
+MAX_HEADS = 1 << 16  # heads, KV heads, experts
+MAX_TOKENS = 1 << 24  # context and window lengths, vocabulary
+MAX_PARAMS = 1e15  # 500x today's largest models; beyond is a mistake in the shape
 
 
-class ModelSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def _dim(default: int | None = None, lo: int = 1, hi: int = MAX_WIDTH, what: str = "") -> Any:
+    """A bounded integer field of the model shape."""
+    kw = {} if default is None else {"default": default}
+    return Field(ge=lo, le=hi, description=f"{what} At most {hi:,}." if what else None, **kw)
 
+
+class ModelSpec(Spec):
     hf_id: str = ""
-    layers: int = Field(ge=1)
-    hidden_size: int = Field(ge=1)
-    heads: int = Field(ge=1)
-    kv_heads: int = Field(ge=1)
-    head_dim: int = Field(ge=1)
-    ffn_size: int = Field(ge=1)
-    vocab_size: int = Field(ge=1)
-    max_context: int = Field(default=131072, ge=1)
+    layers: Int = _dim(hi=MAX_LAYERS, what="Transformer layers.")
+    hidden_size: Int = _dim(what="Model width.")
+    heads: Int = _dim(hi=MAX_HEADS, what=(
+        "Attention (query) heads; `deployment.tensor_parallel` must divide them."))
+    kv_heads: Int = _dim(hi=MAX_HEADS, what=(
+        "Key/value heads (grouped-query attention); heads must be a multiple. "
+        "`deployment.tensor_parallel` must divide them or be a multiple of them (replicated KV "
+        "heads)."))
+    head_dim: Int = _dim(what="Dimension of one attention head.")
+    ffn_size: Int = _dim(what="Dense MLP intermediate size.")
+    vocab_size: Int = _dim(hi=MAX_TOKENS, what="Vocabulary size (embedding and LM head).")
+    max_context: Int = _dim(131072, hi=MAX_TOKENS, what=(
+        "Longest prompt + output; longer requests are rejected (`exceeds_max_context`)."))
     gated_mlp: bool = True
     tied_embeddings: bool = False
-    experts: int = Field(default=0, ge=0)
-    active_experts: int = Field(default=0, ge=0)
-    expert_ffn_size: int = Field(default=0, ge=0)
-    shared_experts: int = Field(default=0, ge=0)
-    dense_layers: int = Field(default=0, ge=0)
-    kv_lora_rank: int = Field(default=0, ge=0)
-    q_lora_rank: int = Field(default=0, ge=0)
-    qk_rope_head_dim: int = Field(default=0, ge=0)
-    qk_nope_head_dim: int = Field(default=0, ge=0)
-    v_head_dim: int = Field(default=0, ge=0)
-    sliding_window: int = Field(default=0, ge=0)
-    sliding_window_layers: int = Field(default=0, ge=0)
+    experts: Int = _dim(0, 0, MAX_HEADS, "Routed experts per MoE layer (0 = dense model).")
+    active_experts: Int = _dim(0, 0, MAX_HEADS, "Experts each token is routed to (top-k).")
+    expert_ffn_size: Int = _dim(0, 0, what="Intermediate size of one expert.")
+    shared_experts: Int = _dim(0, 0, MAX_HEADS, "Always-active experts per MoE layer.")
+    dense_layers: Int = _dim(0, 0, MAX_LAYERS, "Leading layers with a dense MLP in a MoE model.")
+    kv_lora_rank: Int = _dim(0, 0, what=(
+        "MLA latent rank (DeepSeek); > 0 turns on multi-head latent attention."))
+    q_lora_rank: Int = _dim(0, 0, what=(
+        "MLA query low-rank dimension (0 = full-rank query projection)."))
+    qk_rope_head_dim: Int = _dim(0, 0, what="MLA rotary part of each query/key head.")
+    qk_nope_head_dim: Int = _dim(0, 0, what="MLA non-rotary part of each query/key head.")
+    v_head_dim: Int = _dim(0, 0, what="MLA value head dimension.")
+    sliding_window: Int = _dim(0, 0, MAX_TOKENS, "Window (tokens) of sliding-window attention.")
+    sliding_window_layers: Int = _dim(0, 0, MAX_LAYERS, "Layers that use sliding-window attention.")
     source: str = ""
 
     @model_validator(mode="after")
@@ -48,6 +71,9 @@ class ModelSpec(BaseModel):
             raise ValueError("dense_layers and sliding_window_layers cannot exceed layers")
         if self.sliding_window_layers and not self.sliding_window:
             raise ValueError("sliding_window_layers needs sliding_window > 0")
+        if self.params > MAX_PARAMS:
+            raise ValueError(f"the shape gives {self.params:.3g} parameters, more than "
+                             f"{MAX_PARAMS:.0e} (check layers, hidden_size, ffn_size and experts)")
         return self
 
     # ---- structure -------------------------------------------------------------------------
