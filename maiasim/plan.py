@@ -12,6 +12,12 @@ complete all its requests. The chosen count is then re-simulated (``verified``) 
 replica fewer (``fewer_meets_slo``, False for a minimal plan). The search assumes that more replicas
 never hurt; ``fewer_meets_slo`` True would flag a case where that failed.
 
+The upward probe stops early once more replicas stopped helping: the smaller fleet had no queueing
+(requests joined a batch as they came) and doubling it did not bring the failing p99s within reach,
+as with a TTFT target below one request's own prefill time. That (chip, TP) is then infeasible, "SLO
+not met even with an idle replica", instead of growing fleets up to ``max_replicas`` (itself at most
+:data:`MAX_REPLICAS`).
+
 Feasible plans are ranked by cost per hour (``chips x chip_hour_usd``), then by tokens per dollar. A
 chip without a price (neither the scenario nor the catalog gives one) has NaN cost and ranks after
 every priced plan. For the scenario's own chip the scenario's ``cost``, ``chip_overrides`` and
@@ -24,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,6 +41,20 @@ from .sweep import _error_text, run_tasks
 #: the columns of the printed table
 SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd", "tokens_per_usd",
         "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo")
+
+#: the largest ``max_replicas``: the scenario schema's cap on ``deployment.replicas``. A search that
+#: needs more is hopeless anyway: each probe simulates the whole fleet, and the load that would need
+#: it runs into ``engine.max_requests`` first
+MAX_REPLICAS = 1_000_000
+
+#: a fleet "has no queueing" when requests were left waiting for a batch slot in at most this share
+#: of its replicas' busy time
+QUEUED_SHARE = 0.05
+
+#: how much of its last gain a doubling may still bring, at most, once queueing is gone: the gain
+#: from removing batch interference shrinks as the load per replica halves (by half if it is linear
+#: in the load, so the rest would add up to one more such gain; 3 leaves room for slower decay)
+REMAINING_GAINS = 3.0
 
 _METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment", "tokens_per_usd",
             "usd_per_mtok", "tokens_per_joule")
@@ -60,6 +80,58 @@ def slo_verdict(res) -> tuple[bool, str]:
             if target is not None and r[key] > target:
                 why.append(f"{r.workload}: {key} {r[key]:.3g} > {target:g}")
     return (not why), "; ".join(why)
+
+
+class _Probe(NamedTuple):
+    """One search simulation: its verdict, and how far from the SLO it is."""
+    met: bool
+    why: str
+    excess: float  # worst p99 over its target across the workloads (inf: none completed)
+    incomplete: int  # requests not completed
+    queued: float  # share of busy replica time with requests left waiting for a batch slot
+
+
+def _probe(res) -> _Probe:
+    met, why = slo_verdict(res)
+    summ = res.summary
+    slos = {w.name: w.slo for w in res.scenario.workload}
+    excess = 0.0
+    for _, r in summ.loc[summ.workload != "all"].iterrows():
+        for key in ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s"):
+            target = getattr(slos[r.workload], key)
+            if target is None or (key == "tpot_p99_s" and math.isnan(r[key])):
+                continue  # no target; or only single-token requests, which have no TPOT
+            value = r[key] if not math.isnan(r[key]) else math.inf
+            excess = max(excess, value / target if target > 0 else math.inf)
+    allrow = summ.loc[summ.workload == "all"].iloc[0]
+    incomplete = int(allrow.requests - allrow.completed)
+    return _Probe(met, why, excess, incomplete, _queued_share(res))
+
+
+def _queued_share(res) -> float:
+    """Share of busy replica time in which a request waited for a batch slot (1 if unknown)."""
+    steps = getattr(getattr(res, "records", None), "steps", None)
+    if steps is None:
+        return 1.0
+    a = steps.arrays()
+    busy = a["end_s"] - a["start_s"]
+    total = float(busy.sum())
+    return float(busy[a["waiting"] > 0].sum()) / total if total > 0 else 0.0
+
+
+def _more_may_help(prev: _Probe, cur: _Probe) -> bool:
+    """Could a fleet larger than ``cur``'s meet the SLO, given that ``prev``'s was half as large?
+
+    With queueing at ``prev``, yes: relieving a queue can help suddenly. Without, more replicas
+    only thin the batches, whose cost shrinks with the load, so the failing p99s can fall by a few
+    more times the last doubling's gain at most, and requests that were not completed (rejected as
+    too large) stay so unless their number fell."""
+    if prev.queued > QUEUED_SHARE or cur.incomplete < prev.incomplete:
+        return True
+    if cur.excess <= 1.0:  # the p99 targets hold: what fails are the requests not completed
+        return False
+    gain = prev.excess - cur.excess  # nan when both are inf
+    return bool(cur.excess - REMAINING_GAINS * gain <= 1.0)
 
 
 def _has_slo(sc: Scenario) -> bool:
@@ -101,14 +173,14 @@ def _plan_one(task: tuple) -> dict[str, Any]:
         row["simulations"] = 0
         return row
 
-    cache: dict[int, tuple[bool, str]] = {}
+    cache: dict[int, _Probe] = {}
 
     def ok(n: int) -> bool:
         nonlocal sims
         if n not in cache:
             sims += 1
-            cache[n] = slo_verdict(simulate(base.with_overrides({"deployment.replicas": n})))
-        return cache[n][0]
+            cache[n] = _probe(simulate(base.with_overrides({"deployment.replicas": n})))
+        return cache[n].met
 
     try:
         lo, hi, n = 0, None, 1
@@ -116,12 +188,17 @@ def _plan_one(task: tuple) -> dict[str, Any]:
             if ok(n):
                 hi = n
                 break
-            lo = n
             if n >= max_replicas:
+                row["reason"] = f"SLO not met with max_replicas={max_replicas}: {cache[n].why}"
                 break
+            if lo and not _more_may_help(cache[lo], cache[n]):
+                row["reason"] = (f"SLO not met even with an idle replica (no queueing at {lo} "
+                                 f"replica{'s' * (lo > 1)}; {n} replicas did not bring it within "
+                                 f"reach): {cache[n].why}")
+                break
+            lo = n
             n = min(2 * n, max_replicas)
         if hi is None:
-            row["reason"] = f"SLO not met with max_replicas={max_replicas}: {cache[lo][1]}"
             row["simulations"] = sims
             return row
         while hi - lo > 1:  # binary search: lo fails (or is 0), hi meets
@@ -158,6 +235,14 @@ def _plan_one(task: tuple) -> dict[str, Any]:
     return row
 
 
+def _crash_row(task: tuple, why: str) -> dict[str, Any]:
+    """The infeasible row of a (chip, TP) whose search killed its worker process (memory?)."""
+    sc, chip, tp = task[:3]
+    return {"chip": chip, "tensor_parallel": int(tp),
+            "pipeline_parallel": sc.deployment.pipeline_parallel, "replicas": np.nan,
+            "chips": np.nan, "feasible": False, "reason": why, "simulations": np.nan}
+
+
 # ---- the plan --------------------------------------------------------------------------------------
 
 
@@ -170,7 +255,8 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
     (chip, TP), feasible plans first by ``rank`` (cost per hour, then tokens per dollar; NaN cost
     last), then the infeasible ones with a ``reason``. ``prices`` maps chip names to USD per
     chip-hour, replacing the scenario's or catalog's price for those chips. ``executor`` and ``max_workers`` are those of
-    :func:`maiasim.sweep.sweep` (each (chip, TP) search is one task).
+    :func:`maiasim.sweep.sweep` (each (chip, TP) search is one task). ``max_replicas`` (at most
+    :data:`MAX_REPLICAS`) caps the search, which also stops once more replicas stopped helping.
     """
     from . import catalog
 
@@ -179,8 +265,9 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
         raise ScenarioError("plan needs at least one workload with an slo (ttft_p99_s, tpot_p99_s or e2e_p99_s)")
     chips = list(chips) if chips else [sc.chip_name]
     tps = [int(t) for t in tp] if tp else [sc.deployment.tensor_parallel]
-    if int(max_replicas) < 1:
-        raise ScenarioError(f"max_replicas must be >= 1, got {max_replicas}")
+    if not 1 <= int(max_replicas) <= MAX_REPLICAS:
+        raise ScenarioError(f"max_replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit on "
+                            f"deployment.replicas), got {max_replicas}")
     for c in chips:
         if c != sc.chip_name:
             try:
@@ -197,7 +284,7 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
         raise ScenarioError(f"prices must be numbers >= 0 (USD per chip-hour), got {prices}")
     tasks = [(sc, c, t, int(max_replicas), prices.get(c)) for c in dict.fromkeys(chips) for t in dict.fromkeys(tps)]
     rows = run_tasks(_plan_one, tasks, executor=executor, max_workers=max_workers, progress=progress,
-                     desc=f"plan {sc.name}")
+                     desc=f"plan {sc.name}", on_crash=_crash_row)
     return rank(pd.DataFrame(rows))
 
 
@@ -289,7 +376,8 @@ def add_arguments(p) -> None:
     p.add_argument("--tp", help="comma-separated tensor-parallel degrees (default: the scenario's)")
     p.add_argument("--price", action="append", metavar="CHIP=USD",
                    help="USD per chip-hour for a chip, replacing the scenario's or catalog's (repeatable)")
-    p.add_argument("--max-replicas", type=int, default=512, help="give up above this many replicas (default 512)")
+    p.add_argument("--max-replicas", type=int, default=512,
+                   help=f"give up above this many replicas (default 512, at most {MAX_REPLICAS:_})")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
     p.add_argument("--executor", choices=("serial", "processes"), default="processes")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -320,8 +408,9 @@ def command(args) -> int:
             prices[chip.strip()] = float(val)
         except ValueError:
             raise UsageError(f"--price {item!r}: expected CHIP=USD, e.g. gb200=6.5") from None
-    if args.max_replicas < 1:
-        raise UsageError(f"--max-replicas must be >= 1, got {args.max_replicas}")
+    if not 1 <= args.max_replicas <= MAX_REPLICAS:
+        raise UsageError(f"--max-replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit on "
+                         f"deployment.replicas), got {args.max_replicas}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     sc = load_with_sets(args.scenario, args.set)

@@ -13,6 +13,8 @@ One row per grid point and replication: the swept values (one column per dotted 
 :attr:`Result.summary` and per-workload SLO columns (``<workload>.slo_met``,
 ``<workload>.slo_attainment``). A point that cannot run (the model does not fit, the chip count is not
 divisible by the parallelism, ...) is a row whose ``error`` says why and whose metrics are NaN.
+So is a point whose worker process dies (out of memory, a crash) twice, the second time running
+alone (``worker died (BrokenProcessPool): ...``); the points that shared the broken pool are rerun.
 
 Seeds: replication 0 runs with the scenario's own seed (so a one-replication sweep reproduces
 ``simulate``); replication ``r >= 1`` runs with a seed drawn from ``SeedSequence(seed, spawn_key=(r,))``.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,21 +148,51 @@ def _run_task(task: tuple) -> dict[str, Any]:
     return run_point(sc, overrides, seed)
 
 
+def _crash_row(task: tuple, why: str) -> dict[str, Any]:
+    """The error row of a sweep point whose worker process died (with its fleet size if valid)."""
+    sc, overrides, seed = task
+    row: dict[str, Any] = {"chips": np.nan, "replicas": np.nan, "error": why}
+    try:
+        s = apply_overrides(sc, {**overrides, "seed": seed})
+        row["chips"], row["replicas"] = s.chips, s.replicas
+    except Exception:  # the point's own error would show had it run; the death is the news
+        pass
+    return row
+
+
+def _default_crash(task: Any, why: str) -> dict[str, Any]:
+    return {"error": why}
+
+
+def _death_text(e: BaseException, note: str = "") -> str:
+    """``worker died (<exception type>): <message>`` on one line: a task's process died."""
+    return f"worker died ({type(e).__name__}): {' '.join(str(e).split())}{note}"
+
+
 # ---- executors ------------------------------------------------------------------------------------
+
+#: seconds to keep trying a Dask scheduler ``address`` before giving up (Dask's own default is 30)
+DASK_CONNECT_TIMEOUT_S = 10.0
 
 
 def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, executor: str = "processes",
               max_workers: int | None = None, address: str | None = None, client: Any = None,
-              progress: bool = True, desc: str = "sweep", cluster_kwargs: Mapping[str, Any] | None = None) -> list[Any]:
+              progress: bool = True, desc: str = "sweep",
+              cluster_kwargs: Mapping[str, Any] | None = None,
+              on_crash: Callable[[Any, str], Any] | None = None) -> list[Any]:
     """``[fn(t) for t in tasks]`` on the chosen executor, in order, with a tqdm bar.
 
-    ``fn`` must be a module-level function and ``tasks`` picklable for ``processes`` and ``dask``."""
+    ``fn`` must be a module-level function and ``tasks`` picklable for ``processes`` and ``dask``.
+    A task whose worker process dies (out of memory, a crash) twice, the second time alone, gives
+    ``on_crash(task, why)`` (default ``{"error": why}``) in its place; the other tasks are kept or
+    rerun, so one bad point does not lose the rest. (``serial`` runs here: no such guard.)"""
     from tqdm.auto import tqdm
 
     if executor not in EXECUTORS:
         raise ScenarioError(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
     if max_workers is not None and max_workers < 1:
         raise ScenarioError(f"max_workers must be >= 1, got {max_workers}")
+    on_crash = on_crash or _default_crash
     n = len(tasks)
     out: list[Any] = [None] * n
     with tqdm(total=n, desc=desc, unit="run", disable=not progress, leave=False) as bar:
@@ -168,18 +201,66 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], *, executor: str =
                 out[i] = fn(t)
                 bar.update(1)
         elif executor == "processes":
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
             workers = max(1, min(max_workers or os.cpu_count() or 1, n))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futs = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
-                for f in as_completed(futs):
-                    out[futs[f]] = f.result()
-                    bar.update(1)
+            _run_processes(fn, tasks, out, bar, workers, on_crash)
         else:
             out = _run_dask(fn, tasks, bar, max_workers=max_workers, address=address, client=client,
-                            cluster_kwargs=cluster_kwargs)
+                            cluster_kwargs=cluster_kwargs, on_crash=on_crash)
     return out
+
+
+def _run_processes(fn: Callable[[Any], Any], tasks: Sequence[Any], out: list[Any], bar: Any,
+                   workers: int, on_crash: Callable[[Any, str], Any]) -> None:
+    """Fill ``out`` on process pools, surviving workers that die.
+
+    A dead worker breaks its whole pool: every task still in it fails with BrokenProcessPool, and
+    which one killed it is unknown. Finished results are kept; the tasks that were in flight are
+    rerun one at a time on a one-worker pool, so one that kills its worker again is named exactly
+    (and becomes ``on_crash``); the tasks not yet started go on to a fresh pool."""
+    todo = deque(range(len(tasks)))
+    suspects: deque[int] = deque()
+    while todo or suspects:
+        if suspects:
+            died, err = _pool_round(fn, tasks, suspects, out, bar, 1)
+            for i in died:  # alone on its pool: this task is the one that kills it
+                out[i] = on_crash(tasks[i], _death_text(err, "; it died again when rerun alone"))
+                bar.update(1)
+        else:
+            died, _ = _pool_round(fn, tasks, todo, out, bar, workers)
+            suspects.extend(died)
+
+
+def _pool_round(fn: Callable[[Any], Any], tasks: Sequence[Any], queue: deque[int], out: list[Any],
+                bar: Any, workers: int) -> tuple[list[int], BaseException | None]:
+    """Run the tasks ``queue`` names (consuming it) on one pool, at most ``workers`` in flight.
+
+    Returns ``([], None)`` when the pool survived, else the tasks in flight when it broke and why.
+    Submitting no more than there are workers keeps the suspects of a crash to those running."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    running: dict[Any, int] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        while queue or running:
+            try:
+                while queue and len(running) < workers:
+                    running[pool.submit(fn, tasks[queue[0]])] = queue[0]
+                    queue.popleft()
+            except BrokenProcessPool as e:  # none running yet: the next task is the suspect
+                return sorted(running.values()) or [queue.popleft()], e
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = None
+            for f in done:
+                try:
+                    out[running[f]] = f.result()
+                except BrokenProcessPool as e:
+                    broken = e
+                    continue
+                del running[f]
+                bar.update(1)
+            if broken is not None:
+                return sorted(running.values()), broken
+    return [], None
 
 
 def _dask():
@@ -192,12 +273,24 @@ def _dask():
     return distributed
 
 
-def _run_dask(fn, tasks, bar, *, max_workers=None, address=None, client=None, cluster_kwargs=None) -> list:
+def _connect(distributed: Any, address: str) -> Any:
+    """A Client of the scheduler at ``address``, or a one-line ConnectionError naming it.
+
+    Raised outside the ``except`` so the half-made client is not kept alive by the traceback."""
+    try:
+        return distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT_S)
+    except (OSError, ValueError) as e:  # a timeout is an OSError, a malformed address a ValueError
+        why = str(e).strip() or type(e).__name__
+    raise ConnectionError(f"cannot reach the Dask scheduler at {address!r}: {why}")
+
+
+def _run_dask(fn, tasks, bar, *, max_workers=None, address=None, client=None, cluster_kwargs=None,
+              on_crash=_default_crash) -> list:
     distributed = _dask()
     own_client = own_cluster = None
     if client is None:
         if address:
-            client = own_client = distributed.Client(address)
+            client = own_client = _connect(distributed, address)
         else:
             # light and safe anywhere (no child processes, so no __main__ guard needed): the point is
             # to exercise the Dask path; for real parallelism give an address (docs/dask.md) or
@@ -212,7 +305,11 @@ def _run_dask(fn, tasks, bar, *, max_workers=None, address=None, client=None, cl
         index = {f.key: i for i, f in enumerate(futs)}
         out: list[Any] = [None] * len(futs)
         for f in distributed.as_completed(futs):
-            out[index[f.key]] = f.result()
+            i = index[f.key]
+            try:
+                out[i] = f.result()
+            except distributed.KilledWorker as e:  # Dask already retried it on other workers
+                out[i] = on_crash(tasks[i], _death_text(e))
             bar.update(1)
         return out
     finally:
@@ -263,7 +360,8 @@ def sweep(scenario: Scenario | str | os.PathLike, grid: Mapping[str, Sequence[An
             tasks.append((sc, point, seed))
             meta.append({**p, "replication": r, "seed": seed})
     rows = run_tasks(_run_task, tasks, executor=executor, max_workers=max_workers, address=address,
-                     client=client, progress=progress, desc=f"sweep {sc.name}", cluster_kwargs=cluster_kwargs)
+                     client=client, progress=progress, desc=f"sweep {sc.name}",
+                     cluster_kwargs=cluster_kwargs, on_crash=_crash_row)
     df = pd.DataFrame([{**m, **r} for m, r in zip(meta, rows, strict=True)])
     df = _tidy(df, keys)
     df.attrs["grid"] = keys
@@ -504,7 +602,7 @@ def command(args) -> int:
     try:
         df = sweep(sc, grid, replications=args.replications, executor=args.executor, max_workers=args.workers,
                    address=args.address, progress=not args.quiet and sys.stderr.isatty())
-    except ImportError as e:
+    except (ImportError, ConnectionError) as e:
         raise UsageError(str(e)) from None
     keys = df.attrs["grid"]
     print(f"{sc.name}: {len(df)} runs ({len(df) // args.replications} points x {args.replications} replications), "
