@@ -10,7 +10,7 @@ from ..metrics import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from ..perf import Parallelism, Precisions, StepModel, plan_memory
 from ..scenario import Scenario, ScenarioError
 from ..workload import Stream, rng_for, streams
-from .replica import Replica, Seq
+from .replica import Cause, Replica, Seq
 from .router import Router
 
 
@@ -75,9 +75,10 @@ class _Sim:
         self.env = simpy.Environment()
         d = sc.deployment
         self.router = Router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
+        cause = Cause()  # which step end is being processed: orders ties the same in both modes
         self.replicas = [
             Replica(self.env, i, self.step, self.mem, d.scheduler, self.rec, self._finished, sc.engine.fast_forward,
-                    d.scheduler.queue_timeout_s)
+                    d.scheduler.queue_timeout_s, cause)
             for i in range(sc.replicas)
         ]
         self.max_context = sc.model_spec().max_context

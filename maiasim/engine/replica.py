@@ -27,7 +27,7 @@ class Seq:
     """A request's state while it lives in a replica."""
 
     __slots__ = ("rid", "prompt", "output", "arrival", "generated", "target", "done", "ctx_base",
-                 "finish_step", "first_token", "order", "on_done")
+                 "finish_step", "first_token", "order", "on_done", "queued")
 
     def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None):
         self.rid, self.prompt, self.output, self.arrival = rid, prompt, output, arrival
@@ -39,6 +39,27 @@ class Seq:
         self.first_token = -1.0
         self.order = 0
         self.on_done = on_done
+        self.queued = False  # in the replica's waiting queue
+
+
+class _StepEnd(simpy.Timeout):
+    """The end of a step (or jump): a timeout ordered after every other event at the same instant,
+    and among replicas by index, so that simultaneous step ends resolve the same way whether a
+    replica stepped or jumped there (simpy would otherwise order ties by creation)."""
+
+    def __init__(self, env: simpy.Environment, delay: float, priority: int):
+        self.env, self.callbacks, self._value, self._delay, self._ok = env, [], None, delay, True
+        env.schedule(self, priority, delay)
+
+
+class Cause:
+    """The step end being processed now (time, priority): what an arrival at that instant came
+    from. Shared by a cluster's replicas; see :meth:`Replica._jump_end_after_interrupt`."""
+
+    __slots__ = ("time", "priority")
+
+    def __init__(self):
+        self.time, self.priority = -1.0, 0
 
 
 class _Jump:
@@ -47,12 +68,13 @@ class _Jump:
     Step ``m`` (1-based) takes ``d1 + c * (m - 1)`` seconds, since each step adds ``n`` tokens of
     context at ``b`` seconds per token: the closed form that makes a jump exact."""
 
-    __slots__ = ("t0", "steps", "n", "d1", "c", "kv0", "waiting")
+    __slots__ = ("t0", "steps", "n", "d1", "c", "kv0", "waiting", "interrupted")
 
     def __init__(self, t0: float, steps: int, n: int, a: float, b: float, ctx0: int, kv0: int,
                  waiting: int):
         self.t0, self.steps, self.n, self.kv0, self.waiting = t0, steps, n, kv0, waiting
         self.d1, self.c = a + b * ctx0, b * n
+        self.interrupted = False  # an arrival cut it short: it ends with the step in flight
 
     def cum(self, m: int) -> float:
         """Seconds from ``t0`` to the end of step ``m``."""
@@ -65,7 +87,8 @@ class _Jump:
 
 class Replica:
     def __init__(self, env: simpy.Environment, idx: int, step: StepModel, mem: MemoryPlan, sched, rec: Records,
-                 on_finish, fast_forward: bool, queue_timeout_s: float | None = None):
+                 on_finish, fast_forward: bool, queue_timeout_s: float | None = None,
+                 cause: Cause | None = None):
         self.env, self.idx, self.step, self.rec = env, idx, step, rec
         self.max_tokens = sched.max_batch_tokens
         self.max_seqs = sched.max_num_seqs
@@ -87,6 +110,8 @@ class Replica:
         self._order = 0
         self._idle: simpy.Event | None = None
         self._jumping: _Jump | None = None  # the fast-forward in progress
+        self._priority = 2 + idx  # of its step ends: after arrivals (simpy's NORMAL is 1)
+        self._cause = cause or Cause()
         self._step_start = 0.0
         self.last_end = 0.0
         self._qlog = rec.queue.extend if rec.queue is not None else None  # (time, +1/-1) pairs
@@ -97,21 +122,46 @@ class Replica:
     def enqueue(self, s: Seq) -> None:
         had_queue = bool(self.waiting)
         self.waiting.append(s)
+        s.queued = True
         if self._qlog is not None:
             self._qlog((self.env.now, 1.0))
+        if self.queue_timeout_s is not None:
+            self.env.timeout(self.queue_timeout_s).callbacks.append(lambda _e: self._expire(s))
+        if not had_queue or self._idle is not None:
+            self._wake()
+
+    def _wake(self) -> None:
+        """The queue head changed: start an idle loop, or cut a jump short if the head can join."""
         if self._idle is not None:
             self._idle.succeed()
             self._idle = None
-        elif self._jumping is not None and not had_queue and self._could_join(s, self._jumping.kv0):
-            self._jumping = None
+        elif (j := self._jumping) is not None and not j.interrupted and self.waiting \
+                and self._could_join(self.waiting[0], j.kv0):
+            j.interrupted = True
             self.proc.interrupt()
 
+    def _expire(self, s: Seq) -> None:
+        """``queue_timeout_s`` after arrival: a request still queued, with no token yet, is dropped
+        then (the client gave up), whatever the engine is doing."""
+        if not s.queued or s.generated:
+            return
+        head = self.waiting[0] is s
+        self.waiting.remove(s)
+        s.queued = False
+        if self._qlog is not None:
+            self._qlog((self.env.now, -1.0))
+        self._end(s, DROPPED, "queue_timeout")
+        if head and self.waiting:
+            self._wake()
+
     def _could_join(self, s: Seq, kv_used: int) -> bool:
-        """Could ``s`` be admitted at the next boundary? (Conservative: KV use only grows in a jump.)"""
+        """Would the queue head ``s`` leave the queue at the next boundary (admitted, or dropped
+        by :meth:`_admit_head`)? Conservative: KV use only grows in a jump."""
         if len(self.running) >= self.max_seqs or (self.chunked and self.n_dec >= self.max_tokens):
             return False
-        growth = self.n_dec if self.chunked else 0  # decode shares the step only with chunked prefill
-        return kv_used + growth + s.target + self.per_seq <= self.cap
+        if not self.chunked and s.target > self.max_tokens:
+            return True  # dropped: its recompute can never fit an unchunked step
+        return kv_used + self.n_dec + s.target + self.per_seq <= self.cap
 
     # ---- the serving loop ----------------------------------------------------------------------
     def run(self):
@@ -152,7 +202,8 @@ class Replica:
                 pre_s, pre_f, pre_b = pre_s + t, pre_f + f, pre_b + b
             ctx = self.ctx_sum if n_dec else 0
             dt = self.step.step_time(tokens, n_out, n_dec, ctx, pre_s)
-            yield env.timeout(dt)
+            yield _StepEnd(env, dt, self._priority)
+            self._cause.time, self._cause.priority = env.now, self._priority
             self._account(1, dt, tokens, n_out, n_dec, ctx, pre_f, pre_b)
             if n_dec:
                 self.k += 1
@@ -218,10 +269,6 @@ class Replica:
         whole-prompt prefill, within ``budget`` tokens)."""
         while self.waiting:
             s = self.waiting[0]
-            if self.queue_timeout_s is not None and s.generated == 0 and self.env.now - s.arrival > self.queue_timeout_s:
-                self._pop_head()
-                self._end(s, DROPPED, "queue_timeout")
-                continue
             if budget is not None and s.target > self.max_tokens:
                 # a preempted sequence must recompute prompt + generated tokens in one unchunked
                 # step, more than any step may hold: vLLM v0 ignores it; waiting would deadlock
@@ -244,7 +291,7 @@ class Replica:
         return None
 
     def _pop_head(self) -> None:
-        self.waiting.popleft()
+        self.waiting.popleft().queued = False
         if self._qlog is not None:
             self._qlog((self.env.now, -1.0))
 
@@ -297,6 +344,7 @@ class Replica:
         self.rec.requests.preemptions[rid] += 1
         self.rec.replicas.preemptions[self.idx] += 1
         self.waiting.appendleft(s)
+        s.queued = True
         if self._qlog is not None:
             self._qlog((self.env.now, 1.0))
 
@@ -327,15 +375,35 @@ class Replica:
         j = _Jump(env.now, steps, n, a, b, self.ctx_sum, self.kv_used, waiting)
         self._jumping = j
         try:
-            yield env.timeout(j.cum(steps))
+            yield _StepEnd(env, j.cum(steps), self._priority)
         except simpy.Interrupt:
-            steps = min(j.steps_by(env.now) + 1, steps)  # the step in flight still finishes
+            j.steps = steps = self._jump_end_after_interrupt(j)
             end = j.t0 + j.cum(steps)
             if end > env.now:
-                yield env.timeout(end - env.now)
+                yield _StepEnd(env, end - env.now, self._priority)
+        self._cause.time, self._cause.priority = env.now, self._priority
         self._jumping = None
         self._settle(j, steps)
         self._complete_due()
+
+    def _jump_end_after_interrupt(self, j: _Jump) -> int:
+        """How many of the jump's steps run, now that a request that can join has arrived.
+
+        The step in flight finishes. An arrival exactly at a step boundary joins there if, step by
+        step, it would have been queued before this replica's step end: when it came from an
+        event of higher priority (an arrival, or a lower-index replica's step end). The boundary
+        is matched within rounding, since the jump's closed form and a sum of step times differ
+        in the last bits."""
+        now, m = self.env.now, j.steps_by(self.env.now)
+        elapsed = now - j.t0
+        tol = min(1e-9 * max(1.0, now), 1e-3 * j.d1)
+        if m < j.steps and j.cum(m + 1) - elapsed <= tol:
+            m += 1  # at the end of step m + 1, within rounding
+        if abs(elapsed - j.cum(m)) <= tol and m > 0:
+            c = self._cause
+            early = not (c.time == now and c.priority > self._priority)
+            return m if early else min(m + 1, j.steps)
+        return min(m + 1, j.steps)
 
     def _settle(self, j: _Jump, steps: int) -> None:
         """Book the first ``steps`` steps of jump ``j``, as if they had run one by one."""
