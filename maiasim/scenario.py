@@ -724,6 +724,18 @@ class _BoundedLoader(yaml.SafeLoader):
         self._total = 0  # expanded nodes so far
         self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, height)
 
+    def fetch_flow_collection_start(self, TokenClass):
+        """Refuse deep flow nesting as it is scanned: the scanner looks up to 1024 characters ahead
+        for a possible key, and at each flow level that lookahead costs more."""
+        if self.flow_level >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column):
+        if len(self.indents) >= MAX_DEPTH:
+            raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        return super().add_indent(column)
+
     def compose_node(self, parent, index):
         mark = self.peek_event().start_mark
         if self.check_event(yaml.AliasEvent):
