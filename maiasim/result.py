@@ -12,6 +12,7 @@ from .metrics import REASONS, STATUS_NAMES, Records
 from .scenario import Scenario
 
 PCTS = (50, 90, 99)
+MAX_TIMELINE_BINS = 1_000_000  #: as the schema allows over the horizon
 
 
 class Result:
@@ -126,6 +127,8 @@ class Result:
         st = self.records.steps
         dur = self.duration_s
         bin_s = self.scenario.engine.timeline_bin_s or _nice_bin(dur)
+        if dur / bin_s > MAX_TIMELINE_BINS:  # a long drain past a fine-grained horizon
+            bin_s = _nice_bin(dur * 120.0 / MAX_TIMELINE_BINS)
         nb = max(1, int(np.ceil(dur / bin_s)))
         edges = np.arange(nb + 1) * bin_s
         zeros = np.zeros(nb)

@@ -230,7 +230,23 @@ RULES = """\
 - Workload names are unique and not `all` (reserved for the summary's total row).
 - `prompt_tokens` and `output_tokens` are required unless `arrival.type` is `trace`; a length of
   `type: trace` needs a `path` unless the arrival is a trace.
-- `uniform` lengths need `high >= low`.
+- `uniform` lengths need `high >= low`; `lognormal` lengths need `min <= max`.
+- `tensor_parallel` must divide the model's attention heads, divide its KV heads or be a multiple
+  of them (KV heads are then replicated), and fit the chip's largest scale-up domain.
+- `replicas x tensor_parallel x pipeline_parallel` is at most 10,000,000 chips.
+- `engine.timeline_bin_s` may give at most 1,000,000 bins over `horizon_s` (a long drain widens
+  the bins so the timeline never holds more).
+- Numbers must be numbers: YAML `true` or a quoted `"5"` where a number goes is an error, and every
+  float must be finite (no `.inf` or `.nan`).
+- A scenario file is read only if it is a regular file of at most 1 MiB of UTF-8 text, nested at
+  most 100 levels and at most 10,000 YAML nodes (aliases counted at every use).
+- The workloads together may issue at most `engine.max_requests` requests (expected count: `count`
+  for bursts and closed loops, `rate_per_s x horizon_s` for Poisson and gamma, rows inside the
+  horizon for traces); the run is refused before anything is drawn.
+- A trace file (`arrival.path`, `prompt_tokens.path`) must be a regular file of at most 2 GiB of
+  UTF-8 CSV with `TIMESTAMP`, `ContextTokens` and `GeneratedTokens`, and at least one row; token
+  counts are whole numbers from 1 to 2^24 and timestamps finite (seconds, or date-times). A bad row
+  is an error naming its line, never silently changed or skipped. An edited trace is re-read.
 - `cost` takes `chip_hour_usd` or `tco`, not both.
 - Overrides keep the fleet consistent: overriding `deployment.replicas` alone re-derives
   `hardware.chips`; overriding `hardware.chips`, `tensor_parallel` or `pipeline_parallel` alone

@@ -141,3 +141,14 @@ def test_frames_are_not_shared_with_the_caller():
     pd.testing.assert_frame_equal(fresh.summary, before)
     pd.testing.assert_frame_equal(res.summary, before)
     assert len(res.requests) == before.requests.iloc[-1]
+
+
+def test_a_long_drain_never_makes_more_than_a_million_timeline_bins():
+    sc = _scenario(**{"horizon_s": 1, "engine.timeline_bin_s": 1e-6,
+                      "workload.0.arrival": {"type": "burst", "count": 50},
+                      "workload.0.output_tokens": {"type": "fixed", "value": 2000}})
+    res = ms.simulate(sc)
+    assert res.duration_s > 5  # the drain ran far past the horizon's million bins
+    assert len(res.timeline) <= 1_000_000
+    bin_s = float(res.timeline.time_s.iloc[1])
+    assert bin_s * len(res.timeline) >= res.duration_s
