@@ -60,6 +60,7 @@ class StepLog:
     ``extend`` per step is the cheapest record Python offers."""
 
     FIELDS = ("replica", "start_s", "end_s", "out_tokens", "prefill_tokens", "kv_tokens", "waiting", "running")
+    WIDTH = len(FIELDS)
 
     def __init__(self):
         self.data = array("d")
@@ -97,7 +98,8 @@ class Records:
     With ``record_steps`` the timeline's raw data is kept: ``steps`` (one row per step or jump),
     ``jumps`` (for each jump row: its row index, step count, first step's seconds and the growth
     of each further step, so the timeline can place every step of a jump exactly) and ``queue``
-    (``(time, +1 or -1)`` whenever a replica's queue grows or shrinks, in time order)."""
+    (``(time, +1 or -1)`` whenever a replica's queue grows or shrinks, except a request's first
+    wait, which is ``arrival_s`` to ``admit_s`` in the request log: the hot path logs nothing)."""
 
     def __init__(self, n_requests: int, n_replicas: int, record_steps: bool = True):
         self.requests = RequestLog(n_requests)

@@ -157,7 +157,7 @@ class Result:
         cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / bin_s
         busy = np.bincount(b, ov, nb)
         cols["busy_frac"] = busy / (bin_s * n_rep)
-        cols["queue_depth"] = _queue_integral(self.records.queue, edges, dur) / bin_s
+        cols["queue_depth"] = _queue_integral(self.records, edges, dur) / bin_s
         cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
         cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (bin_s * n_rep * cap)
         chip = self._chip
@@ -298,13 +298,22 @@ def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.nd
     return frac, kv_time
 
 
-def _queue_integral(queue, edges: np.ndarray, end: float) -> np.ndarray:
-    """Time-integral of the cluster's queue length over each bin, from its +1/-1 changes."""
+def _queue_integral(rec: Records, edges: np.ndarray, end: float) -> np.ndarray:
+    """Time-integral of the cluster's queue length over each bin, from its +1/-1 changes: each
+    routed request's first wait (``arrival_s`` to ``admit_s``) and the logged re-queues and drops."""
     out = np.zeros(len(edges) - 1)
-    if queue is None or not len(queue):
+    r = rec.requests
+    if rec.queue is None:
         return out
-    q = np.frombuffer(queue, dtype=float).reshape(-1, 2)
-    t, depth = q[:, 0], np.cumsum(q[:, 1])
+    routed = r.replica >= 0
+    admitted = ~np.isnan(r.admit_s)
+    q = np.frombuffer(rec.queue, dtype=float).reshape(-1, 2)
+    t = np.concatenate([r.arrival_s[routed], r.admit_s[admitted], q[:, 0]])
+    if not len(t):
+        return out
+    delta = np.concatenate([np.ones(int(routed.sum())), -np.ones(int(admitted.sum())), q[:, 1]])
+    order = np.argsort(t, kind="stable")
+    t, depth = t[order], np.cumsum(delta[order])
     area = np.concatenate([[0.0], np.cumsum(depth[:-1] * np.diff(t))])  # integral up to t[i]
     x = np.clip(edges, 0.0, max(end, 0.0))
     i = np.searchsorted(t, x, side="right") - 1

@@ -122,13 +122,16 @@ class Replica:
     def enqueue(self, s: Seq) -> None:
         had_queue = bool(self.waiting)
         self.waiting.append(s)
-        s.queued = True
-        if self._qlog is not None:
-            self._qlog((self.env.now, 1.0))
+        s.queued = True  # (the queue log takes a first wait from arrival_s and admit_s)
         if self.queue_timeout_s is not None:
             self.env.timeout(self.queue_timeout_s).callbacks.append(lambda _e: self._expire(s))
-        if not had_queue or self._idle is not None:
-            self._wake()
+        if self._idle is not None:
+            self._idle.succeed()
+            self._idle = None
+        elif not had_queue and (j := self._jumping) is not None and not j.interrupted \
+                and self._could_join(s, j.kv0):
+            j.interrupted = True
+            self.proc.interrupt()
 
     def _wake(self) -> None:
         """The queue head changed: start an idle loop, or cut a jump short if the head can join."""
@@ -272,13 +275,13 @@ class Replica:
             if budget is not None and s.target > self.max_tokens:
                 # a preempted sequence must recompute prompt + generated tokens in one unchunked
                 # step, more than any step may hold: vLLM v0 ignores it; waiting would deadlock
-                self._pop_head()
+                self._pop_head(True)
                 self._end(s, DROPPED, "recompute_exceeds_max_batch_tokens")
                 continue
             if (budget is not None and s.target > budget) or \
                     self.kv_used + growth + s.target + self.per_seq > self.cap:
                 return None
-            self._pop_head()
+            self._pop_head(s.order != 0)
             if s.generated == 0 and s.first_token < 0 and s.order == 0:
                 self.rec.requests.admit_s[s.rid] = self.env.now
             self._order += 1
@@ -290,9 +293,10 @@ class Replica:
             return s
         return None
 
-    def _pop_head(self) -> None:
+    def _pop_head(self, log: bool) -> None:
+        """Take the head off the queue; ``log`` it unless it is a first admission (``admit_s``)."""
         self.waiting.popleft().queued = False
-        if self._qlog is not None:
+        if log and self._qlog is not None:
             self._qlog((self.env.now, -1.0))
 
     def _prefill_complete(self, s: Seq) -> None:
@@ -375,10 +379,10 @@ class Replica:
         j = _Jump(env.now, steps, n, a, b, self.ctx_sum, self.kv_used, waiting)
         self._jumping = j
         try:
-            yield _StepEnd(env, j.cum(steps), self._priority)
+            yield _StepEnd(env, steps * j.d1 + j.c * steps * (steps - 1) / 2.0, self._priority)
         except simpy.Interrupt:
             j.steps = steps = self._jump_end_after_interrupt(j)
-            end = j.t0 + j.cum(steps)
+            end = j.t0 + steps * j.d1 + j.c * steps * (steps - 1) / 2.0
             if end > env.now:
                 yield _StepEnd(env, end - env.now, self._priority)
         self._cause.time, self._cause.priority = env.now, self._priority
@@ -394,44 +398,46 @@ class Replica:
         event of higher priority (an arrival, or a lower-index replica's step end). The boundary
         is matched within rounding, since the jump's closed form and a sum of step times differ
         in the last bits."""
-        now, m = self.env.now, j.steps_by(self.env.now)
+        now, d1, c, steps = self.env.now, j.d1, j.c, j.steps
         elapsed = now - j.t0
-        tol = min(1e-9 * max(1.0, now), 1e-3 * j.d1)
-        if m < j.steps and j.cum(m + 1) - elapsed <= tol:
+        m = min(_steps_within(elapsed, d1, c), steps)
+        tol = min(1e-9 * (now if now > 1.0 else 1.0), 1e-3 * d1)
+        if m < steps and (m + 1) * d1 + c * (m + 1) * m / 2.0 - elapsed <= tol:
             m += 1  # at the end of step m + 1, within rounding
-        if abs(elapsed - j.cum(m)) <= tol and m > 0:
-            c = self._cause
-            early = not (c.time == now and c.priority > self._priority)
-            return m if early else min(m + 1, j.steps)
-        return min(m + 1, j.steps)
+        if m > 0 and abs(elapsed - m * d1 - c * m * (m - 1) / 2.0) <= tol:
+            cause = self._cause
+            if cause.time != now or cause.priority < self._priority:
+                return m  # queued before this replica's step end at the boundary
+        return m + 1 if m < steps else steps
 
     def _settle(self, j: _Jump, steps: int) -> None:
         """Book the first ``steps`` steps of jump ``j``, as if they had run one by one."""
         if steps <= 0:
             return
-        n = j.n
-        end = j.t0 + j.cum(steps)
-        ctx_total = steps * self.ctx_sum + n * steps * (steps - 1) / 2.0
-        self._account(steps, end - j.t0, n, n, n, ctx_total, 0.0, 0.0, jump=True, end=end)
+        n, d1, c = j.n, j.d1, j.c
+        dur = steps * d1 + c * steps * (steps - 1) / 2.0
+        grown = n * steps
+        self._account(steps, dur, n, n, n, steps * self.ctx_sum + grown * (steps - 1) / 2.0,
+                      0.0, 0.0, True)
+        self.last_end = end = j.t0 + dur
         self.k += steps
-        self.ctx_sum += n * steps
-        self.kv_used += n * steps
-        if self.kv_used > self.kv_peak:
-            self.kv_peak = self.kv_used
-        rec = self.rec
-        if rec.steps is not None:
-            rec.jumps.extend((len(rec.steps), steps, j.d1, j.c))
-            rec.steps.add((self.idx, j.t0, end, n * steps, 0, self.kv_used, j.waiting, n))
+        self.ctx_sum += grown
+        kv = self.kv_used = self.kv_used + grown
+        if kv > self.kv_peak:
+            self.kv_peak = kv
+        log = self.rec.steps
+        if log is not None:
+            self.rec.jumps.extend((len(log.data) // log.WIDTH, steps, d1, c))
+            log.add((self.idx, j.t0, end, grown, 0, kv, j.waiting, n))
 
     # ---- accounting ----------------------------------------------------------------------------
-    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False,
-                 end=None) -> None:
+    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
         """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals.
 
         Totals live in plain floats here (numpy scalar updates cost more than the arithmetic) and
         are written to the ReplicaLog once, in :meth:`finalize`."""
         step = self.step
-        self.last_end = self.env.now if end is None else end
+        self.last_end = self.env.now
         f, b = step.step_work(tokens, n_out, n_dec, 0)
         t = self._totals
         t[0] += dt
