@@ -777,6 +777,20 @@ class _BoundedLoader(yaml.SafeLoader):
                            "are expanded", mark)
         self._sizes[id(node)] = (1 + sum(n for n, _ in sizes), height)
 
+    def construct_mapping(self, node, deep=False):
+        """Refuse a key given twice in one mapping: plain YAML keeps the last one silently, so
+        ``{cv: 1000000, cv: 2}`` would run with cv 2 and no word said."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in seen:
+                        raise yaml.constructor.ConstructorError(
+                            "while reading a mapping", node.start_mark,
+                            f"the key {key.value!r} is given twice", key.start_mark)
+                    seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
     def construct_object(self, node, deep=False):
         try:
             return super().construct_object(node, deep)

@@ -503,3 +503,19 @@ def test_shipped_catalog_still_validates():
     for name in catalog.chips():
         cal = catalog.calibration(name)
         assert all(math.isfinite(v) for v in (cal.iteration_overhead_s, cal.hbm_fraction))
+
+
+def test_a_key_given_twice_is_refused(tmp_path, capsys):
+    """Plain YAML keeps the last of two equal keys silently (issue 10: no silent change)."""
+    import maiasim.cli
+
+    p = tmp_path / "dup.yaml"
+    p.write_text("name: t\nhorizon_s: 10\nhorizon_s: 20\nworkload: []\n", encoding="utf-8")
+    assert maiasim.cli.main(["validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "'horizon_s' is given twice" in err and "Traceback" not in err
+    merged = tmp_path / "merge.yaml"  # a merge key that overrides is not a duplicate
+    merged.write_text("base: &b {x: 1}\nother:\n  <<: *b\n  x: 2\n", encoding="utf-8")
+    from maiasim.scenario import load_yaml
+
+    assert load_yaml(merged.read_text())["other"] == {"x": 2}
