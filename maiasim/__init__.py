@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 
-from .calibration import Calibration
-from .perf import DoesNotFit
-from .result import Result
-from .scenario import Scenario, ScenarioError, from_dict, load_scenario
-from .sweep import sweep
+from .physics.step import DoesNotFit
+from .results.frames import Result
+from .scenario.schema import Scenario, ScenarioError, from_dict, load_scenario
+from .spec.calibration import Calibration
+from .studies.sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -29,13 +29,13 @@ def simulate(scenario: Scenario | dict | str | os.PathLike, *, progress: bool = 
 
     ``uncertainty=N`` (default: the scenario's ``uncertainty.samples``) also runs N draws of the
     calibration ranges and adds ``<metric>_p5/_p50/_p95`` columns to ``summary`` (see
-    :mod:`maiasim.uncertainty`); the other frames stay those of the nominal calibration."""
+    :mod:`maiasim.studies.uncertainty`); the other frames stay those of the nominal calibration."""
     from .engine import run
 
     sc = _as_scenario(scenario)
     n = sc.uncertainty.samples if uncertainty is None else int(uncertainty)
     if n:
-        from . import uncertainty as _unc
+        from .studies import uncertainty as _unc
 
         return _unc.run(sc, n, calibration=calibration, progress=progress)
     return Result(sc, run(sc, calibration, progress=progress))

@@ -12,15 +12,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .perf import DoesNotFit
-from .scenario import LimitExceeded, ScenarioError, load_scenario, load_yaml
+from .physics.step import DoesNotFit
+from .scenario.schema import LimitExceeded, ScenarioError, load_scenario, load_yaml
 
 #: subcommands implemented in their own modules: (name, module, help)
 EXTERNAL = (
-    ("sweep", "maiasim.sweep", "run a grid of scenario variants"),
-    ("plan", "maiasim.plan", "find the cheapest fleet that meets every SLO"),
-    ("check", "maiasim.check", "compare a scenario's summary against a baseline (CI)"),
-    ("calibrate", "maiasim.fit", "fit a chip calibration to measured times"),
+    ("sweep", "maiasim.studies.sweep", "run a grid of scenario variants"),
+    ("plan", "maiasim.studies.plan", "find the cheapest fleet that meets every SLO"),
+    ("check", "maiasim.studies.check", "compare a scenario's summary against a baseline (CI)"),
+    ("calibrate", "maiasim.calibrate.fit", "fit a chip calibration to measured times"),
 )
 
 

@@ -7,7 +7,7 @@ and plots in ``docs/validation/``, the fitted Splitwise serving-stack profiles
 
 The data directory is ``$MAIASIM_CALIBRATION_DATA`` or ``../shared/data/calibration`` beside the
 repository. Every prediction goes through the same functions the simulator uses
-(:func:`maiasim.perf.gemm_time`, :mod:`maiasim.network`, :class:`maiasim.perf.StepModel`).
+(:func:`maiasim.physics.step.gemm_time`, :mod:`maiasim.physics.network`, :class:`maiasim.physics.step.StepModel`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import catalog, fit
-from .calibration import Calibration
-from .hardware import ChipSpec
-from .model import ModelSpec
-from .network import allgather_time, allreduce_time, alltoall_time, group_fanouts
-from .perf import (
+from . import catalog
+from .calibrate import fit
+from .physics.network import allgather_time, allreduce_time, alltoall_time, group_fanouts
+from .physics.step import (
     Parallelism,
     Precisions,
     StepModel,
@@ -38,6 +36,9 @@ from .perf import (
     elementwise_time,
     gemm_time,
 )
+from .spec.calibration import Calibration
+from .spec.hardware import ChipSpec
+from .spec.model import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

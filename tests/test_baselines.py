@@ -3,14 +3,14 @@
 A change that moves predictions beyond tolerance fails here, on purpose. If the change is intended,
 regenerate the baselines and commit them with the change:
 
-    make baselines        # = python -m maiasim.check --update-all scenarios baselines
+    make baselines        # = python -m maiasim.studies.check --update-all scenarios baselines
 """
 
 from pathlib import Path
 
 import pytest
 
-from maiasim import check as chk
+from maiasim.studies import check as chk
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -13,17 +13,16 @@ import yaml
 from conftest import small_scenario
 
 import maiasim as ms
-from maiasim import catalog, fit
-from maiasim.calibration import SAMPLED_FACTORS, Calibration
-from maiasim.hardware import ChipSpec
-from maiasim.network import (
+from maiasim import catalog
+from maiasim.calibrate import fit
+from maiasim.physics.network import (
     allgather_time,
     allreduce_time,
     alltoall_time,
     bus_bandwidth,
     group_fanouts,
 )
-from maiasim.perf import (
+from maiasim.physics.step import (
     Parallelism,
     Precisions,
     StepModel,
@@ -31,6 +30,8 @@ from maiasim.perf import (
     elementwise_time,
     gemm_time,
 )
+from maiasim.spec.calibration import SAMPLED_FACTORS, Calibration
+from maiasim.spec.hardware import ChipSpec
 
 FACTORS = ("gemm_peak_fraction", "gemm_half_tokens", "hbm_fraction", "attention_prefill_fraction",
            "attention_decode_hbm_fraction", "allreduce_fraction", "alltoall_fraction", "iteration_overhead_s")
@@ -245,7 +246,7 @@ def test_fit_recovers_known_gemm_factors():
     assert cal.gemm_latency_s == pytest.approx(7e-6, rel=0.2)
     assert rep.error_pct.abs().max() < 2.0
     assert set(rep.split) == {fit.FIT}
-    assert "fitted by maiasim.fit" in cal.sources["hbm_fraction"]
+    assert "fitted by maiasim.calibrate.fit" in cal.sources["hbm_fraction"]
 
 
 def test_split_rules_are_deterministic_and_documented():

@@ -10,8 +10,8 @@ import yaml
 from conftest import SMALL
 
 import maiasim as ms
-from maiasim import check as chk
 from maiasim import cli
+from maiasim.studies import check as chk
 
 BASE = {**copy.deepcopy(SMALL), "name": "check-small", "horizon_s": 30}
 
@@ -122,7 +122,7 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
     root = ET.parse(xml).getroot()
     cases = root.findall(".//testcase")
     assert len(cases) == 2 * len(chk.DEFAULT_TOLERANCES)
-    assert {c.get("classname") for c in cases} == {"maiasim.check.check-small.chat", "maiasim.check.check-small.all"}
+    assert {c.get("classname") for c in cases} == {"maiasim.studies.check.check-small.chat", "maiasim.studies.check.check-small.all"}
     failed = [c for c in cases if c.find("failure") is not None]
     assert {c.get("name") for c in failed} == {"e2e_p99_s"} and len(failed) == 2
     assert root.get("failures") == "2" and root.find("testsuite").get("tests") == str(len(cases))

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from conftest import SMALL
 
-from maiasim import check as chk
 from maiasim import cli
+from maiasim.studies import check as chk
 
 BASE = {**copy.deepcopy(SMALL), "name": "check-small", "horizon_s": 30}
 

@@ -30,11 +30,12 @@ REQUIRED_KEYS = [
 ]
 
 #: modules of the physics/specs/workload layers: pure, no simulation engine
-PURE_MODULES = ["perf.py", "network.py", "model.py", "hardware.py", "calibration.py", "economics.py",
-                "workload.py", "scenario.py"]
+PURE_MODULES = ["physics/step.py", "physics/network.py", "spec/model.py", "spec/hardware.py",
+                "spec/calibration.py", "results/economics.py", "workload/streams.py",
+                "scenario/schema.py"]
 
 #: modules that must never build a DataFrame (frames are built in result.py and front ends)
-NO_FRAMES = [*PURE_MODULES, "metrics.py", "catalog/__init__.py"]
+NO_FRAMES = [*PURE_MODULES, "engine/records.py", "catalog/__init__.py"]
 
 
 # ---- scenario reference ---------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def _top(name: str) -> str:
 
 def test_import_helper_resolves_relative_imports():
     imps = _imports(PKG / "engine" / "cluster.py")
-    assert "simpy" in imps and "maiasim.perf" in imps and "maiasim.engine.replica" in imps
+    assert "simpy" in imps and "maiasim.physics.step" in imps and "maiasim.engine.replica" in imps
 
 
 @pytest.mark.parametrize("name", PURE_MODULES)
@@ -185,7 +186,7 @@ def _builds_dataframe(path: Path) -> bool:
 
 
 def test_frames_are_built_only_in_result_and_front_ends():
-    assert _builds_dataframe(PKG / "result.py")
+    assert _builds_dataframe(PKG / "results" / "frames.py")
     no_frames = [PKG / n for n in NO_FRAMES] + sorted((PKG / "engine").rglob("*.py"))
     offenders = [str(p.relative_to(ROOT)) for p in no_frames if p.is_file() and _builds_dataframe(p)]
     assert not offenders, f"pd.DataFrame( outside result.py and front ends: {offenders}"
@@ -205,7 +206,7 @@ def test_docs_name_only_files_that_exist(doc):
 
 
 def test_architecture_lists_every_request_state_and_reason():
-    from maiasim.metrics import REASONS, STATUS_NAMES
+    from maiasim.engine.records import REASONS, STATUS_NAMES
 
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
     for name in (*STATUS_NAMES, *(r for r in REASONS if r)):

@@ -3,9 +3,9 @@
 import pytest
 
 from maiasim import catalog
-from maiasim.calibration import Calibration
-from maiasim.hardware import BYTES_PER_ELEMENT
-from maiasim.perf import DoesNotFit, Parallelism, Precisions, StepModel, plan_memory
+from maiasim.physics.step import DoesNotFit, Parallelism, Precisions, StepModel, plan_memory
+from maiasim.spec.calibration import Calibration
+from maiasim.spec.hardware import BYTES_PER_ELEMENT
 
 
 def _model(chip="maia200", model="llama-3.1-70b", tp=1, prec=("fp8", "fp8", "fp8"), **cal):

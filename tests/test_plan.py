@@ -8,7 +8,7 @@ import yaml
 
 import maiasim as ms
 from maiasim import cli
-from maiasim.plan import plan, slo_verdict
+from maiasim.studies.plan import plan, slo_verdict
 
 BASE = {
     "name": "plan-small",

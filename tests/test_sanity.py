@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maiasim import catalog
-from maiasim.calibration import Calibration
-from maiasim.hardware import BYTES_PER_ELEMENT
-from maiasim.perf import DoesNotFit, Parallelism, Precisions, StepModel, plan_memory
+from maiasim.physics.step import DoesNotFit, Parallelism, Precisions, StepModel, plan_memory
+from maiasim.spec.calibration import Calibration
+from maiasim.spec.hardware import BYTES_PER_ELEMENT
 
 MAX_TOKENS = 2048
 IDEAL = Calibration(chip="ideal", gemm_peak_fraction={"default": 1.0}, gemm_half_tokens=0.0, hbm_fraction=1.0,

@@ -14,12 +14,12 @@ from conftest import SMALL
 
 import maiasim as ms
 from maiasim import cli
-from maiasim.plan import MAX_REPLICAS, plan
-from maiasim.sweep import run_tasks, sweep
+from maiasim.studies.plan import MAX_REPLICAS, plan
+from maiasim.studies.sweep import run_tasks, sweep
 
-# the modules themselves (``maiasim.sweep`` the attribute is the function)
-sweep_mod = importlib.import_module("maiasim.sweep")
-plan_mod = importlib.import_module("maiasim.plan")
+# the modules themselves (``maiasim.studies.sweep`` the attribute is the function)
+sweep_mod = importlib.import_module("maiasim.studies.sweep")
+plan_mod = importlib.import_module("maiasim.studies.plan")
 
 #: a grid value that makes the task function below kill its own worker process
 SENTINEL = 13.0

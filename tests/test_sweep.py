@@ -11,7 +11,7 @@ from conftest import SMALL
 
 import maiasim as ms
 from maiasim import cli
-from maiasim.sweep import confidence, parse_grid, replication_seed, sweep, t_cdf, t_ppf
+from maiasim.studies.sweep import confidence, parse_grid, replication_seed, sweep, t_cdf, t_ppf
 
 BASE = {**copy.deepcopy(SMALL), "name": "sweep-small", "horizon_s": 30}
 

@@ -7,7 +7,8 @@ import pytest
 from conftest import small_scenario
 
 import maiasim as ms
-from maiasim import catalog, uncertainty
+from maiasim import catalog
+from maiasim.studies import uncertainty
 
 BANDED = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "tokens_per_usd", "usd_per_mtok")
 

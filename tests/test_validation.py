@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from maiasim import catalog, fit, validation
-from maiasim.calibration import Calibration
+from maiasim import catalog, validation
+from maiasim.calibrate import fit
+from maiasim.spec.calibration import Calibration
 
 DATA = validation.data_dir()
 needs_data = pytest.mark.skipif(not (DATA / "splitwise_sim" / "perf_model.csv").is_file(),

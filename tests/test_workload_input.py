@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import maiasim as ms
-from maiasim import workload
 from maiasim.cli import main
-from maiasim.scenario import ScenarioError
-from maiasim.workload import read_trace, streams
+from maiasim.scenario.schema import ScenarioError
+from maiasim.workload import streams as workload
+from maiasim.workload.streams import read_trace, streams
 
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 GOOD_ROWS = "0.0,100,10\n0.5,200,20\n1.0,300,30\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from ..calibration import Calibration
-from ..hardware import ChipSpec
-from ..model import ModelSpec
+from ..spec.calibration import Calibration
+from ..spec.hardware import ChipSpec
+from ..spec.model import ModelSpec
 
 
 class UnknownName(ValueError):

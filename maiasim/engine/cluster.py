@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..calibration import Calibration
-from ..metrics import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
-from ..perf import Parallelism, Precisions, StepModel, plan_memory
-from ..scenario import Scenario, ScenarioError
-from ..workload import Stream, rng_for, streams
+from ..physics.step import Parallelism, Precisions, StepModel, plan_memory
+from ..scenario.schema import Scenario, ScenarioError
+from ..spec.calibration import Calibration
+from ..workload.streams import Stream, rng_for, streams
+from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from .replica import Cause, Replica, Seq
 from .router import Router
 
@@ -178,5 +178,5 @@ def _run_with_progress(env: simpy.Environment, horizon: float, end: float | None
 
 
 def run(sc: Scenario, calib: Calibration | None = None, *, record_steps: bool = True, progress: bool = False) -> Records:
-    """Simulate ``sc`` and return its raw records (see :mod:`maiasim.result` for frames)."""
+    """Simulate ``sc`` and return its raw records (see :mod:`maiasim.results.frames` for frames)."""
     return _Sim(sc, calib, record_steps).run(progress)

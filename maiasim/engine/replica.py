@@ -19,8 +19,8 @@ from heapq import heappop, heappush
 
 import simpy
 
-from ..metrics import COMPLETED, DROPPED, REASON, Records
-from ..perf import MemoryPlan, StepModel
+from ..physics.step import MemoryPlan, StepModel
+from .records import COMPLETED, DROPPED, REASON, Records
 
 
 class Seq:

@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from . import catalog
-from .calibration import Calibration
-from .hardware import MAX_CHIPS, ChipSpec, Float, Int, Precision, Spec
-from .model import ModelSpec
+from .. import catalog
+from ..spec.calibration import Calibration
+from ..spec.hardware import MAX_CHIPS, ChipSpec, Float, Int, Precision, Spec
+from ..spec.model import ModelSpec
 
 #: Largest scenario file read: scenario files are a few kB (traces are separate CSV files).
 MAX_FILE_BYTES = 1 << 20

@@ -2,7 +2,7 @@
 
 One step runs a batch of prefill chunks and decode sequences through every layer on a tensor- and
 pipeline-parallel group. Each operator costs ``max(flops / sustained_flops, bytes / sustained_bw)``;
-collectives come from :mod:`maiasim.network`; a fixed overhead is added per step. Pure functions
+collectives come from :mod:`maiasim.physics.network`; a fixed overhead is added per step. Pure functions
 and precomputed tables only, no simulation state.
 
 The engine's hot path needs the same numbers millions of times, so :class:`StepModel` tabulates the
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .calibration import Calibration
-from .hardware import BYTES_PER_ELEMENT, ChipSpec, wider
-from .model import ModelSpec
+from ..spec.calibration import Calibration
+from ..spec.hardware import BYTES_PER_ELEMENT, ChipSpec, wider
+from ..spec.model import ModelSpec
 from .network import allreduce_time, send_time
 
 
@@ -123,7 +123,7 @@ def gemm_time(peak_flops, bw, calib: Calibration, precision: str, rows, params, 
     Returns (time, flops, bytes, compute time, memory time), vectorised over ``rows``. Compute runs at
     ``peak * plateau * m / (m + gemm_half_tokens)`` (small token counts are inefficient), memory at
     ``bw * hbm_fraction``; each of ``kernels`` launches adds ``gemm_latency_s``. This is the one
-    formula both the simulator and the calibration fit (:mod:`maiasim.fit`) use."""
+    formula both the simulator and the calibration fit (:mod:`maiasim.calibrate.fit`) use."""
     c = calib
     rows = np.asarray(rows, dtype=float)
     eff_rows = rows if eff_rows is None else eff_rows

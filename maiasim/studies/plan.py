@@ -1,6 +1,6 @@
 """Capacity planning: the fewest replicas per chip and tensor-parallel degree that meet every SLO.
 
-    from maiasim.plan import plan
+    from .plan import plan
     df = plan("scenarios/maia200-llama70b-conv.yaml", chips=["maia200", "h100", "gb200"], tp=[1, 2, 4, 8])
 
 For each (chip, TP) the planner keeps the scenario's load, model, precision, scheduler and pipeline
@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .scenario import Scenario, ScenarioError, load_scenario
+from ..scenario.schema import Scenario, ScenarioError, load_scenario
 from .sweep import _error_text, run_tasks
 
 #: the columns of the printed table
@@ -157,8 +157,8 @@ def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1, price: float | 
 
 def _plan_one(task: tuple) -> dict[str, Any]:
     """Search one (chip, TP). Module-level so process pools can pickle it; never raises."""
-    from . import simulate
-    from .engine.cluster import build_step_model
+    from .. import simulate
+    from ..engine.cluster import build_step_model
 
     sc, chip, tp, max_replicas, price = task
     row: dict[str, Any] = {"chip": chip, "tensor_parallel": int(tp),
@@ -255,10 +255,10 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
     (chip, TP), feasible plans first by ``rank`` (cost per hour, then tokens per dollar; NaN cost
     last), then the infeasible ones with a ``reason``. ``prices`` maps chip names to USD per
     chip-hour, replacing the scenario's or catalog's price for those chips. ``executor`` and ``max_workers`` are those of
-    :func:`maiasim.sweep.sweep` (each (chip, TP) search is one task). ``max_replicas`` (at most
+    :func:`maiasim.studies.sweep.sweep` (each (chip, TP) search is one task). ``max_replicas`` (at most
     :data:`MAX_REPLICAS`) caps the search, which also stops once more replicas stopped helping.
     """
-    from . import catalog
+    from .. import catalog
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if not _has_slo(sc):
@@ -362,7 +362,7 @@ def plot_plan(df: pd.DataFrame, path=None, slo: dict[str, float] | None = None):
 def _split(text: str, what: str) -> list[str]:
     items = [s.strip() for s in str(text).split(",") if s.strip()]
     if not items:
-        from .cli import UsageError
+        from ..cli import UsageError
 
         raise UsageError(f"{what}: give a comma-separated list")
     return items
@@ -391,7 +391,7 @@ def command(args) -> int:
     import sys
     from pathlib import Path
 
-    from .cli import UsageError
+    from ..cli import UsageError
     from .sweep import load_with_sets
 
     chips = _split(args.chips, "--chips") if args.chips is not None else None

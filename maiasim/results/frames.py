@@ -7,9 +7,9 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from ..engine.records import REASONS, STATUS_NAMES, Records
+from ..scenario.schema import Scenario
 from .economics import chip_hour_usd, energy_j
-from .metrics import REASONS, STATUS_NAMES, Records
-from .scenario import Scenario
 
 PCTS = (50, 90, 99)
 MAX_TIMELINE_BINS = 1_000_000  #: as the schema allows over the horizon

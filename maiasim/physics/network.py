@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .calibration import Calibration
-from .hardware import ChipSpec, NetworkTier
+from ..spec.calibration import Calibration
+from ..spec.hardware import ChipSpec, NetworkTier
 
 
 def group_fanouts(chip: ChipSpec, group_size: int) -> list[tuple[NetworkTier, int]]:

@@ -19,8 +19,8 @@ iteration   Splitwise ``perf_model.csv`` (prompt_time = one prefill      per-ite
             step; ms)                                                    attention and HBM efficiencies
 ==========  ==========================================================  ==============================
 
-Every prediction goes through the simulator's own physics (:func:`maiasim.perf.gemm_time`,
-:func:`maiasim.network.allreduce_time`, :class:`maiasim.perf.StepModel`), so a fitted calibration
+Every prediction goes through the simulator's own physics (:func:`maiasim.physics.step.gemm_time`,
+:func:`maiasim.physics.network.allreduce_time`, :class:`maiasim.physics.step.StepModel`), so a fitted calibration
 means exactly what the simulator will do with it. The fit minimises the mean squared log error (a
 relative error) with bounded Nelder-Mead and Levenberg-Marquardt searches written in numpy; only the rows marked ``fit`` by
 the split rule are used, and the report gives the error on every row, fitted and held out.
@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import catalog
-from .calibration import Calibration
-from .hardware import BYTES_PER_ELEMENT, ChipSpec
-from .network import allreduce_time, send_time
-from .perf import Parallelism, Precisions, StepModel, elementwise_time, gemm_time
+from .. import catalog
+from ..physics.network import allreduce_time, send_time
+from ..physics.step import Parallelism, Precisions, StepModel, elementwise_time, gemm_time
+from ..spec.calibration import Calibration
+from ..spec.hardware import BYTES_PER_ELEMENT, ChipSpec
 
 KINDS = ("gemm", "matmul", "allreduce", "elementwise", "iteration")
 FIT, HELD_OUT = "fit", "held-out"
@@ -493,7 +493,7 @@ def fit_calibration(chip: str | ChipSpec, kind: str, csv_path: str | Path, *, ba
     meas = train.measured_s.to_numpy()
     fitted = optimise(base, names, lambda c: log_residuals(predict(kind, spec, c, train, precision), meas))
     where = "/".join(Path(csv_path).parts[-4:])
-    src = f"fitted by maiasim.fit ({kind}) to {where}: {len(train)} of {len(cases)} rows ({'all' if fit_all else 'fit split'})"
+    src = f"fitted by maiasim.calibrate.fit ({kind}) to {where}: {len(train)} of {len(cases)} rows ({'all' if fit_all else 'fit split'})"
     sources = {k: v for k, v in base.sources.items() if k != "all"}
     fitted = fitted.model_copy(update={
         "chip": chip_name,
@@ -526,7 +526,7 @@ def calibration_yaml(calib: Calibration, header: str = "") -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("chip", help="catalog chip name, e.g. h100")
     p.add_argument("kind", choices=KINDS, help="what the CSV measures")
-    p.add_argument("csv", help="measured times (format per kind: see `maiasim.fit` docs)")
+    p.add_argument("csv", help="measured times (format per kind: see `maiasim.calibrate.fit` docs)")
     p.add_argument("-o", "--output", help="write the fitted calibration YAML here")
     p.add_argument("--base", help="calibration YAML to start from (default: the chip's shipped calibration)")
     p.add_argument("--params", help="comma-separated factors to fit (default per kind), e.g. hbm_fraction,gemm_latency_s")
@@ -538,7 +538,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def command(args) -> int:
-    from .scenario import ScenarioError
+    from ..scenario.schema import ScenarioError
 
     try:
         catalog.chip(args.chip)

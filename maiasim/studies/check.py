@@ -3,8 +3,8 @@
     maiasim check scenarios/maia200-llama70b-conv.yaml --baseline baselines/maia200-llama70b-conv.csv
     maiasim check SCENARIO --baseline B --tolerance ttft_p99_s=10%,tokens_per_usd=5% --junit report.xml
     maiasim check SCENARIO --baseline B --update          # write (or rewrite) the baseline
-    python -m maiasim.check --update-all scenarios baselines   # every scenario (make baselines)
-    python -m maiasim.check --check-all scenarios baselines    # every scenario against its baseline
+    python -m maiasim.studies.check --update-all scenarios baselines   # every scenario (make baselines)
+    python -m maiasim.studies.check --check-all scenarios baselines    # every scenario against its baseline
 
 Exit status: 0 every metric within tolerance (improvements pass and are shown), 1 a metric got worse
 beyond its tolerance (a diff table says which), 2 bad input (missing baseline without ``--update``,
@@ -44,7 +44,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pandas as pd
 
-from .scenario import Scenario, ScenarioError, load_scenario
+from ..scenario.schema import Scenario, ScenarioError, load_scenario
 
 #: the metrics compared by default and how much each may get worse. The simulation is deterministic
 #: (same scenario and seed, same frames), so any change comes from a change of code, calibration or
@@ -76,11 +76,11 @@ HIGHER_IS_WORSE = frozenset({"cost_usd", "usd_per_mtok", "energy_j", "rejected",
                              "preemptions"})
 
 BASELINE_HEADER = "# maiasim check baseline"
-REGENERATE = "python -m maiasim.check --update-all scenarios baselines"
+REGENERATE = "python -m maiasim.studies.check --update-all scenarios baselines"
 
 
 def _usage(msg: str) -> Exception:
-    from .cli import UsageError
+    from ..cli import UsageError
 
     return UsageError(msg)
 
@@ -541,13 +541,13 @@ def junit(reports: list[CheckReport], path: str | os.PathLike | None = None) -> 
     root = ET.Element("testsuites", name="maiasim check")
     total = fails = 0
     for rep in reports:
-        suite = ET.SubElement(root, "testsuite", name=f"maiasim.check.{rep.scenario}",
+        suite = ET.SubElement(root, "testsuite", name=f"maiasim.studies.check.{rep.scenario}",
                               tests=str(len(rep.rows)), failures=str(len(rep.failures)), errors="0",
                               skipped="0", time="0")
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="baseline", value=str(rep.baseline))
         for _, r in rep.rows.iterrows():
-            case = ET.SubElement(suite, "testcase", classname=f"maiasim.check.{rep.scenario}.{r.workload}",
+            case = ET.SubElement(suite, "testcase", classname=f"maiasim.studies.check.{rep.scenario}.{r.workload}",
                                  name=str(r.metric), time="0")
             detail = (f"{r.workload} {r.metric}: baseline {_fmt(r.baseline)}, current {_fmt(r.current)}, "
                       f"change {_fmt_pct(r.change_pct)}, tolerance {r.tolerance} ({r.direction}): {r.verdict}")
@@ -615,7 +615,7 @@ def check(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, t
     ``["ttft_p99_s=20%"]``). Raises UsageError (fail closed) when the baseline is missing,
     unreadable, corrupt, another scenario's, lacks a compared metric, or is NaN where this run
     has a value."""
-    from . import simulate
+    from .. import simulate
 
     tol = tolerances(tolerance)
     sc = _scenario(scenario, sets)  # bad input first, before any simulation
@@ -634,7 +634,7 @@ def check(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, t
 
 def update(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, sets: dict | None = None) -> Path:
     """Simulate ``scenario`` and write its summary as the baseline."""
-    from . import simulate
+    from .. import simulate
 
     sc = _scenario(scenario, sets)
     writable(baseline, "baseline")
@@ -683,7 +683,7 @@ def add_arguments(p) -> None:
 
 
 def command(args) -> int:
-    from .cli import parse_sets
+    from ..cli import parse_sets
 
     if args.update_all or args.check_all:
         if args.scenario or args.baseline or args.update or args.set:
@@ -736,13 +736,13 @@ def _print(rep: CheckReport, show_all: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m maiasim.check``: the ``maiasim check`` command, with the CLI's exit codes."""
+    """``python -m maiasim.studies.check``: the ``maiasim check`` command, with the CLI's exit codes."""
     import argparse
 
-    from .cli import UsageError
-    from .perf import DoesNotFit
+    from ..cli import UsageError
+    from ..physics.step import DoesNotFit
 
-    p = argparse.ArgumentParser(prog="python -m maiasim.check", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m maiasim.studies.check", description=__doc__.splitlines()[0])
     add_arguments(p)
     try:
         args = p.parse_args(argv)

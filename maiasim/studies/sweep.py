@@ -1,7 +1,7 @@
 """Sweeps: run a grid of scenario variants, with replications, on processes or a Dask cluster.
 
     import maiasim as ms
-    from maiasim.sweep import sweep, confidence
+    from .sweep import sweep, confidence
 
     sc = ms.load_scenario("scenarios/maia200-llama70b-conv.yaml")
     df = sweep(sc, grid={"deployment.tensor_parallel": [2, 4, 8], "hardware.chip": ["maia200", "h100"]},
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .scenario import Scenario, ScenarioError, load_scenario
+from ..scenario.schema import Scenario, ScenarioError, load_scenario
 
 EXECUTORS = ("serial", "processes", "dask")
 
@@ -121,7 +121,7 @@ def run_point(sc: Scenario, overrides: dict[str, Any], seed: int) -> dict[str, A
     """Simulate one variant and return its row (metrics, or ``error``). Never raises for bad points.
 
     Module-level so that process pools and Dask workers can pickle it."""
-    from . import simulate
+    from .. import simulate
 
     row: dict[str, Any] = {"chips": np.nan, "replicas": np.nan, "error": None}
     try:
@@ -518,7 +518,7 @@ def parse_grid(items: Sequence[str] | None) -> dict[str, list]:
     """``--grid key=v1,v2`` (values are YAML scalars) or ``key=[v1, v2]`` (a YAML list)."""
     import yaml
 
-    from .cli import UsageError
+    from ..cli import UsageError
 
     grid: dict[str, list] = {}
     for item in items or []:
@@ -551,7 +551,7 @@ def parse_grid(items: Sequence[str] | None) -> dict[str, list]:
 
 def load_with_sets(path: str, sets: Sequence[str] | None) -> Scenario:
     """Load a scenario file and apply ``--set`` pairs (YAML values)."""
-    from .cli import parse_sets
+    from ..cli import parse_sets
 
     return load_scenario(path, parse_sets(list(sets or [])))
 
@@ -587,7 +587,7 @@ def add_arguments(p) -> None:
 def command(args) -> int:
     import sys
 
-    from .cli import UsageError
+    from ..cli import UsageError
 
     if args.replications < 1:
         raise UsageError(f"--replications must be >= 1, got {args.replications}")
@@ -639,6 +639,6 @@ def _pm(mean: float, lo: float, hi: float) -> str:
     return f"{mean:.4g} +- {(hi - lo) / 2:.2g}"
 
 
-# ``maiasim.sweep`` may be re-exported as the function (``ms.sweep(...)``); keep ``ms.sweep.confidence``
+# ``maiasim.studies.sweep`` may be re-exported as the function (``ms.sweep(...)``); keep ``ms.sweep.confidence``
 # working either way
 sweep.confidence = confidence  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .scenario import (
+from ..scenario.schema import (
     MAX_TOKENS,
     Burst,
     ClosedLoop,
@@ -151,7 +151,7 @@ def _check_regular(path: str, st: os.stat_result) -> None:
                             "only regular CSV files are read")
     if st.st_size > MAX_TRACE_BYTES:
         raise ScenarioError(f"trace {path}: {st.st_size:,} bytes, over the limit of "
-                            f"{MAX_TRACE_BYTES:,} bytes (maiasim.workload.MAX_TRACE_BYTES)")
+                            f"{MAX_TRACE_BYTES:,} bytes (maiasim.workload.streams.MAX_TRACE_BYTES)")
 
 
 def _kind(mode: int) -> str:

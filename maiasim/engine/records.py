@@ -1,6 +1,6 @@
 """Columnar recorders: what the engine writes while it runs, as preallocated arrays.
 
-The engine stores facts (times, counts), never statistics; :mod:`maiasim.result` turns them into
+The engine stores facts (times, counts), never statistics; :mod:`maiasim.results.frames` turns them into
 frames once, at the end.
 """
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .calibration import Calibration
-from .workload import rng_for
+from ..spec.calibration import Calibration
+from ..workload.streams import rng_for
 
 #: summary columns that get _p5/_p50/_p95 bands (when present)
 BAND_METRICS = (
@@ -75,7 +75,7 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
 
     The Result gains ``uncertainty``: one row per (draw, workload) with the summary metrics and the
     drawn factor values, for plots or a sensitivity analysis."""
-    from . import simulate
+    from .. import simulate
 
     if samples < 0:
         raise ValueError("uncertainty samples must be >= 0")
