@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
 from .physics.step import DoesNotFit
 from .scenario.schema import LimitExceeded, ScenarioError, load_scenario, load_yaml
 
@@ -22,10 +23,6 @@ EXTERNAL = (
     ("check", "maiasim.studies.check", "compare a scenario's summary against a baseline (CI)"),
     ("calibrate", "maiasim.calibrate.fit", "fit a chip calibration to measured times"),
 )
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported in one line, exit 2."""
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DoesNotFit
 from ..spec.calibration import Calibration
 from ..spec.hardware import BYTES_PER_ELEMENT, ChipSpec, wider
 from ..spec.model import ModelSpec
@@ -54,10 +55,6 @@ class Parallelism:
     @property
     def chips(self) -> int:
         return self.tensor * self.pipeline
-
-
-class DoesNotFit(ValueError):
-    """The model and its KV cache do not fit in the group's HBM."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from .. import catalog
+from ..errors import LimitExceeded, ScenarioError
 from ..spec.calibration import Calibration
 from ..spec.hardware import MAX_CHIPS, ChipSpec, Float, Int, Precision, Spec
 from ..spec.model import ModelSpec
@@ -53,10 +54,6 @@ MAX_COUNT = 200_000_000
 MAX_REPLICAS = 1_000_000
 #: Most bins of ``Result.timeline``.
 MAX_TIMELINE_BINS = 1_000_000
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be used; the message is meant for the user as is."""
 
 
 class _F(Spec):
@@ -705,10 +702,6 @@ def from_dict(data: dict, base_dir: str | Path | None = None) -> Scenario:
 
 class _Refused(yaml.MarkedYAMLError):
     """A YAML document over the loader's limits."""
-
-
-class LimitExceeded(ScenarioError):
-    """Input over a loader limit (size, nesting, alias expansion)."""
 
 
 class _BoundedLoader(yaml.SafeLoader):
