@@ -155,7 +155,7 @@ def test_cli_unreachable_dask_address_exits_2(monkeypatch, tmp_path, capsys):
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Count the simulations the planner runs (it calls ``maiasim.simulate``)."""
+    """Count the simulations the planner runs (it calls ``maiasim.api.simulate``)."""
     calls: list[int] = []
     real = ms.simulate
 
@@ -163,7 +163,7 @@ def counted(monkeypatch):
         calls.append(sc.replicas)
         return real(sc, *a, **kw)
 
-    monkeypatch.setattr(ms, "simulate", counting)
+    monkeypatch.setattr(plan_mod, "simulate", counting)
     return calls
 
 

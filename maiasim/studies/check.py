@@ -44,6 +44,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pandas as pd
 
+from ..api import simulate
 from ..scenario.schema import Scenario, ScenarioError, load_scenario
 
 #: the metrics compared by default and how much each may get worse. The simulation is deterministic
@@ -615,8 +616,6 @@ def check(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, t
     ``["ttft_p99_s=20%"]``). Raises UsageError (fail closed) when the baseline is missing,
     unreadable, corrupt, another scenario's, lacks a compared metric, or is NaN where this run
     has a value."""
-    from .. import simulate
-
     tol = tolerances(tolerance)
     sc = _scenario(scenario, sets)  # bad input first, before any simulation
     p = Path(baseline)
@@ -634,8 +633,6 @@ def check(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, t
 
 def update(scenario: Scenario | str | os.PathLike, baseline: str | os.PathLike, sets: dict | None = None) -> Path:
     """Simulate ``scenario`` and write its summary as the baseline."""
-    from .. import simulate
-
     sc = _scenario(scenario, sets)
     writable(baseline, "baseline")
     return write_baseline(simulate(sc).summary, baseline, sc.name, sets)

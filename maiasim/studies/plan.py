@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..api import simulate
 from ..scenario.schema import Scenario, ScenarioError, load_scenario
 from .sweep import _error_text, run_tasks
 
@@ -157,7 +158,6 @@ def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1, price: float | 
 
 def _plan_one(task: tuple) -> dict[str, Any]:
     """Search one (chip, TP). Module-level so process pools can pickle it; never raises."""
-    from .. import simulate
     from ..engine.cluster import build_step_model
 
     sc, chip, tp, max_replicas, price = task

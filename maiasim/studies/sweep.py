@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..api import simulate
 from ..scenario.schema import Scenario, ScenarioError, load_scenario
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -121,8 +122,6 @@ def run_point(sc: Scenario, overrides: dict[str, Any], seed: int) -> dict[str, A
     """Simulate one variant and return its row (metrics, or ``error``). Never raises for bad points.
 
     Module-level so that process pools and Dask workers can pickle it."""
-    from .. import simulate
-
     row: dict[str, Any] = {"chips": np.nan, "replicas": np.nan, "error": None}
     try:
         s = apply_overrides(sc, {**overrides, "seed": seed})

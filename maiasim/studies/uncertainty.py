@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engine import run as run_engine
+from ..results.frames import Result
 from ..spec.calibration import Calibration
 from ..workload.streams import rng_for
 
@@ -75,17 +77,15 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
 
     The Result gains ``uncertainty``: one row per (draw, workload) with the summary metrics and the
     drawn factor values, for plots or a sensitivity analysis."""
-    from .. import simulate
-
     if samples < 0:
         raise ValueError("uncertainty samples must be >= 0")
     nominal_cal = effective_calibration(scenario, calibration)
-    res = simulate(scenario, progress=progress, calibration=nominal_cal, uncertainty=0)
+    res = Result(scenario, run_engine(scenario, nominal_cal, progress=progress))
     if samples == 0:
         return res
     rows = []
     for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
-        s = simulate(scenario, calibration=cal, uncertainty=0).summary.copy()
+        s = Result(scenario, run_engine(scenario, cal, record_steps=False)).summary
         s.insert(0, "draw", i)
         for name in sorted(cal.ranges):
             v = cal.gemm_fraction("default") if name == "gemm_peak_fraction" else getattr(cal, name)
