@@ -254,7 +254,7 @@ def transformer_layer_dataset(d: Path, cal: Calibration, elementwise: dict[str, 
     rows = []
     for phase, fname, T in (("prefill", "transformer_A100.csv", b * s), ("decode", "transformerAR_A100.csv", b)):
         meas = dict(zip(names, np.loadtxt(lc / fname), strict=True))
-        ops = step._token_ops(np.array([float(T)]))
+        ops = step.token_ops(np.array([float(T)]))
         if phase == "prefill":
             attn = step.prefill_attention(s, 0)[0] * b
         else:

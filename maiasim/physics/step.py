@@ -209,7 +209,7 @@ class StepModel:
         self.decode_flops_per_seq = m.sliding_window_layers * m.sliding_window * self._pair_flops * tp
         self.decode_bytes_per_seq = m.sliding_window_layers * m.sliding_window * self._kv_token_bytes * tp
         tokens = np.arange(max_tokens + 1, dtype=float)
-        ops = self._token_ops(tokens)
+        ops = self.token_ops(tokens)
         self.linear_s = sum(v[0] for v in ops.values())  # array over token count
         self.linear_flops = sum(v[1] for v in ops.values())
         self.linear_bytes = sum(v[2] for v in ops.values())
@@ -238,7 +238,7 @@ class StepModel:
         return gemm_time(self.peak_gemm, self.bw, self.calib, self.precision.gemm, rows, params_per_chip,
                          act_elems_per_row, self._wb, self._ab, eff_rows=eff_rows, kernels=kernels)
 
-    def _token_ops(self, T) -> dict[str, tuple]:
+    def token_ops(self, T) -> dict[str, tuple]:
         """Per-operator (time_s, flops, bytes) over all layers for T batch tokens, whole replica."""
         m, tp, pp = self.model, self.parallel.tensor, self.parallel.pipeline
         h = m.hidden_size
@@ -329,7 +329,7 @@ class StepModel:
 
         Used by the calibration fit and the validation report, which need a few steps of many sizes."""
         T = np.asarray(tokens, dtype=float)
-        lin = sum(v[0] for v in self._token_ops(T).values())
+        lin = sum(v[0] for v in self.token_ops(T).values())
         floor = np.where(T > np.asarray(n_decode, dtype=float), self.prefill_launch_floor_s, self.launch_floor_s)
         stall = np.where(T > 0, np.maximum(floor - lin, 0.0), 0.0)
         lm = self._lm_head(np.asarray(n_out, dtype=float))[0] + self.calib.per_sequence_overhead_s * np.asarray(n_out, dtype=float)
@@ -360,7 +360,7 @@ class StepModel:
         if T > self.max_tokens:
             raise ValueError(f"batch of {T} tokens exceeds the tabulated maximum {self.max_tokens}")
         n_out = n_dec + len(prefill_chunks)
-        ops = self._token_ops(np.array([float(T)]))
+        ops = self.token_ops(np.array([float(T)]))
         times = {k: float(v[0][0]) for k, v in ops.items()}
         compute = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] >= v[4][0])
         memory = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] < v[4][0])
