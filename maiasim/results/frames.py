@@ -10,6 +10,7 @@ import pandas as pd
 from ..engine.records import REASONS, STATUS_NAMES, Records
 from ..scenario.schema import Scenario
 from .economics import chip_hour_usd, energy_j
+from .slo import p99_targets_met, requests_meeting, requests_meeting_own
 
 PCTS = (50, 90, 99)
 MAX_TIMELINE_BINS = 1_000_000  #: as the schema allows over the horizon
@@ -186,7 +187,7 @@ class Result:
             share = float(work_tokens[df.index].sum()) / total_work
             cost = cost_total * share
             energy = energy_total * share
-            met = _meets(df, slo) if name != "all" else _slo_met_all(req, sc)
+            met = requests_meeting(df, slo) if name != "all" else requests_meeting_own(req, sc.workload)
             row = {
                 "workload": name,
                 "requests": len(df),
@@ -207,7 +208,7 @@ class Result:
                     row[f"{col[:-2]}_p{p}_s"] = float(np.percentile(vals, p)) if len(vals) else np.nan
                 row[f"{col[:-2]}_mean_s"] = float(vals.mean()) if len(vals) else np.nan
             row["slo_attainment"] = float(met.mean()) if len(df) else np.nan
-            row["slo_met"] = _slo_p99_met(row, slo) if name != "all" else None
+            row["slo_met"] = p99_targets_met(row, slo) if name != "all" else None
             row["cost_usd"] = cost
             row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
             row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
@@ -331,38 +332,3 @@ def _nice_bin(duration: float) -> float:
             return float(m * mag)
     return float(10 * mag)
 
-
-def _meets(df: pd.DataFrame, slo) -> np.ndarray:
-    ok = (df.status == "completed").to_numpy().copy()
-    if slo is None:
-        return ok
-    if slo.ttft_p99_s is not None:
-        ok &= (df.ttft_s <= slo.ttft_p99_s).to_numpy()
-    if slo.tpot_p99_s is not None:
-        ok &= ~(df.tpot_s > slo.tpot_p99_s).to_numpy()  # single-token requests have no TPOT
-    if slo.e2e_p99_s is not None:
-        ok &= (df.e2e_s <= slo.e2e_p99_s).to_numpy()
-    return ok
-
-
-def _slo_met_all(req, sc) -> np.ndarray:
-    ok = np.zeros(len(req), bool)
-    for w in sc.workload:
-        m = (req.workload == w.name).to_numpy()
-        ok[m] = _meets(req[m], w.slo)
-    return ok
-
-
-def _slo_p99_met(row: dict, slo) -> bool | None:
-    """Whether the workload's p99 targets hold (None when it has no SLO)."""
-    if slo is None or all(v is None for v in (slo.ttft_p99_s, slo.tpot_p99_s, slo.e2e_p99_s)):
-        return None
-    checks = []
-    if slo.ttft_p99_s is not None:
-        checks.append(row["ttft_p99_s"] <= slo.ttft_p99_s)
-    if slo.tpot_p99_s is not None:
-        checks.append(not row["tpot_p99_s"] > slo.tpot_p99_s)
-    if slo.e2e_p99_s is not None:
-        checks.append(row["e2e_p99_s"] <= slo.e2e_p99_s)
-    incomplete = row["completed"] < row["requests"]
-    return bool(all(checks)) and not incomplete
