@@ -31,6 +31,7 @@ from pydantic import (
 from .. import catalog
 from ..errors import LimitExceeded, ScenarioError
 from ..spec.calibration import Calibration
+from ..spec.cost import ELECTRICITY_USD_PER_KWH, LIFETIME_YEARS, PUE
 from ..spec.hardware import MAX_CHIPS, ChipSpec, Float, Int, Precision, Spec
 from ..spec.model import ModelSpec
 
@@ -296,9 +297,9 @@ class TCO(_F):
 
     capex_usd: Float = Field(gt=0, description=(
         "per chip, including its share of host, network and rack"))
-    lifetime_years: Float = Field(default=6.0, gt=0)
-    electricity_usd_per_kwh: Float = Field(default=0.068, ge=0)
-    pue: Float = Field(default=1.12, ge=1)
+    lifetime_years: Float = Field(default=LIFETIME_YEARS, gt=0)
+    electricity_usd_per_kwh: Float = Field(default=ELECTRICITY_USD_PER_KWH, ge=0)
+    pue: Float = Field(default=PUE, ge=1)
 
 
 class Cost(_F):
