@@ -15,20 +15,20 @@ from conftest import small_scenario
 import maiasim as ms
 from maiasim import catalog
 from maiasim.calibrate import fit
-from maiasim.physics.network import (
-    allgather_time,
-    allreduce_time,
-    alltoall_time,
-    bus_bandwidth,
-    group_fanouts,
-)
-from maiasim.physics.step import (
+from maiasim.physics import (
     Parallelism,
     Precisions,
     StepModel,
     elementwise_kernels,
     elementwise_time,
     gemm_time,
+)
+from maiasim.physics.network import (
+    allgather_time,
+    allreduce_time,
+    alltoall_time,
+    bus_bandwidth,
+    group_fanouts,
 )
 from maiasim.spec.calibration import SAMPLED_FACTORS, Calibration
 from maiasim.spec.hardware import ChipSpec

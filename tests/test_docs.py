@@ -30,7 +30,8 @@ REQUIRED_KEYS = [
 ]
 
 #: modules of the physics/specs/workload layers: pure, no simulation engine
-PURE_MODULES = ["physics/step.py", "physics/network.py", "spec/model.py", "spec/hardware.py",
+PURE_MODULES = ["physics/step.py", "physics/network.py", "physics/memory.py", "physics/kernels.py",
+                "physics/precision.py", "spec/model.py", "spec/hardware.py",
                 "spec/calibration.py", "results/economics.py", "workload/streams.py",
                 "scenario/schema.py"]
 
@@ -153,7 +154,7 @@ def _top(name: str) -> str:
 
 def test_import_helper_resolves_relative_imports():
     imps = _imports(PKG / "engine" / "cluster.py")
-    assert "simpy" in imps and "maiasim.physics.step" in imps and "maiasim.engine.replica" in imps
+    assert "simpy" in imps and "maiasim.physics" in imps and "maiasim.engine.replica" in imps
 
 
 @pytest.mark.parametrize("name", PURE_MODULES)

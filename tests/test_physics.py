@@ -3,7 +3,8 @@
 import pytest
 
 from maiasim import catalog
-from maiasim.physics.step import DoesNotFit, Parallelism, Precisions, StepModel, plan_memory
+from maiasim.errors import DoesNotFit
+from maiasim.physics import Parallelism, Precisions, StepModel, plan_memory
 from maiasim.spec.calibration import Calibration
 from maiasim.spec.hardware import BYTES_PER_ELEMENT
 

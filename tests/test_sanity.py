@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maiasim import catalog
-from maiasim.physics.step import DoesNotFit, Parallelism, Precisions, StepModel, plan_memory
+from maiasim.errors import DoesNotFit
+from maiasim.physics import Parallelism, Precisions, StepModel, plan_memory
 from maiasim.spec.calibration import Calibration
 from maiasim.spec.hardware import BYTES_PER_ELEMENT
 

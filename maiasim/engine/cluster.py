@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..physics.step import Parallelism, Precisions, StepModel, plan_memory
+from ..physics import Parallelism, Precisions, StepModel, plan_memory
 from ..scenario.schema import Scenario, ScenarioError
 from ..spec.calibration import Calibration
 from ..workload.streams import Stream, rng_for, streams

@@ -19,7 +19,7 @@ from heapq import heappop, heappush
 
 import simpy
 
-from ..physics.step import MemoryPlan, StepModel
+from ..physics import MemoryPlan, StepModel
 from .records import COMPLETED, DROPPED, REASON, Records
 
 

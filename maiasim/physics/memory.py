@@ -1,0 +1,67 @@
+"""The per-chip HBM budget of a replica: weights, activations, and what is left for the KV cache."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import DoesNotFit
+from ..spec.hardware import BYTES_PER_ELEMENT, ChipSpec
+from ..spec.model import ModelSpec
+from .precision import Parallelism, Precisions
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Per-chip HBM budget of one replica."""
+
+    hbm_usable_bytes: float
+    weights_bytes: float
+    activation_bytes: float
+    kv_bytes: float
+    kv_bytes_per_token: float  # per chip, all this chip's layers
+    kv_capacity_tokens: int  # per replica
+    per_sequence_tokens: int  # fixed KV reservation per sequence (block slack, sliding windows)
+
+
+def plan_memory(
+    chip: ChipSpec,
+    model: ModelSpec,
+    precision: Precisions,
+    parallel: Parallelism,
+    *,
+    max_batch_tokens: int,
+    max_num_seqs: int,
+    hbm_utilization: float = 0.9,
+    block_tokens: int = 16,
+) -> MemoryPlan:
+    """Weights + activations + KV cache per chip; raises :class:`DoesNotFit` saying by how much."""
+    tp, pp = parallel.tensor, parallel.pipeline
+    if model.layers < pp:
+        raise DoesNotFit(f"pipeline_parallel={pp} exceeds the model's {model.layers} layers")
+    usable = chip.hbm_bytes * hbm_utilization
+    weights = model.params * BYTES_PER_ELEMENT[precision.weights] / (tp * pp)
+    ab = 2.0  # activations are held in BF16 between kernels
+    h, ffn = model.hidden_size, max(model.ffn_size, model.expert_ffn_size * max(1, model.active_experts))
+    activation = max_batch_tokens * (4 * h + 2 * ffn / tp) * ab + max_num_seqs * model.vocab_size / tp * 4
+    kv_heads_local = math.ceil(model.kv_heads / tp)
+    per_layer = (model.kv_lora_rank + model.qk_rope_head_dim) if model.is_mla else 2 * kv_heads_local * model.head_dim
+    kvb = BYTES_PER_ELEMENT[precision.kv_cache]
+    layers_local = math.ceil(model.full_attention_layers / pp)
+    kv_per_token = max(layers_local, 1) * per_layer * kvb
+    sw_tokens = 0
+    if model.sliding_window_layers:
+        sw_local = math.ceil(model.sliding_window_layers / pp)
+        sw_tokens = math.ceil(model.sliding_window * sw_local / max(layers_local, 1))
+    free = usable - weights - activation
+    if free <= 0:
+        need_tp = math.ceil(model.params * BYTES_PER_ELEMENT[precision.weights] / pp / (usable - activation)) if usable > activation else None
+        hint = f"; try tensor_parallel >= {need_tp}" if need_tp else ""
+        raise DoesNotFit(
+            f"{model.hf_id or 'model'} does not fit: per chip it needs {weights / 1e9:.1f} GB of "
+            f"{precision.weights} weights + {activation / 1e9:.1f} GB of activations, but the chip has "
+            f"{usable / 1e9:.1f} GB usable ({chip.hbm_bytes / 1e9:.0f} GB x {hbm_utilization}); short by "
+            f"{-free / 1e9:.1f} GB at tensor_parallel={tp}, pipeline_parallel={pp}{hint}"
+        )
+    capacity = int(free // kv_per_token)
+    return MemoryPlan(usable, weights, activation, free, kv_per_token, capacity, block_tokens + sw_tokens)
