@@ -44,8 +44,7 @@ def plan_memory(
     ab = 2.0  # activations are held in BF16 between kernels
     h, ffn = model.hidden_size, max(model.ffn_size, model.expert_ffn_size * max(1, model.active_experts))
     activation = max_batch_tokens * (4 * h + 2 * ffn / tp) * ab + max_num_seqs * model.vocab_size / tp * 4
-    kv_heads_local = math.ceil(model.kv_heads / tp)
-    per_layer = (model.kv_lora_rank + model.qk_rope_head_dim) if model.is_mla else 2 * kv_heads_local * model.head_dim
+    per_layer = model.kv_elements_per_token_per_layer(tp)
     kvb = BYTES_PER_ELEMENT[precision.kv_cache]
     layers_local = math.ceil(model.full_attention_layers / pp)
     kv_per_token = max(layers_local, 1) * per_layer * kvb

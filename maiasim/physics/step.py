@@ -65,9 +65,7 @@ class StepModel:
         self._wb, self._ab = wb, BYTES_PER_ELEMENT[precision.activations]
         # attention per (query, context) pair per layer, per chip
         self._pair_flops = m.attention_flops_per_pair / tp
-        kv_heads_local = math.ceil(m.kv_heads / tp)
-        kv_elems = (m.kv_lora_rank + m.qk_rope_head_dim) if m.is_mla else 2 * kv_heads_local * m.head_dim
-        self._kv_token_bytes = kv_elems * kvb  # per layer per chip
+        self._kv_token_bytes = m.kv_elements_per_token_per_layer(tp) * kvb  # per layer per chip
         c = calib
         dec_per_token = max(
             self._pair_flops / (self.peak_attn * c.gemm_fraction(precision.attention)),

@@ -7,6 +7,7 @@ described by the same frozen spec; everything else is derived arithmetic.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -155,16 +156,13 @@ class ModelSpec(Spec):
         return self.params - self.moe_layers * (self.moe_params_per_layer - active_moe)
 
     # ---- KV cache --------------------------------------------------------------------------
-    @property
-    def kv_elements_per_token_per_layer(self) -> int:
-        """K and V elements stored per token in one layer (MLA stores one compressed latent)."""
+    def kv_elements_per_token_per_layer(self, tensor_parallel: int = 1) -> int:
+        """K and V elements one chip stores per token in one layer: its share of the KV heads (a
+        head is replicated when there are fewer KV heads than chips); MLA stores one compressed
+        latent that every chip keeps whole."""
         if self.is_mla:
             return self.kv_lora_rank + self.qk_rope_head_dim
-        return 2 * self.kv_dim
-
-    def kv_bytes_per_token(self, kv_bytes_per_element: float) -> float:
-        """KV bytes per token of context over the full-attention layers (sliding layers are capped)."""
-        return self.full_attention_layers * self.kv_elements_per_token_per_layer * kv_bytes_per_element
+        return 2 * math.ceil(self.kv_heads / tensor_parallel) * self.head_dim
 
     @property
     def attention_flops_per_pair(self) -> int:
