@@ -6,6 +6,7 @@ import pytest
 from conftest import small_scenario
 
 import maiasim as ms
+from maiasim.build import build
 
 
 def _run(sc):
@@ -14,9 +15,7 @@ def _run(sc):
 
 def tight_kv(tokens: int) -> dict:
     """Overrides that leave room for about ``tokens`` KV tokens per replica, to force preemption."""
-    from maiasim.engine.cluster import build_step_model
-
-    _, mem = build_step_model(small_scenario())
+    mem = build(small_scenario()).memory
     need = mem.weights_bytes + mem.activation_bytes + tokens * mem.kv_bytes_per_token
     return {"workload.0.arrival": {"type": "burst", "count": 120},
             "deployment.scheduler.hbm_utilization": need / 216e9}

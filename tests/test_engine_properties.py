@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import maiasim as ms
-from maiasim.engine.cluster import build_step_model
+from maiasim.build import build
 
 BASE = {
     "name": "prop", "hardware": {"chip": "maia200"}, "model": "llama-3.1-8b",
@@ -22,7 +22,7 @@ BASE = {
 def _kv_starved_utilization(tokens: int) -> float:
     """``hbm_utilization`` that leaves room for about ``tokens`` KV tokens per replica."""
     sc = ms.from_dict({**BASE, "deployment": {"replicas": 1}, "workload": [_poisson(1.0)]})
-    _, mem = build_step_model(sc)
+    mem = build(sc).memory
     need = mem.weights_bytes + mem.activation_bytes + tokens * mem.kv_bytes_per_token
     return need / sc.chip_spec().hbm_bytes
 

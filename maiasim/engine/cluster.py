@@ -5,32 +5,11 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..physics import Parallelism, Precisions, StepModel, plan_memory
-from ..scenario.schema import Scenario, ScenarioError
-from ..spec.calibration import Calibration
+from ..build import Build
 from ..workload.streams import Stream, rng_for, streams
 from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from .replica import Cause, Replica, Seq
 from .router import Router
-
-
-def build_step_model(sc: Scenario, calib: Calibration | None = None) -> tuple[StepModel, object]:
-    """The replica's iteration-time model and memory plan (raises DoesNotFit)."""
-    chip, model = sc.chip_spec(), sc.model_spec()
-    calib = calib or sc.calibration()
-    d = sc.deployment
-    prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache)
-    for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
-        if p not in chip.peak_tflops:
-            have = ", ".join(sorted(chip.peak_tflops))
-            raise ScenarioError(f"precision: {what} need {p} tensor math, which {sc.chip_name} does not support "
-                                f"(supported: {have})")
-    par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
-    s = d.scheduler
-    mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens, max_num_seqs=s.max_num_seqs,
-                      hbm_utilization=s.hbm_utilization, block_tokens=s.block_tokens)
-    step = StepModel(chip, model, prec, par, calib, max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
-    return step, mem
 
 
 class _ClosedLoop:
@@ -65,9 +44,10 @@ class _ClosedLoop:
 
 
 class _Sim:
-    def __init__(self, sc: Scenario, calib: Calibration | None, record_steps: bool):
-        self.sc = sc
-        self.step, self.mem = build_step_model(sc, calib)
+    def __init__(self, b: Build, record_steps: bool):
+        sc = b.scenario
+        self.sc, self.build = sc, b
+        self.step, self.mem = b.step, b.memory
         self.streams = streams(sc)
         self.horizon = sc.horizon_s
         n = sum(len(s.prompt) for s in self.streams)
@@ -159,7 +139,8 @@ class _Sim:
         completed = r.status == COMPLETED
         assert np.all(r.generated[completed] == r.output[completed]), "token conservation violated"
         assert np.all(np.isin(r.status, (0, 1, 2, 3))), "request without a state"
-        rec.meta.update(step=self.step, mem=self.mem, end_s=now,
+        rec.build = self.build
+        rec.meta.update(step=self.step, mem=self.mem, end_s=now,  # (to be retired for .build)
                         in_flight=int(np.sum(r.status == IN_FLIGHT)))
         return rec
 
@@ -177,6 +158,7 @@ def _run_with_progress(env: simpy.Environment, horizon: float, end: float | None
         env.run(until=end)
 
 
-def run(sc: Scenario, calib: Calibration | None = None, *, record_steps: bool = True, progress: bool = False) -> Records:
-    """Simulate ``sc`` and return its raw records (see :mod:`maiasim.results.frames` for frames)."""
-    return _Sim(sc, calib, record_steps).run(progress)
+def run(b: Build, *, record_steps: bool = True, progress: bool = False) -> Records:
+    """Simulate the resolved scenario ``b`` and return its raw records (frames are built from
+    them in :mod:`maiasim.results`)."""
+    return _Sim(b, record_steps).run(progress)

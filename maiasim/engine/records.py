@@ -108,4 +108,5 @@ class Records:
         self.jumps = array("d") if record_steps else None
         self.queue = array("d") if record_steps else None
         self.end_s = 0.0
+        self.build = None  #: the :class:`maiasim.build.Build` that was simulated
         self.meta: dict = {}
