@@ -1,24 +1,32 @@
-"""The column registry: every column of the four frames, with its unit, definition and the
+"""The column registry: every column of the result frames, with its unit, definition and the
 direction in which it gets better.
 
 One list that the frames, the regression check, sweeps, uncertainty bands, plots, the CLI and the
-docs' glossary all read, so a metric is defined (and its direction decided) exactly once.
+docs' glossary all read, so a metric is defined (and its direction decided) exactly once. The
+frames are ``summary``, ``requests``, ``replicas`` and ``timeline`` (the :class:`Result`
+properties) and ``breakdown`` (:meth:`Result.breakdown`); a test checks that every column they
+have is listed here and nothing else is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 Better = Literal["higher", "lower", "true"] | None
-Frame = Literal["summary", "requests", "replicas", "timeline"]
+Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown"]
+
+#: the latency percentiles the summary reports for TTFT, TPOT and end-to-end latency
+PERCENTILES: tuple[int, ...] = (50, 90, 99)
 
 
 @dataclass(frozen=True)
 class Column:
     """One frame column. ``better``: ``"higher"``, ``"lower"``, ``"true"`` (a flag that must stay
     True) or None (a descriptor, not a figure of merit). ``banded``: gets ``_p5/_p50/_p95``
-    uncertainty bands; ``ci``: gets a confidence interval over sweep replications."""
+    uncertainty bands; ``ci``: gets a confidence interval over sweep replications. ``label``: a
+    short name for plot axes (the column name when empty)."""
 
     frame: Frame
     name: str
@@ -27,18 +35,19 @@ class Column:
     better: Better = None
     banded: bool = False
     ci: bool = False
+    label: str = ""
 
 
 def _pcts(stem: str, what: str, ci: tuple[int, ...] = (50, 99)) -> list[Column]:
     out = [Column("summary", f"{stem}_p{p}_s", "s", f"{p}th percentile of {what} over completed "
-                  "requests", "lower", True, p in ci) for p in (50, 90, 99)]
+                  "requests", "lower", True, p in ci) for p in PERCENTILES]
     out.append(Column("summary", f"{stem}_mean_s", "s", f"mean {what} over completed requests",
                       "lower"))
     return out
 
 
 _S = "summary"
-COLUMNS: tuple[Column, ...] = (
+_SUMMARY = (
     Column(_S, "workload", "", "workload name; `all` is every request of the run"),
     Column(_S, "requests", "requests", "requests that arrived (every state)"),
     Column(_S, "completed", "requests", "requests that produced all their output tokens", "higher"),
@@ -74,7 +83,120 @@ COLUMNS: tuple[Column, ...] = (
            "higher", True),
 )
 
+_Q = "requests"
+_REQUESTS = (
+    Column(_Q, "request_id", "", "the request's number, in order of arrival"),
+    Column(_Q, "workload", "", "the workload that sent the request"),
+    Column(_Q, "arrival_s", "s", "when the request arrived, from the start of the run"),
+    Column(_Q, "admit_s", "s", "when the request first joined a batch (NaN: never admitted)"),
+    Column(_Q, "first_token_s", "s", "when its first output token was produced (NaN: none yet)"),
+    Column(_Q, "finish_s", "s", "when its last output token was produced (NaN: not completed)"),
+    Column(_Q, "ttft_s", "s", "time to first token: arrival to first output token, queueing and "
+           "prefill included", "lower", label="time to first token"),
+    Column(_Q, "tpot_s", "s", "time per output token after the first: (finish - first token) / "
+           "(output tokens - 1); NaN for single-token requests", "lower",
+           label="time per output token"),
+    Column(_Q, "e2e_s", "s", "end-to-end latency: arrival to last output token", "lower",
+           label="end-to-end latency"),
+    Column(_Q, "prompt_tokens", "tokens", "length of the prompt"),
+    Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
+    Column(_Q, "generated_tokens", "tokens", "output tokens produced by the end of the run (equals "
+           "output_tokens when completed)"),
+    Column(_Q, "replica", "", "the replica the router sent it to (-1: refused before routing)"),
+    Column(_Q, "preemptions", "count", "times it was evicted from a batch to free KV cache and its "
+           "context recomputed later", "lower"),
+    Column(_Q, "status", "", "completed, rejected (refused on arrival), dropped (left the queue) "
+           "or in_flight (still queued or running at the end of a cut run)"),
+    Column(_Q, "reason", "", "why a request did not complete (empty when completed), e.g. "
+           "exceeds_kv_capacity, queue_timeout, running_at_end"),
+)
+
+_R = "replicas"
+_REPLICAS = (
+    Column(_R, "replica", "", "the replica's number"),
+    Column(_R, "chips", "chips", "chips in the replica: tensor_parallel x pipeline_parallel"),
+    Column(_R, "busy_s", "s", "time the replica spent running steps"),
+    Column(_R, "busy_frac", "fraction", "fraction of the run's time the replica was running a "
+           "step", label="busy fraction"),
+    Column(_R, "mfu", "fraction", "model FLOPs utilisation: FLOPs the replica's steps did / (chips "
+           "x the chip's dense peak FLOP/s at the GEMM precision x the run's duration)"),
+    Column(_R, "mbu", "fraction", "memory-bandwidth utilisation: HBM bytes the replica's steps "
+           "moved / (chips x the chip's HBM bandwidth x the run's duration)"),
+    Column(_R, "kv_capacity_tokens", "tokens", "tokens of KV cache the replica holds (HBM left "
+           "after weights and activations)"),
+    Column(_R, "kv_peak_frac", "fraction", "the most KV cache in use at any step end, as a "
+           "fraction of kv_capacity_tokens"),
+    Column(_R, "tokens", "tokens", "output tokens the replica produced (a prefill's first token "
+           "included)"),
+    Column(_R, "prefill_tokens", "tokens", "prompt tokens the replica processed, recomputation "
+           "after preemption included"),
+    Column(_R, "steps", "count", "engine iterations (batched forward passes) the replica ran"),
+    Column(_R, "jumps", "count", "fast-forwards: runs of identical decode steps computed in "
+           "closed form (their steps are counted in steps)"),
+    Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "
+           "cache", "lower"),
+    Column(_R, "energy_j", "J", "energy of the replica's chips: idle power all the run, the rest "
+           "of the chip's power while busy"),
+)
+
+_T = "timeline"
+_TIMELINE = (
+    Column(_T, "time_s", "s", "start of the time bin"),
+    Column(_T, "throughput_tok_s", "tokens/s", "output tokens produced in the bin, cluster-wide, "
+           "per second (a step's tokens spread over its duration)"),
+    Column(_T, "prefill_tok_s", "tokens/s", "prompt tokens processed in the bin, cluster-wide, "
+           "per second"),
+    Column(_T, "queue_depth", "requests", "time-averaged number of requests waiting in the "
+           "replicas' queues during the bin", label="queued requests"),
+    Column(_T, "batch_size", "sequences", "mean number of sequences in a running step, weighted "
+           "by busy time in the bin"),
+    Column(_T, "kv_used_frac", "fraction", "time-averaged KV cache in use over the cluster's "
+           "total KV capacity", label="KV cache used"),
+    Column(_T, "busy_frac", "fraction", "share of the replicas' time in the bin spent running "
+           "steps", label="busy fraction"),
+    Column(_T, "power_w", "W", "mean power of all chips in the bin (idle power plus the rest of "
+           "the chip's power while busy)"),
+)
+
+_B = "breakdown"
+_BREAKDOWN = (
+    Column(_B, "op", "", "a part of the decode step: a GEMM (qkv_proj, o_proj, mlp), "
+           "elementwise kernels, communication, lm_head, or attention"),
+    Column(_B, "time_s", "s", "the operator's time in a representative decode step"),
+    Column(_B, "share", "fraction", "the operator's share of the step's time"),
+)
+
+COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN)
+
+_BY_KEY = {(c.frame, c.name): c for c in COLUMNS}
 _BY_NAME = {c.name: c for c in COLUMNS if c.frame == _S}
+
+
+def column(frame: Frame, name: str) -> Column | None:
+    """The column ``name`` of ``frame`` (None for a column the registry does not know)."""
+    return _BY_KEY.get((frame, name))
+
+
+def names(frame: Frame) -> tuple[str, ...]:
+    """The columns of ``frame``, in the frame's order."""
+    return tuple(c.name for c in COLUMNS if c.frame == frame)
+
+
+def ordered(frame: Frame, present: Iterable[str]) -> list[str]:
+    """``present`` in the registry's order of ``frame``; raises if the two sets differ, so a
+    column cannot be added to a frame without defining it here."""
+    want, have = names(frame), set(present)
+    if set(want) != have:
+        raise KeyError(f"{frame} columns differ from the registry: extra "
+                       f"{sorted(have - set(want))}, missing {sorted(set(want) - have)}")
+    return list(want)
+
+
+def axis_label(frame: Frame, name: str, unit: bool = True) -> str:
+    """A plot label for a column: its label (or name), with its unit in brackets."""
+    c = _BY_KEY[(frame, name)]
+    text = c.label or c.name
+    return f"{text} ({c.unit})" if unit and c.unit else text
 
 
 def summary_column(name: str) -> Column | None:
