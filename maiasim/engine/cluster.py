@@ -10,6 +10,7 @@ from ..workload.streams import Stream, rng_for, streams
 from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from .replica import Cause, Replica, Seq
 from .router import Router
+from .scheduler import make_scheduler
 
 
 class _ClosedLoop:
@@ -56,9 +57,11 @@ class _Sim:
         d = sc.deployment
         self.router = Router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
+        s = d.scheduler
+        sched = make_scheduler("vllm", s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
         self.replicas = [
-            Replica(self.env, i, self.step, self.mem, d.scheduler, self.rec, self._finished, sc.engine.fast_forward,
-                    d.scheduler.queue_timeout_s, cause)
+            Replica(self.env, i, self.step, self.mem, sched, self.rec, self._finished,
+                    sc.engine.fast_forward, s.queue_timeout_s, cause)
             for i in range(sc.replicas)
         ]
         self.max_context = sc.model_spec().max_context

@@ -19,8 +19,9 @@ from heapq import heappop, heappush
 
 import simpy
 
-from ..physics import MemoryPlan, StepModel
+from ..physics import MemoryPlan, StepCostModel
 from .records import COMPLETED, DROPPED, REASON, Records
+from .scheduler import Scheduler
 
 
 class Seq:
@@ -86,13 +87,12 @@ class _Jump:
 
 
 class Replica:
-    def __init__(self, env: simpy.Environment, idx: int, step: StepModel, mem: MemoryPlan, sched, rec: Records,
+    def __init__(self, env: simpy.Environment, idx: int, step: StepCostModel, mem: MemoryPlan,
+                 sched: Scheduler, rec: Records,
                  on_finish, fast_forward: bool, queue_timeout_s: float | None = None,
                  cause: Cause | None = None):
         self.env, self.idx, self.step, self.rec = env, idx, step, rec
-        self.max_tokens = sched.max_batch_tokens
-        self.max_seqs = sched.max_num_seqs
-        self.chunked = sched.chunked_prefill
+        self.sched = sched
         self.cap = mem.kv_capacity_tokens
         self.per_seq = mem.per_sequence_tokens
         self.on_finish = on_finish
@@ -129,7 +129,7 @@ class Replica:
             self._idle.succeed()
             self._idle = None
         elif not had_queue and (j := self._jumping) is not None and not j.interrupted \
-                and self._could_join(s, j.kv0):
+                and self.sched.could_join(self, s, j.kv0):
             j.interrupted = True
             self.proc.interrupt()
 
@@ -139,7 +139,7 @@ class Replica:
             self._idle.succeed()
             self._idle = None
         elif (j := self._jumping) is not None and not j.interrupted and self.waiting \
-                and self._could_join(self.waiting[0], j.kv0):
+                and self.sched.could_join(self, self.waiting[0], j.kv0):
             j.interrupted = True
             self.proc.interrupt()
 
@@ -157,15 +157,6 @@ class Replica:
         if head and self.waiting:
             self._wake()
 
-    def _could_join(self, s: Seq, kv_used: int) -> bool:
-        """Would the queue head ``s`` leave the queue at the next boundary (admitted, or dropped
-        by :meth:`_admit_head`)? Conservative: KV use only grows in a jump."""
-        if len(self.running) >= self.max_seqs or (self.chunked and self.n_dec >= self.max_tokens):
-            return False
-        if not self.chunked and s.target > self.max_tokens:
-            return True  # dropped: its recompute can never fit an unchunked step
-        return kv_used + self.n_dec + s.target + self.per_seq <= self.cap
-
     # ---- the serving loop ----------------------------------------------------------------------
     def run(self):
         env, rec = self.env, self.rec
@@ -174,7 +165,7 @@ class Replica:
                 self._idle = env.event()
                 yield self._idle
                 continue
-            chunks, n_dec = self._schedule()
+            chunks, n_dec = self.sched.schedule(self)
             running, waiting = len(self.running), len(self.waiting)
             if not chunks and not n_dec:
                 if not self.running and self.waiting:
@@ -226,72 +217,26 @@ class Replica:
             if rec.steps is not None:
                 rec.steps.add((self.idx, start, env.now, n_out, tokens - n_dec, kv_step, waiting, running))
 
-    def _schedule(self) -> tuple[list, int]:
-        """Admit and preempt for the next step; returns (prefill chunks, decode sequences).
+    def admit_head(self) -> Seq:
+        """Move the queue head into the batch and reserve KV for its whole prompt (the scheduler
+        has checked that it fits)."""
+        s = self.waiting[0]
+        self._pop_head(s.order != 0)
+        if s.order == 0:  # a first admission (a preempted sequence keeps its order)
+            self.rec.requests.admit_s[s.rid] = self.env.now
+        self._order += 1
+        s.order = self._order
+        s.done = 0
+        self.kv_used += s.target + self.per_seq
+        self.running[s.rid] = s
+        self.prefilling.append(s)
+        return s
 
-        As in vLLM, an iteration that had to preempt admits nothing new (the memory it freed is
-        for the sequences still running), and admission leaves room for the decoding sequences'
-        next token; without both, a preempted sequence is readmitted at once and preempted again,
-        a livelock that recomputes prompts instead of producing tokens."""
-        preempted = False
-        while self.n_dec and self.kv_used + self.n_dec > self.cap:
-            self._preempt_newest()
-            preempted = True
-        admit = not preempted or not self.running
-        chunks: list = []
-        if self.chunked:
-            budget = self.max_tokens - self.n_dec
-            for s in self.prefilling:
-                if budget <= 0:
-                    break
-                c = min(s.target - s.done, budget)
-                chunks.append((s, c))
-                budget -= c
-            while admit and budget > 0 and self.waiting and len(self.running) < self.max_seqs:
-                s = self._admit_head(self.n_dec)
-                if s is None:
-                    break
-                c = min(s.target, budget)
-                chunks.append((s, c))
-                budget -= c
-            return chunks, self.n_dec
-        # without chunked prefill (vLLM v0): whole prompts, in prefill-only steps that take priority
-        budget = self.max_tokens
-        while admit and self.waiting and len(self.running) < self.max_seqs:
-            s = self._admit_head(self.n_dec, budget)
-            if s is None:
-                break
-            chunks.append((s, s.target))
-            budget -= s.target
-        if chunks:
-            return chunks, 0
-        return chunks, self.n_dec
-
-    def _admit_head(self, growth: int, budget: int | None = None) -> Seq | None:
-        """Admit the queue head if its whole prompt fits beside the decoders' ``growth`` (and, for
-        whole-prompt prefill, within ``budget`` tokens)."""
-        while self.waiting:
-            s = self.waiting[0]
-            if budget is not None and s.target > self.max_tokens:
-                # a preempted sequence must recompute prompt + generated tokens in one unchunked
-                # step, more than any step may hold: vLLM v0 ignores it; waiting would deadlock
-                self._pop_head(True)
-                self._end(s, DROPPED, "recompute_exceeds_max_batch_tokens")
-                continue
-            if (budget is not None and s.target > budget) or \
-                    self.kv_used + growth + s.target + self.per_seq > self.cap:
-                return None
-            self._pop_head(s.order != 0)
-            if s.generated == 0 and s.first_token < 0 and s.order == 0:
-                self.rec.requests.admit_s[s.rid] = self.env.now
-            self._order += 1
-            s.order = self._order
-            s.done = 0
-            self.kv_used += s.target + self.per_seq
-            self.running[s.rid] = s
-            self.prefilling.append(s)
-            return s
-        return None
+    def drop_head(self, reason: str) -> None:
+        """End the queue head without running it, with ``reason``."""
+        s = self.waiting[0]
+        self._pop_head(True)
+        self._end(s, DROPPED, reason)
 
     def _pop_head(self, log: bool) -> None:
         """Take the head off the queue; ``log`` it unless it is a first admission (``admit_s``)."""
@@ -331,7 +276,8 @@ class Replica:
             s.finish_step = -1
             self._end(s, COMPLETED)
 
-    def _preempt_newest(self) -> None:
+    def preempt_newest(self) -> None:
+        """Evict the most recently admitted sequence back to the queue head (recompute later)."""
         rid, s = self.running.popitem()
         if s.finish_step >= 0:  # decoding
             ctx = s.ctx_base + self.k
@@ -364,7 +310,7 @@ class Replica:
     # ---- fast-forward --------------------------------------------------------------------------
     def _jump_length(self) -> int:
         """Decode steps until the next completion or KV exhaustion, if no waiting request can join."""
-        if self.waiting and self._could_join(self.waiting[0], self.kv_used):
+        if self.waiting and self.sched.could_join(self, self.waiting[0], self.kv_used):
             return 0
         heap = self.heap
         while heap and heap[0][2].finish_step != heap[0][0]:
