@@ -9,7 +9,7 @@ from ..build import Build
 from ..workload.streams import Stream, rng_for, streams
 from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from .replica import Cause, Replica, Seq
-from .router import Router
+from .routers import make_router
 from .scheduler import make_scheduler
 
 
@@ -55,7 +55,7 @@ class _Sim:
         self.rec = Records(n, sc.replicas, record_steps)
         self.env = simpy.Environment()
         d = sc.deployment
-        self.router = Router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
+        self.router = make_router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
         s = d.scheduler
         sched = make_scheduler("vllm", s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)

@@ -1,0 +1,36 @@
+"""Least outstanding: the replica with the fewest requests routed to it and not yet ended."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LeastOutstanding:
+    """Replicas kept in buckets by outstanding count (dicts keep insertion order), so a pick is
+    O(1); ties go to the replica that has held that count longest (at first the lowest index)."""
+
+    def __init__(self, n: int, rng: np.random.Generator):
+        self.outstanding = [0] * n
+        self._buckets: dict[int, dict[int, None]] = {0: dict.fromkeys(range(n))}
+        self._min = 0
+
+    def pick(self) -> int:
+        """The least-loaded replica; it counts one more outstanding request."""
+        while not self._buckets.get(self._min):
+            self._min += 1
+        i = next(iter(self._buckets[self._min]))
+        self._move(i, +1)
+        return i
+
+    def done(self, replica: int) -> None:
+        """One request fewer outstanding on ``replica``."""
+        self._move(replica, -1)
+
+    def _move(self, i: int, delta: int) -> None:
+        c = self.outstanding[i]
+        self.outstanding[i] = c + delta
+        b = self._buckets
+        del b[c][i]
+        b.setdefault(c + delta, {})[i] = None
+        if c + delta < self._min:
+            self._min = c + delta
