@@ -7,7 +7,10 @@ carry a (low, high) range; uncertainty runs sample inside those ranges.
 
 from __future__ import annotations
 
+import math
+
 import annotated_types as at
+import numpy as np
 from pydantic import Field, model_validator
 
 from .hardware import Float, Number, Spec
@@ -166,8 +169,6 @@ class Calibration(Spec):
         """Achieved fraction of link bandwidth for a collective moving ``message_bytes`` per chip."""
         if self.collective_half_bytes <= 0:
             return fraction
-        import numpy as np
-
         m = np.asarray(message_bytes, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             eff = fraction * m / (m + self.collective_half_bytes)
@@ -185,8 +186,6 @@ class Calibration(Spec):
 
     def allreduce_knee(self, tokens):
         """Cost multiplier of a step's tensor-parallel all-reduces at ``tokens`` batch tokens."""
-        import numpy as np
-
         T = np.asarray(tokens, dtype=float)
         if self.allreduce_knee_slowdown <= 0 or self.allreduce_knee_tokens <= 0:
             return np.ones_like(T)
@@ -204,8 +203,6 @@ class Calibration(Spec):
 
         Factors whose ranges span decades (times, token counts: :data:`LOG_SAMPLED`) are drawn
         log-uniformly when the range is positive, so the geometric middle of the range is the median."""
-        import math
-
         changes: dict = {}
         for name, (lo, hi) in sorted(self.ranges.items()):
             if name in LOG_SAMPLED and lo > 0:
