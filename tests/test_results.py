@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_scenario
+from conftest import SMALL, small_scenario
 
 import maiasim as ms
 from maiasim.results import columns, slo
-from maiasim.scenario.schema import SLO, TCO
 from maiasim.spec import cost
 
 
@@ -66,6 +67,10 @@ def test_frames_are_copies(res):
 # ---- the SLO test -------------------------------------------------------------------------------
 
 
+def SLO(ttft_p99_s=None, tpot_p99_s=None, e2e_p99_s=None):  # noqa: N802 (stands in for the model)
+    return SimpleNamespace(ttft_p99_s=ttft_p99_s, tpot_p99_s=tpot_p99_s, e2e_p99_s=e2e_p99_s)
+
+
 def _requests(**cols) -> pd.DataFrame:
     n = len(next(iter(cols.values())))
     base = {"workload": ["a"] * n, "status": ["completed"] * n, "ttft_s": [0.1] * n,
@@ -106,6 +111,8 @@ def test_result_verdict_agrees_with_the_summary(res):
 
 
 def test_tco_defaults_are_those_of_spec_cost():
-    t = TCO(capex_usd=1000.0)
+    d = copy.deepcopy(SMALL)
+    d["cost"] = {"tco": {"capex_usd": 1000.0}}
+    t = ms.from_dict(d).cost.tco
     assert (t.lifetime_years, t.electricity_usd_per_kwh, t.pue) == (
         cost.LIFETIME_YEARS, cost.ELECTRICITY_USD_PER_KWH, cost.PUE)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.records import Records
-from ..scenario.schema import Scenario
+from ..scenario import Scenario
 from .economics import chip_hour_usd
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
@@ -38,15 +38,14 @@ class Result:
         self.scenario = scenario
         self.records = records
         self.duration_s = float(records.end_s)
-        # the replica's physics, read once, here: the frames take what they need from _hw
-        self.step_model = records.meta["step"]
-        self.memory_plan = records.meta["mem"]
-        chip = self.step_model.chip  # the chip the step model was resolved with
-        gemm = self.step_model.precision.gemm
-        self.chip_hour_usd, self.cost_source = chip_hour_usd(scenario.cost, chip)
-        d = scenario.deployment
-        self._hw = ReplicaHardware.of(chip, gemm, self.memory_plan, scenario.replicas,
-                                      d.tensor_parallel * d.pipeline_parallel)
+        # the replica's physics, read once, here, from the resolved scenario the engine ran:
+        # the frames take what they need from _hw
+        b = records.build
+        self.step_model = b.step
+        self.memory_plan = b.memory
+        self.chip_hour_usd, self.cost_source = chip_hour_usd(scenario.cost, b.chip)
+        self._hw = ReplicaHardware.of(b.chip, b.precisions.gemm, b.memory, scenario.replicas,
+                                      b.chips_per_replica)
 
     def __repr__(self) -> str:
         s = self._summary.loc[self._summary.workload == "all"].iloc[0]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.records import Records
-from ..scenario.schema import MAX_TIMELINE_BINS
+from ..scenario.limits import MAX_TIMELINE_BINS
 from .replicas import ReplicaHardware
 
 
@@ -117,7 +117,8 @@ def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.nd
 
 def _queue_integral(rec: Records, edges: np.ndarray, end: float) -> np.ndarray:
     """Time-integral of the cluster's queue length over each bin, from its +1/-1 changes: each
-    routed request's first wait (``arrival_s`` to ``admit_s``) and the logged re-queues and drops."""
+    routed request's first wait (``arrival_s`` to ``admit_s``) and the logged re-queues and
+    drops."""
     out = np.zeros(len(edges) - 1)
     r = rec.requests
     if rec.queue is None:
