@@ -32,11 +32,12 @@ REQUIRED_KEYS = [
 #: modules of the physics/specs/workload layers: pure, no simulation engine
 PURE_MODULES = ["physics/step.py", "physics/network.py", "physics/memory.py", "physics/kernels.py",
                 "physics/precision.py", "spec/model.py", "spec/hardware.py",
-                "spec/calibration.py", "results/economics.py", "workload/streams.py",
-                "scenario/schema.py"]
+                "spec/calibration.py", "spec/cost.py", "results/economics.py",
+                "workload/streams.py", "scenario/schema.py"]
 
 #: modules that must never build a DataFrame (frames are built in result.py and front ends)
-NO_FRAMES = [*PURE_MODULES, "engine/records.py", "catalog/__init__.py"]
+NO_FRAMES = [*PURE_MODULES, "engine/records.py", "catalog/__init__.py", "results/columns.py",
+             "results/slo.py"]
 
 
 # ---- scenario reference ---------------------------------------------------------------------------
