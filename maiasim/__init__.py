@@ -11,11 +11,11 @@ from __future__ import annotations
 from .api import simulate
 from .errors import DoesNotFit, ScenarioError
 from .results.frames import Result
-from .scenario.schema import Scenario, from_dict, load_scenario
+from .scenario import Scenario, from_dict, load_scenario
 from .spec.calibration import Calibration
 from .studies.sweep import sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "from_dict", "load_scenario",
-           "simulate", "sweep", "__version__"]
+__all__ = ["Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "from_dict",
+           "load_scenario", "simulate", "sweep", "__version__"]

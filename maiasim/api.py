@@ -7,7 +7,7 @@ import os
 from .build import build
 from .engine import run
 from .results.frames import Result
-from .scenario.schema import Scenario, from_dict, load_scenario
+from .scenario import Scenario, from_dict, load_scenario
 from .spec.calibration import Calibration
 from .studies import uncertainty as _unc
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .errors import ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
-from .scenario.schema import Scenario
+from .scenario import Scenario
 from .spec.calibration import Calibration
 from .spec.hardware import ChipSpec
 from .spec.model import ModelSpec

@@ -18,7 +18,7 @@ import yaml
 import maiasim as ms
 from maiasim import catalog
 from maiasim.cli import main
-from maiasim.scenario.schema import apply_overrides
+from maiasim.scenario import apply_overrides
 
 #: The smallest useful scenario: one Llama-3.1-8B replica on one Maia 200, 10 s of Poisson chat.
 MINIMAL = {
@@ -516,6 +516,6 @@ def test_a_key_given_twice_is_refused(tmp_path, capsys):
     assert "'horizon_s' is given twice" in err and "Traceback" not in err
     merged = tmp_path / "merge.yaml"  # a merge key that overrides is not a duplicate
     merged.write_text("base: &b {x: 1}\nother:\n  <<: *b\n  x: 2\n", encoding="utf-8")
-    from maiasim.scenario.schema import load_yaml
+    from maiasim.scenario import load_yaml
 
     assert load_yaml(merged.read_text())["other"] == {"x": 2}

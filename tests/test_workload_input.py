@@ -15,9 +15,9 @@ import pytest
 
 import maiasim as ms
 from maiasim.cli import main
-from maiasim.scenario.schema import ScenarioError
-from maiasim.workload import streams as workload
-from maiasim.workload.streams import read_trace, streams
+from maiasim.scenario import ScenarioError
+from maiasim.workload import read_trace, rng_for, traces
+from maiasim.workload.streams import streams
 
 HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 GOOD_ROWS = "0.0,100,10\n0.5,200,20\n1.0,300,30\n"
@@ -78,7 +78,7 @@ def _finishes_within(fn, seconds: float) -> BaseException | None:
 @pytest.fixture
 def no_racy(monkeypatch):
     """Cache even files written just now, so tests see the cache key at work."""
-    monkeypatch.setattr(workload, "_RACY_NS", 0)
+    monkeypatch.setattr(traces, "_RACY_NS", 0)
 
 
 # ---- stale cache --------------------------------------------------------------------------
@@ -240,15 +240,15 @@ def test_fifo_is_refused_without_hanging(tmp_path):
 
 
 def test_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(workload, "MAX_TRACE_BYTES", 64)
+    monkeypatch.setattr(traces, "MAX_TRACE_BYTES", 64)
     p = _write(tmp_path / "big.csv", HEADER + GOOD_ROWS * 5)
     with pytest.raises(ScenarioError, match=re.escape(str(p)) + ".*MAX_TRACE_BYTES"):
         read_trace(str(p))
 
 
 def test_size_limit_is_documented_and_sane():
-    assert workload.MAX_TRACE_BYTES == 2 * 1024**3
-    assert "MAX_TRACE_BYTES" in workload.__doc__
+    assert traces.MAX_TRACE_BYTES == 2 * 1024**3
+    assert "MAX_TRACE_BYTES" in traces.__doc__
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
@@ -270,7 +270,7 @@ def test_permission_denied_on_open_is_refused(tmp_path, monkeypatch):
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(workload.os, "open", denied)
+    monkeypatch.setattr(traces.os, "open", denied)
     with pytest.raises(ScenarioError, match=re.escape(str(p)) + ".*permission denied"):
         read_trace(str(p))
 
@@ -407,7 +407,7 @@ def test_draws_are_unchanged_for_normal_scenarios():
     """The limit only refuses; it changes no draw (baselines depend on this)."""
     d = _scenario(w_arrival={"type": "gamma", "rate_per_s": 6, "cv": 3}, horizon_s=30, seed=5)
     a = _streams_of(d)[0].times
-    rng = workload.rng_for(5, "w", "arrival")
+    rng = rng_for(5, "w", "arrival")
     k, chunks, t0 = 1 / 9, [], 0.0
     while True:  # the original generator, verbatim in effect
         t = t0 + np.cumsum(rng.gamma(k, (1 / 6) / k, size=int(180 * 1.1 + 20 * np.sqrt(180) + 100)))
