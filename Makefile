@@ -36,7 +36,7 @@ validate: $(STAMP)
 	$(BIN)/python -m maiasim.validation
 
 baselines: $(STAMP)
-	$(BIN)/python -m maiasim.studies.check --update-all scenarios baselines
+	$(BIN)/python -m maiasim check --update-all scenarios baselines
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -12,6 +12,8 @@ from conftest import SMALL
 import maiasim as ms
 from maiasim import cli
 from maiasim.studies import check as chk
+from maiasim.studies.baseline import BASELINE_HEADER, read_baseline, write_baseline
+from maiasim.studies.tolerances import DEFAULT_TOLERANCES, Tolerance
 
 BASE = {**copy.deepcopy(SMALL), "name": "check-small", "horizon_s": 30}
 
@@ -47,7 +49,7 @@ def test_unchanged_run_passes(scenario_file, baseline, capsys):
     assert rep.passed and (rep.rows.verdict == "ok").all()
     # every default metric for both the workload row and the "all" row
     assert set(rep.rows.workload) == {"chat", "all"}
-    assert set(rep.rows.metric) == set(chk.DEFAULT_TOLERANCES)
+    assert set(rep.rows.metric) == set(DEFAULT_TOLERANCES)
 
 
 def test_latency_higher_than_baseline_beyond_tolerance_fails(scenario_file, baseline, capsys):
@@ -121,7 +123,7 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
     assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--junit", str(xml)]) == 1
     root = ET.parse(xml).getroot()
     cases = root.findall(".//testcase")
-    assert len(cases) == 2 * len(chk.DEFAULT_TOLERANCES)
+    assert len(cases) == 2 * len(DEFAULT_TOLERANCES)
     assert {c.get("classname") for c in cases} == {"maiasim.studies.check.check-small.chat", "maiasim.studies.check.check-small.all"}
     failed = [c for c in cases if c.find("failure") is not None]
     assert {c.get("name") for c in failed} == {"e2e_p99_s"} and len(failed) == 2
@@ -131,7 +133,7 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
 @pytest.mark.parametrize("text, value, relative", [("10%", 0.10, True), ("0.05", 0.05, False), ("0", 0.0, False),
                                                    (" 2.5% ", 0.025, True)])
 def test_tolerance_syntax(text, value, relative):
-    t = chk.Tolerance.parse(text)
+    t = Tolerance.parse(text)
     assert t.value == pytest.approx(value) and t.relative == relative
 
 
@@ -160,14 +162,14 @@ def test_set_overrides_and_update(scenario_file, baseline, capsys):
     assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--update", "--set",
                      "deployment.replicas=1"]) == 0
     head = baseline.read_text().splitlines()[:2]
-    assert head[0].startswith(chk.BASELINE_HEADER) and '"deployment.replicas": 1' in head[1]
+    assert head[0].startswith(BASELINE_HEADER) and '"deployment.replicas": 1' in head[1]
     assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--set", "deployment.replicas=1"]) == 0
 
 
 def test_baseline_round_trip_is_exact(scenario_file, tmp_path):
     res = ms.simulate(ms.load_scenario(scenario_file))
-    p = chk.write_baseline(res.summary, tmp_path / "b.csv", "x")
-    df, meta = chk.read_baseline(p)
+    p = write_baseline(res.summary, tmp_path / "b.csv", "x")
+    df, meta = read_baseline(p)
     assert meta == {"scenario": "x", "set": {}}
     for col in ("ttft_p99_s", "tokens_per_usd", "throughput_tok_s"):
         assert df[col].tolist() == res.summary[col].tolist()
@@ -180,11 +182,14 @@ def test_update_all_and_check_all(tmp_path):
         data = {**BASE, "name": name}
         data["workload"] = [{**BASE["workload"][0], "arrival": {"type": "poisson", "rate_per_s": rate}}]
         (sdir / f"{name}.yaml").write_text(yaml.safe_dump(data))
-    assert chk.main(["--update-all", str(sdir), str(bdir)]) == 0
+    assert cli.main(["check", "--update-all", str(sdir), str(bdir)]) == 0
     assert sorted(p.name for p in bdir.iterdir()) == ["one.csv", "two.csv"]
-    assert chk.main(["--check-all", str(sdir), str(bdir), "--junit", str(tmp_path / "all.xml")]) == 0
+    assert cli.main(["check", "--check-all", str(sdir), str(bdir), "--junit",
+                     str(tmp_path / "all.xml")]) == 0
     assert len(ET.parse(tmp_path / "all.xml").getroot().findall("testsuite")) == 2
     _edit(bdir / "two.csv", tpot_p99_s=0.5)
-    assert chk.main(["--check-all", str(sdir), str(bdir)]) == 1
-    assert chk.main(["--update-all", str(sdir)]) == 2  # argparse: two directories needed
-    assert chk.main(["--update-all", str(tmp_path / "nowhere"), str(bdir)]) == 2
+    assert cli.main(["check", "--check-all", str(sdir), str(bdir)]) == 1
+    with pytest.raises(SystemExit) as e:  # argparse: two directories needed
+        cli.main(["check", "--update-all", str(sdir)])
+    assert e.value.code == 2
+    assert cli.main(["check", "--update-all", str(tmp_path / "nowhere"), str(bdir)]) == 2

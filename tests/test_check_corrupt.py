@@ -16,6 +16,7 @@ from conftest import SMALL
 
 from maiasim import cli
 from maiasim.studies import check as chk
+from maiasim.studies.baseline import read_baseline
 
 BASE = {**copy.deepcopy(SMALL), "name": "check-small", "horizon_s": 30}
 
@@ -120,7 +121,8 @@ CORRUPT: dict[str, tuple[Callable[[str], str | bytes], tuple[str, ...]]] = {
     "other-scenario": (_header("maia200-llama70b-conv"), ("maia200-llama70b-conv", "check-small", "--update")),
 }
 
-ENTRIES = {"cli": lambda argv: cli.main(["check", *argv]), "module": chk.main}
+#: the ways to run a check (``python -m maiasim check`` and ``make baselines`` go through cli.main)
+ENTRIES = {"cli": lambda argv: cli.main(["check", *argv])}
 
 
 def _run(entry: str, argv: list[str], capsys) -> tuple[int, str]:
@@ -183,7 +185,7 @@ def test_check_all_names_the_corrupt_baseline(good, tmp_path, capsys):
     bdir.mkdir()
     (sdir / "small.yaml").write_text(good[0].read_text())
     (bdir / "small.csv").write_text(_set_cell("chat", "ttft_p99_s", "inf")(good[1]))
-    rc, err = _run("module", ["--check-all", str(sdir), str(bdir)], capsys)
+    rc, err = _run("cli", ["--check-all", str(sdir), str(bdir)], capsys)
     _assert_one_line_error(rc, err, bdir / "small.csv", ("inf",))
 
 
@@ -206,7 +208,7 @@ def test_nan_where_the_metric_is_undefined_passes(tmp_path, capsys):
     sc = tmp_path / "one-token.yaml"
     sc.write_text(yaml.safe_dump(data))
     b = chk.update(sc, tmp_path / "one-token.csv")
-    df, _ = chk.read_baseline(b)
+    df, _ = read_baseline(b)
     assert df.tpot_p99_s.isna().all() and df.slo_met.isna().all()
     rc, _ = _run("cli", [str(sc), "--baseline", str(b)], capsys)
     assert rc == 0
@@ -218,7 +220,7 @@ def test_nan_where_the_metric_is_undefined_passes(tmp_path, capsys):
 
 
 def test_header_records_the_scenario(good):
-    df, meta = chk.read_baseline(good[0].with_suffix(".csv"))
+    df, meta = read_baseline(good[0].with_suffix(".csv"))
     assert meta["scenario"] == "check-small" and meta["set"] == {}
     assert list(df.workload) == ["chat", "all"]
 

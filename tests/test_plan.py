@@ -8,7 +8,8 @@ import yaml
 
 import maiasim as ms
 from maiasim import cli
-from maiasim.studies.plan import plan, slo_verdict
+from maiasim.results.slo import result_verdict
+from maiasim.studies.plan import plan
 
 BASE = {
     "name": "plan-small",
@@ -121,7 +122,7 @@ def test_bad_inputs(sc):
 
 
 def test_slo_verdict_explains_failures(sc):
-    ok, why = slo_verdict(ms.simulate(sc))
+    ok, why = result_verdict(ms.simulate(sc))
     assert not ok and "chat: ttft_p99_s" in why
 
 

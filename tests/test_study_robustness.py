@@ -14,12 +14,14 @@ from conftest import SMALL
 
 import maiasim as ms
 from maiasim import cli
+from maiasim.studies.executors import run_tasks
 from maiasim.studies.plan import MAX_REPLICAS, plan
-from maiasim.studies.sweep import run_tasks, sweep
+from maiasim.studies.sweep import sweep
 
 # the modules themselves (``maiasim.studies.sweep`` the attribute is the function)
 sweep_mod = importlib.import_module("maiasim.studies.sweep")
 plan_mod = importlib.import_module("maiasim.studies.plan")
+executors = importlib.import_module("maiasim.studies.executors")
 
 #: a grid value that makes the task function below kill its own worker process
 SENTINEL = 13.0
@@ -131,7 +133,7 @@ CLOSED = "tcp://127.0.0.1:1"  # loopback, a port nothing listens on
 
 def test_unreachable_dask_address_is_a_clear_error_fast(monkeypatch):
     pytest.importorskip("dask.distributed")
-    monkeypatch.setattr(sweep_mod, "DASK_CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(executors, "DASK_CONNECT_TIMEOUT_S", 0.5)
     t0 = time.perf_counter()
     with pytest.raises(ConnectionError, match="127.0.0.1:1"):
         sweep(tiny(), {RATE: [1.0]}, executor="dask", address=CLOSED, progress=False)
@@ -140,7 +142,7 @@ def test_unreachable_dask_address_is_a_clear_error_fast(monkeypatch):
 
 def test_cli_unreachable_dask_address_exits_2(monkeypatch, tmp_path, capsys):
     pytest.importorskip("dask.distributed")
-    monkeypatch.setattr(sweep_mod, "DASK_CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(executors, "DASK_CONNECT_TIMEOUT_S", 0.5)
     path = tiny_file(tmp_path)
     for addr in (CLOSED, "127.0.0.1"):  # closed port; no port at all
         rc = cli.main(["sweep", str(path), "--grid", f"{RATE}=1", "--executor", "dask",

@@ -11,7 +11,10 @@ from conftest import SMALL
 
 import maiasim as ms
 from maiasim import cli
-from maiasim.studies.sweep import confidence, parse_grid, replication_seed, sweep, t_cdf, t_ppf
+from maiasim.cli.options import parse_grid
+from maiasim.errors import UsageError
+from maiasim.studies.stats import confidence, t_cdf, t_ppf
+from maiasim.studies.sweep import replication_seed, sweep
 
 BASE = {**copy.deepcopy(SMALL), "name": "sweep-small", "horizon_s": 30}
 
@@ -167,7 +170,7 @@ def test_confidence_on_a_sweep_keeps_failed_points(serial):
 def test_parse_grid_values_are_yaml():
     g = parse_grid(["a.b=1,2", "c=[x, y]", "d=true,0.5,none", "a.b=8"])
     assert g == {"a.b": [1, 2, 8], "c": ["x", "y"], "d": [True, 0.5, "none"]}
-    with pytest.raises(cli.UsageError):
+    with pytest.raises(UsageError):
         parse_grid(["novalue"])
 
 

@@ -1,22 +1,26 @@
 """Capacity planning: the fewest replicas per chip and tensor-parallel degree that meet every SLO.
 
-    from .plan import plan
-    df = plan("scenarios/maia200-llama70b-conv.yaml", chips=["maia200", "h100", "gb200"], tp=[1, 2, 4, 8])
+    from maiasim.studies.plan import plan
+    df = plan("scenarios/maia200-llama70b-conv.yaml", chips=["maia200", "h100", "gb200"],
+              tp=[1, 2, 4, 8])
 
 For each (chip, TP) the planner keeps the scenario's load, model, precision, scheduler and pipeline
 parallelism, and searches the replica count: 1, 2, 4, ... until the SLOs hold (or ``max_replicas``
 fails), then a binary search between the last failing and the first passing count. "The SLOs hold"
-means every workload's row in :attr:`Result.summary` has ``slo_met`` True: its p99 targets hold and
-none of its requests was rejected, dropped or left in flight; a workload without targets must
-complete all its requests. The chosen count is then re-simulated (``verified``) and so is one
-replica fewer (``fewer_meets_slo``, False for a minimal plan). The search assumes that more replicas
-never hurt; ``fewer_meets_slo`` True would flag a case where that failed.
+is :func:`maiasim.results.slo.verdict`: every workload's row in :attr:`Result.summary` has
+``slo_met`` True (its p99 targets hold) and none of its requests was rejected, dropped or left in
+flight; a workload without targets must complete all its requests. The chosen count is then
+re-simulated (``verified``) and so is one replica fewer (``fewer_meets_slo``, False for a minimal
+plan). The search assumes that more replicas never hurt; ``fewer_meets_slo`` True would flag a case
+where that failed.
 
 The upward probe stops early once more replicas stopped helping: the smaller fleet had no queueing
 (requests joined a batch as they came) and doubling it did not bring the failing p99s within reach,
 as with a TTFT target below one request's own prefill time. That (chip, TP) is then infeasible, "SLO
 not met even with an idle replica", instead of growing fleets up to ``max_replicas`` (itself at most
-:data:`MAX_REPLICAS`).
+:data:`MAX_REPLICAS`, the schema's cap on ``deployment.replicas``: a search that needs more is
+hopeless anyway, since each probe simulates the whole fleet and the load that would need it runs
+into ``engine.max_requests`` first).
 
 Feasible plans are ranked by cost per hour (``chips x chip_hour_usd``), then by tokens per dollar. A
 chip without a price (neither the scenario nor the catalog gives one) has NaN cost and ranks after
@@ -35,18 +39,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from .. import catalog
 from ..api import simulate
-from ..scenario.schema import Scenario, ScenarioError, load_scenario
-from .sweep import _error_text, run_tasks
-
-#: the columns of the printed table
-SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd", "tokens_per_usd",
-        "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo")
-
-#: the largest ``max_replicas``: the scenario schema's cap on ``deployment.replicas``. A search that
-#: needs more is hopeless anyway: each probe simulates the whole fleet, and the load that would need
-#: it runs into ``engine.max_requests`` first
-MAX_REPLICAS = 1_000_000
+from ..build import build
+from ..errors import ScenarioError
+from ..results.slo import TARGETS, has_targets, result_verdict
+from ..scenario import Scenario, load_scenario
+from ..scenario.limits import MAX_REPLICAS
+from .executors import error_text, run_tasks
 
 #: a fleet "has no queueing" when requests were left waiting for a batch slot in at most this share
 #: of its replicas' busy time
@@ -57,30 +57,17 @@ QUEUED_SHARE = 0.05
 #: in the load, so the rest would add up to one more such gain; 3 leaves room for slower decay)
 REMAINING_GAINS = 3.0
 
-_METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment", "tokens_per_usd",
-            "usd_per_mtok", "tokens_per_joule")
+#: the summary figures (of the ``all`` row) a plan row reports for the chosen fleet
+PLAN_METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
+                "tokens_per_usd", "usd_per_mtok", "tokens_per_joule")
+
+#: the columns of :func:`plan`'s frame, in order
+PLAN_COLUMNS = ("rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips",
+                "feasible", "reason", "chip_hour_usd", "cost_per_hour_usd", "cost_source",
+                *PLAN_METRICS, "verified", "fewer_meets_slo", "fewer_fails_on", "simulations")
 
 
-# ---- the SLO test ------------------------------------------------------------------------------------
-
-
-def slo_verdict(res) -> tuple[bool, str]:
-    """(all workloads meet their SLOs, what failed) for a :class:`Result`."""
-    summ = res.summary
-    slos = {w.name: w.slo for w in res.scenario.workload}
-    why = []
-    for _, r in summ.loc[summ.workload != "all"].iterrows():
-        slo = slos[r.workload]
-        incomplete = int(r.requests - r.completed)
-        if incomplete:
-            why.append(f"{r.workload}: {incomplete} of {int(r.requests)} requests not completed")
-        if r.slo_met is None or bool(r.slo_met):
-            continue
-        for key in ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s"):
-            target = getattr(slo, key)
-            if target is not None and r[key] > target:
-                why.append(f"{r.workload}: {key} {r[key]:.3g} > {target:g}")
-    return (not why), "; ".join(why)
+# ---- how far from the SLO ----------------------------------------------------------------------
 
 
 class _Probe(NamedTuple):
@@ -93,12 +80,12 @@ class _Probe(NamedTuple):
 
 
 def _probe(res) -> _Probe:
-    met, why = slo_verdict(res)
+    met, why = result_verdict(res)
     summ = res.summary
     slos = {w.name: w.slo for w in res.scenario.workload}
     excess = 0.0
     for _, r in summ.loc[summ.workload != "all"].iterrows():
-        for key in ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s"):
+        for key in TARGETS:
             target = getattr(slos[r.workload], key)
             if target is None or (key == "tpot_p99_s" and math.isnan(r[key])):
                 continue  # no target; or only single-token requests, which have no TPOT
@@ -135,22 +122,20 @@ def _more_may_help(prev: _Probe, cur: _Probe) -> bool:
     return bool(cur.excess - REMAINING_GAINS * gain <= 1.0)
 
 
-def _has_slo(sc: Scenario) -> bool:
-    return any(v is not None for w in sc.workload for v in (w.slo.ttft_p99_s, w.slo.tpot_p99_s, w.slo.e2e_p99_s))
+# ---- one (chip, TP) ------------------------------------------------------------------------------
 
 
-# ---- one (chip, TP) ----------------------------------------------------------------------------------
-
-
-def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1, price: float | None = None) -> Scenario:
-    """The scenario on ``replicas`` replicas of ``chip`` at tensor parallelism ``tp`` (chips derived).
+def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1,
+            price: float | None = None) -> Scenario:
+    """The scenario on ``replicas`` replicas of ``chip`` at tensor parallelism ``tp`` (chips
+    derived): one candidate fleet of the search.
 
     ``price`` (USD per chip-hour) replaces whatever cost the scenario or catalog gives."""
     over: dict[str, Any] = {"hardware.chips": None, "deployment.replicas": int(replicas),
                             "deployment.tensor_parallel": int(tp)}
     if chip != sc.chip_name:
-        over.update({"hardware.chip": chip, "hardware.chip_overrides": {}, "hardware.calibration": {},
-                     "cost": {"chip_hour_usd": None, "tco": None}})
+        over.update({"hardware.chip": chip, "hardware.chip_overrides": {},
+                     "hardware.calibration": {}, "cost": {"chip_hour_usd": None, "tco": None}})
     if price is not None:
         over["cost"] = {"chip_hour_usd": float(price), "tco": None}
     return sc.with_overrides(over)
@@ -158,8 +143,6 @@ def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1, price: float | 
 
 def _plan_one(task: tuple) -> dict[str, Any]:
     """Search one (chip, TP). Module-level so process pools can pickle it; never raises."""
-    from ..engine.cluster import build_step_model
-
     sc, chip, tp, max_replicas, price = task
     row: dict[str, Any] = {"chip": chip, "tensor_parallel": int(tp),
                            "pipeline_parallel": sc.deployment.pipeline_parallel,
@@ -167,9 +150,9 @@ def _plan_one(task: tuple) -> dict[str, Any]:
     sims = 0
     try:
         base = variant(sc, chip, tp, 1, price)
-        build_step_model(base)  # instant: raises DoesNotFit when the weights do not fit
+        build(base)  # instant: raises DoesNotFit when the weights do not fit
     except Exception as e:
-        row["reason"] = _error_text(e)
+        row["reason"] = error_text(e)
         row["simulations"] = 0
         return row
 
@@ -210,13 +193,14 @@ def _plan_one(task: tuple) -> dict[str, Any]:
         sc_n = base.with_overrides({"deployment.replicas": hi})
         res = simulate(sc_n)  # a fresh run of the chosen plan: the verification
         sims += 1
-        met, why = slo_verdict(res)
+        met, why = result_verdict(res)
         fewer_ok, fewer_why = False, "0 replicas serve nothing" if hi == 1 else ""
         if hi > 1:
             sims += 1
-            fewer_ok, fewer_why = slo_verdict(simulate(base.with_overrides({"deployment.replicas": hi - 1})))
+            fewer = simulate(base.with_overrides({"deployment.replicas": hi - 1}))
+            fewer_ok, fewer_why = result_verdict(fewer)
     except Exception as e:
-        row["reason"] = _error_text(e)
+        row["reason"] = error_text(e)
         row["simulations"] = sims
         return row
 
@@ -228,10 +212,10 @@ def _plan_one(task: tuple) -> dict[str, Any]:
         "cost_source": "plan prices (--price)" if price is not None else res.cost_source,
         "cost_per_hour_usd": sc_n.chips * res.chip_hour_usd,
     })
-    for m in _METRICS:
+    for m in PLAN_METRICS:
         row[m] = float(allrow[m])
-    row.update({"verified": bool(met), "fewer_meets_slo": bool(fewer_ok), "fewer_fails_on": fewer_why or None,
-                "simulations": sims})
+    row.update({"verified": bool(met), "fewer_meets_slo": bool(fewer_ok),
+                "fewer_fails_on": fewer_why or None, "simulations": sims})
     return row
 
 
@@ -243,31 +227,32 @@ def _crash_row(task: tuple, why: str) -> dict[str, Any]:
             "chips": np.nan, "feasible": False, "reason": why, "simulations": np.nan}
 
 
-# ---- the plan --------------------------------------------------------------------------------------
+# ---- the plan ------------------------------------------------------------------------------------
 
 
-def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = None, tp: Sequence[int] | None = None,
-         *, max_replicas: int = 512, prices: dict[str, float] | None = None, executor: str = "serial",
+def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = None,
+         tp: Sequence[int] | None = None, *, max_replicas: int = 512,
+         prices: dict[str, float] | None = None, executor: str = "serial",
          max_workers: int | None = None, progress: bool = False) -> pd.DataFrame:
     """Cheapest fleet per (chip, TP) that meets every workload's SLO at the scenario's load.
 
     ``chips`` default to the scenario's chip, ``tp`` to its tensor parallelism. Returns one row per
     (chip, TP), feasible plans first by ``rank`` (cost per hour, then tokens per dollar; NaN cost
     last), then the infeasible ones with a ``reason``. ``prices`` maps chip names to USD per
-    chip-hour, replacing the scenario's or catalog's price for those chips. ``executor`` and ``max_workers`` are those of
-    :func:`maiasim.studies.sweep.sweep` (each (chip, TP) search is one task). ``max_replicas`` (at most
-    :data:`MAX_REPLICAS`) caps the search, which also stops once more replicas stopped helping.
+    chip-hour, replacing the scenario's or catalog's price for those chips. ``executor`` and
+    ``max_workers`` are those of :func:`maiasim.studies.executors.run_tasks` (each (chip, TP)
+    search is one task). ``max_replicas`` (at most :data:`MAX_REPLICAS`) caps the search, which
+    also stops once more replicas stopped helping.
     """
-    from .. import catalog
-
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    if not _has_slo(sc):
-        raise ScenarioError("plan needs at least one workload with an slo (ttft_p99_s, tpot_p99_s or e2e_p99_s)")
+    if not any(has_targets(w.slo) for w in sc.workload):
+        raise ScenarioError("plan needs at least one workload with an slo (ttft_p99_s, "
+                            "tpot_p99_s or e2e_p99_s)")
     chips = list(chips) if chips else [sc.chip_name]
     tps = [int(t) for t in tp] if tp else [sc.deployment.tensor_parallel]
     if not 1 <= int(max_replicas) <= MAX_REPLICAS:
-        raise ScenarioError(f"max_replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit on "
-                            f"deployment.replicas), got {max_replicas}")
+        raise ScenarioError(f"max_replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit "
+                            f"on deployment.replicas), got {max_replicas}")
     for c in chips:
         if c != sc.chip_name:
             try:
@@ -282,23 +267,22 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
         raise ScenarioError(f"prices given for chips not being planned: {stray}")
     if any(not (isinstance(v, int | float) and v >= 0) for v in prices.values()):
         raise ScenarioError(f"prices must be numbers >= 0 (USD per chip-hour), got {prices}")
-    tasks = [(sc, c, t, int(max_replicas), prices.get(c)) for c in dict.fromkeys(chips) for t in dict.fromkeys(tps)]
-    rows = run_tasks(_plan_one, tasks, executor=executor, max_workers=max_workers, progress=progress,
-                     desc=f"plan {sc.name}", on_crash=_crash_row)
+    tasks = [(sc, c, t, int(max_replicas), prices.get(c))
+             for c in dict.fromkeys(chips) for t in dict.fromkeys(tps)]
+    rows = run_tasks(_plan_one, tasks, executor=executor, max_workers=max_workers,
+                     progress=progress, desc=f"plan {sc.name}", on_crash=_crash_row)
     return rank(pd.DataFrame(rows))
 
 
 def rank(df: pd.DataFrame) -> pd.DataFrame:
-    """Order: feasible by cost per hour (NaN last) then tokens per dollar (descending); then the rest."""
-    cols = ["rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips", "feasible", "reason",
-            "chip_hour_usd", "cost_per_hour_usd", "cost_source", *_METRICS, "verified", "fewer_meets_slo",
-            "fewer_fails_on", "simulations"]
-    df = df.reindex(columns=[c for c in cols if c != "rank"])
+    """Order plan rows so the first is the one to buy: feasible by cost per hour (NaN last), then
+    tokens per dollar (descending); then the infeasible rest."""
+    df = df.reindex(columns=[c for c in PLAN_COLUMNS if c != "rank"])
     feas = df[df.feasible.astype(bool)].copy()
     rest = df[~df.feasible.astype(bool)].copy()
     feas["_nan"] = feas.cost_per_hour_usd.isna()
-    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "tokens_per_usd"], ascending=[True, True, False],
-                            kind="stable").drop(columns="_nan")
+    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "tokens_per_usd"],
+                            ascending=[True, True, False], kind="stable").drop(columns="_nan")
     feas.insert(0, "rank", np.arange(1, len(feas) + 1, dtype=float))
     rest.insert(0, "rank", np.nan)
     out = pd.concat([feas, rest], ignore_index=True) if len(rest) else feas.reset_index(drop=True)
@@ -310,40 +294,27 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# ---- output ----------------------------------------------------------------------------------------
-
-
-def format_plan(df: pd.DataFrame) -> str:
-    view = df[[c for c in SHOW if c in df.columns]].copy()
-    view = view.rename(columns={"tensor_parallel": "tp", "cost_per_hour_usd": "usd_per_hour"})
-    for c in ("rank", "replicas", "chips", "verified", "fewer_meets_slo"):
-        if c in view.columns:
-            view[c] = view[c].map(lambda v: "-" if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-                                  else str(v))
-    text = view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-")
-    bad = df[df.reason.notna()]
-    if len(bad):
-        text += "\nnot feasible:\n" + "\n".join(f"  {r.chip} TP{r.tensor_parallel}: {r.reason}" for _, r in bad.iterrows())
-    return text
-
-
-def plot_plan(df: pd.DataFrame, path=None, slo: dict[str, float] | None = None):
-    """Cost per hour against p99 TTFT and p99 TPOT for the feasible plans; returns the Figure."""
-    from matplotlib.figure import Figure
+def plot_plan(df: pd.DataFrame, path: str | os.PathLike | None = None,
+              slo: dict[str, float] | None = None) -> Any:
+    """Cost per hour against p99 TTFT and p99 TPOT for the feasible plans, to see what a tighter
+    SLO costs; returns the matplotlib Figure (saved to ``path`` when given)."""
+    from matplotlib.figure import Figure  # lazy: matplotlib is slow to import, plots are rare
 
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
     feas = df[df.feasible.astype(bool)]
     priced = feas[feas.cost_per_hour_usd.notna()]
     markers = "osD^vP*X<>"
+    cols = ("ttft_p99_s", "tpot_p99_s")
     for i, (chip, g) in enumerate(priced.groupby("chip", sort=False)):
-        for ax, col in zip(axes, ("ttft_p99_s", "tpot_p99_s"), strict=True):
-            ax.scatter(g.cost_per_hour_usd, g[col], marker=markers[i % len(markers)], label=chip, s=40)
+        for ax, col in zip(axes, cols, strict=True):
+            ax.scatter(g.cost_per_hour_usd, g[col], marker=markers[i % len(markers)], label=chip,
+                       s=40)
             for _, r in g.iterrows():
-                ax.annotate(f"TP{r.tensor_parallel}x{r.replicas}", (r.cost_per_hour_usd, r[col]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
-    for ax, col, title in zip(axes, ("ttft_p99_s", "tpot_p99_s"), ("p99 time to first token (s)",
-                                                                    "p99 time per output token (s)"), strict=True):
+                ax.annotate(f"TP{r.tensor_parallel}x{r.replicas}", (r.cost_per_hour_usd, r[col]),
+                            fontsize=7, xytext=(3, 3), textcoords="offset points")
+    titles = ("p99 time to first token (s)", "p99 time per output token (s)")
+    for ax, col, title in zip(axes, cols, titles, strict=True):
         if slo and slo.get(col):
             ax.axhline(slo[col], ls="--", lw=0.8, color="grey", label="SLO")
         ax.set_xlabel("fleet cost (USD per hour)")
@@ -357,92 +328,3 @@ def plot_plan(df: pd.DataFrame, path=None, slo: dict[str, float] | None = None):
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
-
-
-def _split(text: str, what: str) -> list[str]:
-    items = [s.strip() for s in str(text).split(",") if s.strip()]
-    if not items:
-        from ..cli import UsageError
-
-        raise UsageError(f"{what}: give a comma-separated list")
-    return items
-
-
-def add_arguments(p) -> None:
-    p.description = ("For each chip and tensor-parallel degree, find the fewest replicas that meet every "
-                     "workload's SLO at the scenario's load, and rank the plans by cost per hour.")
-    p.add_argument("scenario")
-    p.add_argument("--chips", help="comma-separated catalog chips (default: the scenario's chip)")
-    p.add_argument("--tp", help="comma-separated tensor-parallel degrees (default: the scenario's)")
-    p.add_argument("--price", action="append", metavar="CHIP=USD",
-                   help="USD per chip-hour for a chip, replacing the scenario's or catalog's (repeatable)")
-    p.add_argument("--max-replicas", type=int, default=512,
-                   help=f"give up above this many replicas (default 512, at most {MAX_REPLICAS:_})")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
-    p.add_argument("--executor", choices=("serial", "processes"), default="processes")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("-o", "--output", help="CSV file for the plan table")
-    p.add_argument("--plot", help="PNG of cost per hour against p99 latency")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def command(args) -> int:
-    """Exit 0 when at least one plan is feasible, 1 when none is, 2 on bad input."""
-    import sys
-    from pathlib import Path
-
-    from ..cli import UsageError
-    from .sweep import load_with_sets
-
-    chips = _split(args.chips, "--chips") if args.chips is not None else None
-    tp = None
-    if args.tp is not None:
-        try:
-            tp = [int(t) for t in _split(args.tp, "--tp")]
-        except ValueError:
-            raise UsageError(f"--tp {args.tp!r}: expected integers, e.g. 1,2,4,8") from None
-    prices = {}
-    for item in args.price or []:
-        chip, _, val = item.partition("=")
-        try:
-            prices[chip.strip()] = float(val)
-        except ValueError:
-            raise UsageError(f"--price {item!r}: expected CHIP=USD, e.g. gb200=6.5") from None
-    if not 1 <= args.max_replicas <= MAX_REPLICAS:
-        raise UsageError(f"--max-replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit on "
-                         f"deployment.replicas), got {args.max_replicas}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {args.workers}")
-    sc = load_with_sets(args.scenario, args.set)
-    df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices, executor=args.executor, max_workers=args.workers,
-              progress=not args.quiet and sys.stderr.isatty())
-    slos = "; ".join(f"{w.name}: " + ", ".join(f"{k} <= {v:g}" for k, v in w.slo.model_dump().items() if v is not None)
-                     for w in sc.workload if any(v is not None for v in w.slo.model_dump().values()))
-    print(f"{sc.name}: {sc.model_name}, SLOs {slos}; cheapest fleet per chip and TP "
-          f"(search up to {args.max_replicas} replicas, {int(df.simulations.sum())} simulations)")
-    print(format_plan(df))
-    feas = df[df.feasible.astype(bool)]
-    unpriced = sorted(set(feas[feas.cost_per_hour_usd.isna()].chip))
-    if unpriced:
-        print(f"note: no price for {', '.join(unpriced)} (give one with --price CHIP=USD); those plans rank last")
-    if len(feas):
-        best = feas.iloc[0]
-        print(f"best: {int(best.replicas)} x TP{best.tensor_parallel} {best.chip} = {int(best.chips)} chips, "
-              f"${best.cost_per_hour_usd:,.2f}/h, {best.tokens_per_usd:,.0f} tokens/$")
-    else:
-        print("no feasible plan")
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, index=False)
-        print(f"wrote {out}")
-    if args.plot:
-        out = Path(args.plot)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        targets = {k: min((getattr(w.slo, k) for w in sc.workload if getattr(w.slo, k) is not None), default=None)
-                   for k in ("ttft_p99_s", "tpot_p99_s")}
-        plot_plan(df, out, targets)
-        print(f"wrote {out}")
-    if not len(feas):
-        return 1
-    return 0

@@ -1,14 +1,15 @@
 """Uncertainty bands: rerun a scenario over draws of its calibration ranges.
 
-Where a chip's efficiency factors are not measured (Maia 200 has only vendor figures; most peers have
-generic defaults), a single prediction overstates what is known. :func:`run` simulates the scenario
-once with the nominal calibration and ``samples`` more times with factors drawn uniformly from the
-calibration's ``ranges`` (:meth:`Calibration.sample`), and adds p5 / p50 / p95 columns to the
-summary for throughput, latency percentiles and economics::
+Where a chip's efficiency factors are not measured (Maia 200 has only vendor figures; most peers
+have generic defaults), a single prediction overstates what is known. :func:`run` simulates the
+scenario once with the nominal calibration and ``samples`` more times with factors drawn uniformly
+from the calibration's ``ranges`` (:meth:`Calibration.sample`), and adds p5 / p50 / p95 columns to
+the summary for the metrics the column registry marks ``banded`` (throughput, latency percentiles,
+SLO attainment, economics)::
 
     res = maiasim.simulate(sc, uncertainty=20)      # or uncertainty: {samples: 20} in the YAML
     res.summary[["workload", "throughput_tok_s", "throughput_tok_s_p5", "throughput_tok_s_p95"]]
-    res.uncertainty                                  # one row per draw and workload, with the factors
+    res.uncertainty                # one row per draw and workload, with the factors
 
 The draws come from ``rng_for(scenario.seed, "uncertainty")``, so the bands are reproducible; the
 workload (arrivals, lengths) is the same in every draw, so the spread is the calibration's alone.
@@ -20,19 +21,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..build import build
 from ..engine import run as run_engine
+from ..results.columns import banded
 from ..results.frames import Result
 from ..spec.calibration import Calibration
 from ..workload.streams import rng_for
 
-#: summary columns that get _p5/_p50/_p95 bands (when present)
-BAND_METRICS = (
-    "throughput_tok_s", "goodput_req_s",
-    "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
-    "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
-    "e2e_p50_s", "e2e_p90_s", "e2e_p99_s",
-    "slo_attainment", "tokens_per_usd", "usd_per_mtok", "tokens_per_joule",
-)
+#: the band quantiles: ``<metric>_p5/_p50/_p95`` for each summary column the column registry
+#: marks ``banded`` (:func:`maiasim.results.columns.banded`)
 QUANTILES = (5, 50, 95)
 
 
@@ -48,7 +45,8 @@ def effective_calibration(scenario, calibration: Calibration | None = None) -> C
     given = set((over.get("ranges") or {}).keys())
     fixed = {k for k in over if k != "ranges" and k in cal.ranges and k not in given}
     if fixed:
-        cal = cal.model_copy(update={"ranges": {k: v for k, v in cal.ranges.items() if k not in fixed}})
+        kept = {k: v for k, v in cal.ranges.items() if k not in fixed}
+        cal = cal.model_copy(update={"ranges": kept})
     return cal
 
 
@@ -59,10 +57,11 @@ def draws(calibration: Calibration, samples: int, seed: int) -> list[Calibration
 
 
 def bands(nominal: pd.DataFrame, per_draw: pd.DataFrame) -> pd.DataFrame:
-    """``nominal`` summary with ``<metric>_p5/_p50/_p95`` columns computed from the per-draw rows."""
+    """``nominal`` summary with ``<metric>_p5/_p50/_p95`` columns computed from the per-draw
+    rows."""
     out = nominal.copy()
     keys = out["workload"].astype(str)
-    for metric in BAND_METRICS:
+    for metric in banded():
         if metric not in out.columns or metric not in per_draw.columns:
             continue
         g = per_draw.groupby(per_draw["workload"].astype(str))[metric]
@@ -80,12 +79,12 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     if samples < 0:
         raise ValueError("uncertainty samples must be >= 0")
     nominal_cal = effective_calibration(scenario, calibration)
-    res = Result(scenario, run_engine(scenario, nominal_cal, progress=progress))
+    res = Result(scenario, run_engine(build(scenario, nominal_cal), progress=progress))
     if samples == 0:
         return res
     rows = []
     for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
-        s = Result(scenario, run_engine(scenario, cal, record_steps=False)).summary
+        s = Result(scenario, run_engine(build(scenario, cal), record_steps=False)).summary
         s.insert(0, "draw", i)
         for name in sorted(cal.ranges):
             v = cal.gemm_fraction("default") if name == "gemm_peak_fraction" else getattr(cal, name)
@@ -98,13 +97,18 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     return res
 
 
-def band_table(summary: pd.DataFrame, metrics=("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")) -> pd.DataFrame:
-    """A compact view: one row per workload and metric with nominal, p5, p50, p95."""
+#: the metrics :func:`band_table` shows by default: throughput, the two p99 latencies, economics
+HEADLINE = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")
+
+
+def band_table(summary: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
+    """A compact view of the bands, to read a run's spread at a glance: one row per workload and
+    metric with nominal, p5, p50, p95."""
     rows = []
     for _, r in summary.iterrows():
         for m in metrics:
             if f"{m}_p5" not in summary.columns:
                 continue
-            rows.append({"workload": r["workload"], "metric": m, "nominal": r[m], "p5": r[f"{m}_p5"],
-                         "p50": r[f"{m}_p50"], "p95": r[f"{m}_p95"]})
+            rows.append({"workload": r["workload"], "metric": m, "nominal": r[m],
+                         "p5": r[f"{m}_p5"], "p50": r[f"{m}_p50"], "p95": r[f"{m}_p95"]})
     return pd.DataFrame(rows).replace([np.inf, -np.inf], np.nan)

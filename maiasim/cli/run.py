@@ -1,0 +1,53 @@
+"""``maiasim run``: simulate a scenario, print its summary, optionally write frames and plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from .. import plot
+from ..api import simulate
+from .options import load, output_dir
+
+HELP = "simulate a scenario and print its summary"
+
+#: the summary columns printed, a terminal-wide selection of the registry's summary columns
+SUMMARY_COLUMNS = ("workload", "requests", "completed", "throughput_tok_s", "ttft_p50_s",
+                   "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
+                   "tokens_per_usd", "usd_per_mtok")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``maiasim run`` arguments."""
+    p.add_argument("scenario")
+    p.add_argument("-o", "--output", help="directory for CSV frames and PNG plots")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a field, e.g. deployment.replicas=8")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def format_summary(df: pd.DataFrame) -> str:
+    """The summary frame as a table that fits a terminal: :data:`SUMMARY_COLUMNS` only."""
+    view = df[[c for c in SUMMARY_COLUMNS if c in df.columns]]
+    return view.to_string(index=False, float_format=lambda x: f"{x:,.4g}")
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run the scenario; write frames (and plots) to ``-o`` when given."""
+    sc = load(args.scenario, args.set)
+    out = output_dir(args.output) if args.output else None
+    res = simulate(sc, progress=not args.quiet and sys.stderr.isatty())
+    d = sc.deployment
+    print(f"{sc.name}: {sc.chips} x {sc.chip_name} as {sc.replicas} replicas of "
+          f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {sc.model_name}, simulated "
+          f"{res.duration_s:,.1f} s")
+    print(format_summary(res.summary))
+    if out is not None:
+        res.to_csv(out)
+        if not args.no_plots:
+            plot.save_all(res, out)
+        print(f"wrote frames{'' if args.no_plots else ' and plots'} to {out}/")
+    return 0

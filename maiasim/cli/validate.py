@@ -1,0 +1,26 @@
+"""``maiasim validate``: check a scenario file (schema, fit in memory) without simulating it."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..build import build
+from .options import load
+
+HELP = "check a scenario file without running it"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``maiasim validate`` arguments."""
+    p.add_argument("scenario")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+
+
+def command(args: argparse.Namespace) -> int:
+    """Load and resolve the scenario (raises on any problem) and print what it would run."""
+    sc = load(args.scenario, args.set)
+    mem = build(sc).memory
+    print(f"{args.scenario}: valid. {sc.chips} x {sc.chip_name}, {sc.replicas} replicas, model "
+          f"{sc.model_name}; per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
+          f"{mem.kv_capacity_tokens:,} tokens per replica")
+    return 0
