@@ -1,5 +1,6 @@
-"""Bad input ends in one ScenarioError (CLI: exit 2, one message naming the field, the value and what
-is allowed), never a traceback, a hang or unbounded memory; silent nonsense is refused (issue 10).
+"""Bad input ends in one ScenarioError (CLI: exit 2, one message naming the field, the value and
+what is allowed), never a traceback, a hang or unbounded memory; silent nonsense is refused
+(issue 10).
 
 One case per reported input. Limits are in the schema, so they fail before any memory is spent."""
 
@@ -264,7 +265,7 @@ def test_custom_chip_with_bad_figures():
             ms.from_dict(scenario(**{"hardware.chip": _chip(**changes)}))
 
 
-# ---- B: error messages are bounded -----------------------------------------------------------------
+# ---- B: error messages are bounded ---------------------------------------------------------------
 
 
 def test_error_message_is_bounded_for_huge_and_deep_values():
@@ -298,7 +299,7 @@ def test_many_problems_are_capped():
     assert "500 problems" in str(e.value) and "more" in str(e.value) and len(str(e.value)) < 5000
 
 
-# ---- files --------------------------------------------------------------------------------------------
+# ---- files ---------------------------------------------------------------------------------------
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "s.yaml") -> Path:
@@ -362,7 +363,7 @@ def test_a_bom_and_a_valid_file_still_load(tmp_path):
     assert ms.load_scenario(p).name == "t"
 
 
-# ---- the command line ----------------------------------------------------------------------------------
+# ---- the command line ----------------------------------------------------------------------------
 
 
 CLI_CASES = [
@@ -426,7 +427,7 @@ def test_cli_set_values_use_the_bounded_loader(tmp_path, capsys):
     assert "--set name" in err and "alias" in err and "Traceback" not in err
 
 
-# ---- D: immutability and the Python API ------------------------------------------------------------------
+# ---- D: immutability and the Python API ----------------------------------------------------------
 
 
 def test_dict_fields_are_immutable_but_overrides_work():

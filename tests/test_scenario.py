@@ -15,8 +15,8 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 def test_required_scenarios_exist():
     names = {p.stem for p in SCENARIOS}
-    assert {"maia200-llama70b-conv", "h100-llama70b-conv", "gb200-llama70b-conv", "maia200-llama70b-code",
-            "maia200-llama8b-burst"} <= names
+    assert {"maia200-llama70b-conv", "h100-llama70b-conv", "gb200-llama70b-conv",
+            "maia200-llama70b-code", "maia200-llama8b-burst"} <= names
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
@@ -93,7 +93,8 @@ def test_bad_arrival_type_lists_allowed():
     d = _base()
     d["workload"][0]["arrival"] = {"type": "poison", "rate_per_s": 3}
     msg = _err(d)
-    assert "workload[0].arrival" in msg and "poison" in msg and "poisson" in msg and "closed_loop" in msg
+    assert "workload[0].arrival" in msg and "poison" in msg
+    assert "poisson" in msg and "closed_loop" in msg
 
 
 def test_negative_rate_and_unknown_field():
@@ -123,13 +124,15 @@ def test_missing_lengths_for_poisson():
 
 
 def test_model_that_does_not_fit_says_by_how_much():
-    sc = small_scenario(**{"model": "llama-3.1-405b", "deployment.tensor_parallel": 1, "precision.weights": "bf16"})
+    sc = small_scenario(**{"model": "llama-3.1-405b", "deployment.tensor_parallel": 1,
+                           "precision.weights": "bf16"})
     with pytest.raises(ms.DoesNotFit, match=r"short by [0-9.]+ GB.*tensor_parallel >= \d+"):
         ms.simulate(sc)
 
 
 def test_unsupported_precision_is_clear():
-    sc = small_scenario(**{"hardware.chip": "h100", "precision.weights": "fp4", "precision.activations": "fp4"})
+    sc = small_scenario(**{"hardware.chip": "h100", "precision.weights": "fp4",
+                           "precision.activations": "fp4"})
     with pytest.raises(ms.ScenarioError, match="does not support.*supported: bf16, fp8"):
         ms.simulate(sc)
     r = _cli("validate", "scenarios/maia200-llama70b-conv.yaml", "--set", "hardware.chip=a100")
@@ -142,21 +145,24 @@ def test_inline_chip_and_model_specs():
     chip = catalog.chip("maia200").model_dump()
     chip["hbm_bandwidth_bytes_per_s"] = 14e12
     model = catalog.model("llama-3.1-8b").model_dump()
-    # an inline chip has no catalog calibration: give it maia200's so the comparison isolates bandwidth
+    # an inline chip has no catalog calibration: give it maia200's, so that the comparison
+    # isolates bandwidth
     cal = catalog.calibration("maia200").model_dump(exclude={"chip"})
     sc = small_scenario(**{"hardware.chip": chip, "hardware.calibration": cal, "model": model,
                            "deployment.tensor_parallel": 1})
     fast = ms.simulate(sc).summary.iloc[-1]
-    base = ms.simulate(small_scenario(**{"model": model, "deployment.tensor_parallel": 1})).summary.iloc[-1]
+    base_sc = small_scenario(**{"model": model, "deployment.tensor_parallel": 1})
+    base = ms.simulate(base_sc).summary.iloc[-1]
     assert fast.tpot_p50_s < base.tpot_p50_s
-    over = small_scenario(**{"hardware.chip_overrides": {"hbm_bandwidth_bytes_per_s": 14e12}, "model": model,
-                             "deployment.tensor_parallel": 1})
+    over = small_scenario(**{"hardware.chip_overrides": {"hbm_bandwidth_bytes_per_s": 14e12},
+                             "model": model, "deployment.tensor_parallel": 1})
     assert ms.simulate(over).summary.iloc[-1].tpot_p50_s == pytest.approx(fast.tpot_p50_s)
 
 
 def test_trace_lengths_and_bundled_traces():
-    sc = small_scenario(**{"workload.0.arrival": {"type": "trace", "path": "azure:conv"}, "workload.0.prompt_tokens": None,
-                           "workload.0.output_tokens": None, "horizon_s": 30})
+    sc = small_scenario(**{"workload.0.arrival": {"type": "trace", "path": "azure:conv"},
+                           "workload.0.prompt_tokens": None, "workload.0.output_tokens": None,
+                           "horizon_s": 30})
     req = ms.simulate(sc).requests
     import pandas as pd
 
@@ -166,31 +172,37 @@ def test_trace_lengths_and_bundled_traces():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "maiasim", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    return subprocess.run([sys.executable, "-m", "maiasim", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
 
 
 def test_cli_validate_and_bad_input_exit_2(tmp_path):
     ok = _cli("validate", "scenarios/maia200-llama70b-conv.yaml")
     assert ok.returncode == 0 and "valid" in ok.stdout
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nhardware: {chip: maia200, chips: 4}\nworkload:\n  - name: a\n    arrival: {type: poisson, rate_per_s: fast}\n"
-                   "    prompt_tokens: {type: fixed, value: 10}\n    output_tokens: {type: fixed, value: 10}\n")
+    bad.write_text("name: x\nhardware: {chip: maia200, chips: 4}\nworkload:\n  - name: a\n"
+                   "    arrival: {type: poisson, rate_per_s: fast}\n"
+                   "    prompt_tokens: {type: fixed, value: 10}\n"
+                   "    output_tokens: {type: fixed, value: 10}\n")
     r = _cli("run", str(bad))
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert "workload[0].arrival.rate_per_s" in r.stderr and "fast" in r.stderr
     r = _cli("run", "scenarios/nope.yaml")
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("run", "scenarios/maia200-llama70b-conv.yaml", "--set", "model=llama-3.1-405b", "--set",
-             "deployment.tensor_parallel=1", "--set", "precision.weights=bf16", "--set", "hardware.chips=4", "--set", "deployment.replicas=4")
+    r = _cli("run", "scenarios/maia200-llama70b-conv.yaml", "--set", "model=llama-3.1-405b",
+             "--set", "deployment.tensor_parallel=1", "--set", "precision.weights=bf16",
+             "--set", "hardware.chips=4", "--set", "deployment.replicas=4")
     assert r.returncode == 2 and "short by" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_run_writes_frames_and_plots(tmp_path):
-    r = _cli("run", "scenarios/maia200-llama8b-burst.yaml", "-o", str(tmp_path), "--set", "workload.0.arrival.count=200", "-q")
+    r = _cli("run", "scenarios/maia200-llama8b-burst.yaml", "-o", str(tmp_path),
+             "--set", "workload.0.arrival.count=200", "-q")
     assert r.returncode == 0, r.stderr
     assert "throughput_tok_s" in r.stdout
-    for f in ("summary.csv", "requests.csv", "replicas.csv", "timeline.csv", "latency_cdf.png", "timeline.png"):
+    for f in ("summary.csv", "requests.csv", "replicas.csv", "timeline.csv", "latency_cdf.png",
+              "timeline.png"):
         assert (tmp_path / f).stat().st_size > 0
 
 

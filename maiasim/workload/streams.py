@@ -10,7 +10,7 @@ Request count. Before anything is drawn, each workload's expected request count 
 inside the horizon) and a scenario whose total exceeds ``engine.max_requests`` is refused. While
 drawing, a workload that passes the limit anyway (a heavy-tailed gamma, whose gaps are nearly all
 zero when ``cv`` is large) is stopped. Both are :class:`ScenarioError`; the limit never changes a
-draw, so a scenario under it gives the same arrays as before.
+draw, so a scenario under it gives the same arrays as an unlimited run would.
 """
 
 from __future__ import annotations
