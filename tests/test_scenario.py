@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from conftest import small_scenario
@@ -36,6 +37,13 @@ def test_with_overrides_returns_changed_copy(small):
     assert small.replicas == 2 and small.workload[0].arrival.rate_per_s == 4
     with pytest.raises(ms.ScenarioError, match="workload.5"):
         small.with_overrides({"workload.5.name": "x"})
+
+
+def test_with_overrides_takes_any_mapping_and_none(small):
+    """The one override path for sweeps and plans: any mapping; none at all gives the scenario."""
+    assert small.with_overrides(None) is small and small.with_overrides({}) is small
+    b = small.with_overrides(MappingProxyType({"deployment.replicas": 3}))
+    assert b.replicas == 3 and b.chips == 12
 
 
 def test_overrides_keep_fleet_size_consistent():
