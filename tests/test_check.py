@@ -11,9 +11,10 @@ from conftest import SMALL
 
 import maiasim as ms
 from maiasim import cli
+from maiasim.results.columns import COLUMNS
 from maiasim.studies import check as chk
 from maiasim.studies.baseline import BASELINE_HEADER, read_baseline, write_baseline
-from maiasim.studies.tolerances import DEFAULT_TOLERANCES, Tolerance
+from maiasim.studies.tolerances import DEFAULT_TOLERANCES, Tolerance, direction
 
 BASE = {**copy.deepcopy(SMALL), "name": "check-small", "horizon_s": 30}
 
@@ -128,6 +129,27 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
     failed = [c for c in cases if c.find("failure") is not None]
     assert {c.get("name") for c in failed} == {"e2e_p99_s"} and len(failed) == 2
     assert root.get("failures") == "2" and root.find("testsuite").get("tests") == str(len(cases))
+
+
+#: the direction of every summary column (and the names outside the summary the check accepts),
+#: pinned: the check reads them from the column registry, which must not move them
+DIRECTIONS = {
+    "higher is worse": ["rejected", "dropped", "in_flight", "duration_s", "cost_usd",
+                        "usd_per_mtok", "energy_j", "preemptions", "unknown_time_s",
+                        *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
+                          for p in ("p50", "p90", "p99", "mean")]],
+    "lower is worse": ["completed", "throughput_tok_s", "prompt_tok_s", "request_rate_per_s",
+                       "goodput_req_s", "slo_attainment", "tokens_per_usd", "tokens_per_joule"],
+    "must stay true": ["slo_met"],
+    None: ["workload", "requests", "bogus"],
+}
+
+
+def test_every_summary_column_has_its_direction():
+    pinned = {m for names in DIRECTIONS.values() for m in names}
+    assert {c.name for c in COLUMNS if c.frame == "summary"} <= pinned
+    for d, names in DIRECTIONS.items():
+        assert {m: direction(m) for m in names} == dict.fromkeys(names, d)
 
 
 @pytest.mark.parametrize("text, value, relative", [("10%", 0.10, True), ("0.05", 0.05, False), ("0", 0.0, False),

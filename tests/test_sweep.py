@@ -140,6 +140,34 @@ def test_t_quantiles_match_published_tables(df_, q, expected):
     assert t_ppf(1 - q, df_) == pytest.approx(-expected, rel=1e-6)
 
 
+#: Student t quantiles to double precision: closed forms for 1, 2 and 4 degrees of freedom,
+#: scipy.special.stdtrit (the function behind scipy.stats.t.ppf) for the others
+_Q975 = 4 * 0.975 * 0.025
+T_EXACT = [
+    (1, 0.975, math.tan(math.pi * 0.475)),
+    (2, 0.975, 0.95 / math.sqrt(2 * 0.975 * 0.025)),
+    (4, 0.975, 2 * math.sqrt(math.cos(math.acos(math.sqrt(_Q975)) / 3) / math.sqrt(_Q975) - 1)),
+    (9, 0.975, 2.262157162798205), (29, 0.975, 2.045229642132703),
+    (4, 0.95, 2.1318467863266495), (19, 0.995, 2.8609346064649794), (99, 0.9, 1.2901614420344854),
+]
+
+
+@pytest.mark.parametrize("df_, q, expected", T_EXACT)
+def test_t_quantiles_are_exact_to_1e_9(df_, q, expected):
+    assert t_ppf(q, df_) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("df_, q, expected", [t for t in T_EXACT if t[1] == 0.975])
+def test_confidence_half_width_is_exact_to_1e_9(df_, q, expected):
+    n = df_ + 1
+    m = np.linspace(1.0, 3.0, n) ** 2
+    df = pd.DataFrame({"x": 1, "replication": range(n), "seed": 0, "error": None, "m": m})
+    ci = confidence(df, metrics=["m"], level=2 * q - 1).iloc[0]
+    half = expected * m.std(ddof=1) / math.sqrt(n)
+    assert ci.m_ci_high - ci.m_mean == pytest.approx(half, rel=1e-9)
+    assert ci.m_mean - ci.m_ci_low == pytest.approx(half, rel=1e-9)
+
+
 def test_confidence_interval_arithmetic():
     df = pd.DataFrame({"x": [1, 1, 1, 2, 2], "replication": [0, 1, 2, 0, 1], "seed": 0,
                        "error": [None, None, None, None, "boom"], "m": [1.0, 2.0, 3.0, 5.0, np.nan]})

@@ -40,7 +40,7 @@ TEXT_COLUMNS = frozenset({"workload", "slo_met"})
 _HEADER = re.compile(re.escape(BASELINE_HEADER) + r" for scenario (.+); regenerate with: ")
 
 
-# ---- values ---------------------------------------------------------------------------------------
+# ---- values --------------------------------------------------------------------------------------
 
 
 def as_number(v: Any) -> float:
@@ -79,7 +79,7 @@ def fmt_value(v: Any) -> str:
     return f"{f:.4g}"
 
 
-# ---- writing --------------------------------------------------------------------------------------
+# ---- writing -------------------------------------------------------------------------------------
 
 
 def default_baseline(scenario_path: str | os.PathLike,
@@ -120,7 +120,7 @@ def write_baseline(summary: pd.DataFrame, path: str | os.PathLike, scenario: str
     return p
 
 
-# ---- reading --------------------------------------------------------------------------------------
+# ---- reading -------------------------------------------------------------------------------------
 
 
 def read_baseline(path: str | os.PathLike,

@@ -50,7 +50,7 @@ from .tolerances import HIGHER_IS_WORSE, Tolerance, direction, tolerances
 #: verdicts that fail a check
 FAILING = ("REGRESSED", "MISSING", "UNDEFINED")
 
-# ---- comparison ------------------------------------------------------------------------------------
+# ---- comparison ----------------------------------------------------------------------------------
 
 
 def compare(baseline: pd.DataFrame, current: pd.DataFrame,
@@ -146,7 +146,7 @@ def _fmt_pct(v: Any) -> str:
     return f"{f:+.2f}%" if abs(f) >= 0.005 else "0.00%"
 
 
-# ---- the report ------------------------------------------------------------------------------------
+# ---- the report ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -245,7 +245,7 @@ def junit(reports: list[CheckReport], path: str | os.PathLike | None = None) -> 
     return tree
 
 
-# ---- running ---------------------------------------------------------------------------------------
+# ---- running -------------------------------------------------------------------------------------
 
 
 def _scenario(scenario: Scenario | str | os.PathLike, sets: dict | None) -> Scenario:
