@@ -14,7 +14,7 @@ from conftest import small_scenario
 
 import maiasim as ms
 from maiasim import catalog
-from maiasim.calibrate import fit
+from maiasim.calibrate import fit, parameters, readers
 from maiasim.physics import (
     Parallelism,
     Precisions,
@@ -219,7 +219,23 @@ def test_log_sampling_centres_on_the_geometric_middle():
 
 def test_sampled_factor_names_are_fittable_or_fixed():
     for name in SAMPLED_FACTORS:
-        assert name in fit.PARAMS or f"{name}.bf16" in fit.PARAMS, name
+        assert name in parameters.PARAMS or f"{name}.bf16" in parameters.PARAMS, name
+
+
+def test_every_calibration_factor_has_a_search_range_its_field_accepts():
+    # the factors are Calibration's fields; the fit adds only a search range to each
+    assert set(parameters.SEARCH) == set(parameters.factor_fields())
+    assert {p.field for p in parameters.PARAMS.values()} == set(parameters.factor_fields())
+    for name, p in parameters.PARAMS.items():
+        assert p.lo < p.hi and (p.lo > 0 or not p.log), name
+        for v in (p.lo, p.hi):  # validated like any calibration: a range outside the field fails
+            assert parameters.get_param(parameters.set_params(Calibration(), {name: v}), name) == v
+
+
+def test_unknown_factor_names_list_the_fittable_ones():
+    with pytest.raises(ValueError, match="cannot fit 'bogus'.*hbm_fraction"):
+        parameters.param_names("gemm", names=["bogus"])
+    assert parameters.param_names("gemm", "fp8")[0] == "gemm_peak_fraction.fp8"
 
 
 # ---- fitting ------------------------------------------------------------------------------------------
@@ -394,13 +410,13 @@ def test_fit_recovers_known_elementwise_factors(tmp_path):
     t = elementwise_time(chip.hbm_bandwidth_bytes_per_s, truth, n, 2, 2.0)
     csv = tmp_path / "gelu_A100.csv"  # LLMCompass format: elements, G elements/s
     csv.write_text("".join(f"{int(e)}, {e / s / 1e9}\n" for e, s in zip(n, t, strict=True)))
-    cases = fit.read_llmcompass_elementwise(csv)
+    cases = readers.read_llmcompass_elementwise(csv)
     assert set(cases.op) == {"gelu"} and cases.measured_s.to_numpy() == pytest.approx(t, rel=1e-6)
     cal, rep = fit.fit_calibration("a100", "elementwise", csv, fit_all=True)
     assert cal.elementwise_fraction == pytest.approx(0.7, rel=0.02)
     assert cal.elementwise_latency_s == pytest.approx(12e-6, rel=0.05)
     rows = tmp_path / "layernorm_A100.csv"  # M, N, G elements/s: M rows of N values each
     rows.write_text("4096, 32, 2.5\n32, 4096, 2.5\n")
-    ln = fit.read_llmcompass_elementwise(rows, element_bytes=4.0)
+    ln = readers.read_llmcompass_elementwise(rows, element_bytes=4.0)
     assert list(ln.elements) == [4096 * 32] * 2 and set(ln.element_bytes) == {4.0}
     assert ln.measured_s.iloc[0] == pytest.approx(4096 * 32 / 2.5e9)
