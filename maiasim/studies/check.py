@@ -250,7 +250,7 @@ def junit(reports: list[CheckReport], path: str | os.PathLike | None = None) -> 
 
 def _scenario(scenario: Scenario | str | os.PathLike, sets: dict | None) -> Scenario:
     if isinstance(scenario, Scenario):
-        return scenario.with_overrides(sets) if sets else scenario
+        return scenario.with_overrides(sets)
     return load_scenario(scenario, sets or None)
 
 

@@ -161,8 +161,7 @@ def sweep(scenario: Scenario | str | os.PathLike, grid: Mapping[str, Sequence[An
     if int(replications) < 1:
         raise ScenarioError(f"replications must be >= 1, got {replications}")
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    if overrides:
-        sc = sc.with_overrides(dict(overrides))
+    sc = sc.with_overrides(overrides)
     g = _check_grid(sc, grid)
     keys = list(g)
     points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*g.values())]
