@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test venv lint bench validate notebooks baselines clean
+.PHONY: demo test venv lint bench validate docs-reference notebooks baselines clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,13 +27,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check maiasim tests benchmarks
+	$(BIN)/ruff check maiasim tests benchmarks tools
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 validate: $(STAMP)
-	$(BIN)/python -m maiasim.validation
+	$(BIN)/python -m tools.validation
+
+docs-reference: $(STAMP)
+	$(BIN)/python -m tools.schema_doc
 
 baselines: $(STAMP)
 	$(BIN)/python -m maiasim check --update-all scenarios baselines

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import maiasim as ms
-from maiasim import schema_doc
+from tools import schema_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "maiasim"
@@ -44,10 +44,10 @@ NO_FRAMES = [*PURE_MODULES, "engine/records.py", "catalog/__init__.py", "results
 
 
 def test_committed_reference_is_up_to_date():
-    """A schema change without `python -m maiasim.schema_doc` fails here."""
-    assert REFERENCE.is_file(), "docs/scenario-reference.md is missing: run python -m maiasim.schema_doc"
+    """A schema change without `make docs-reference` fails here."""
+    assert REFERENCE.is_file(), "docs/scenario-reference.md is missing: run make docs-reference"
     assert REFERENCE.read_text(encoding="utf-8") == schema_doc.generate(), (
-        "docs/scenario-reference.md is out of date: run python -m maiasim.schema_doc")
+        "docs/scenario-reference.md is out of date: run make docs-reference")
 
 
 def test_check_flag_exit_codes(tmp_path, capsys):

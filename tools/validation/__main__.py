@@ -1,0 +1,5 @@
+"""``python -m tools.validation``: regenerate the accuracy report (docs/validation.md)."""
+
+from .generate import main
+
+raise SystemExit(main())
