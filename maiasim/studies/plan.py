@@ -141,13 +141,57 @@ def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1,
     return sc.with_overrides(over)
 
 
+class _Search:
+    """The replica search of one (chip, TP): probes of the fleet sizes tried, each simulated once,
+    and the number of simulations run (a plan row reports it)."""
+
+    def __init__(self, base: Scenario):
+        self.base = base
+        self.probes: dict[int, _Probe] = {}
+        self.sims = 0
+
+    def fleet(self, n: int) -> Scenario:
+        """The candidate fleet of ``n`` replicas."""
+        return self.base.with_overrides({"deployment.replicas": n})
+
+    def meets(self, n: int) -> bool:
+        """Whether ``n`` replicas meet every SLO (simulated the first time it is asked)."""
+        if n not in self.probes:
+            self.sims += 1
+            self.probes[n] = _probe(simulate(self.fleet(n)))
+        return self.probes[n].met
+
+    def smallest(self, max_replicas: int) -> tuple[int | None, str | None]:
+        """(fewest replicas that meet the SLOs, None) or (None, why the search gave up): doubling
+        from 1 until the SLOs hold, then a binary search between the last two counts."""
+        lo, n = 0, 1
+        while not self.meets(n):  # exponential probe
+            if n >= max_replicas:
+                return None, (f"SLO not met with max_replicas={max_replicas}: "
+                              f"{self.probes[n].why}")
+            if lo and not _more_may_help(self.probes[lo], self.probes[n]):
+                return None, (f"SLO not met even with an idle replica (no queueing at {lo} "
+                              f"replica{'s' * (lo > 1)}; {n} replicas did not bring it within "
+                              f"reach): {self.probes[n].why}")
+            lo = n
+            n = min(2 * n, max_replicas)
+        hi = n
+        while hi - lo > 1:  # binary search: lo fails (or is 0), hi meets
+            mid = (lo + hi) // 2
+            if self.meets(mid):
+                hi = mid
+            else:
+                lo = mid
+        return hi, None
+
+
 def _plan_one(task: tuple) -> dict[str, Any]:
-    """Search one (chip, TP). Module-level so process pools can pickle it; never raises."""
+    """Search one (chip, TP) and verify its answer. Module-level so process pools can pickle it;
+    never raises: a (chip, TP) that cannot be planned is a row with a ``reason``."""
     sc, chip, tp, max_replicas, price = task
     row: dict[str, Any] = {"chip": chip, "tensor_parallel": int(tp),
                            "pipeline_parallel": sc.deployment.pipeline_parallel,
                            "replicas": np.nan, "chips": np.nan, "feasible": False, "reason": None}
-    sims = 0
     try:
         base = variant(sc, chip, tp, 1, price)
         build(base)  # instant: raises DoesNotFit when the weights do not fit
@@ -155,53 +199,24 @@ def _plan_one(task: tuple) -> dict[str, Any]:
         row["reason"] = error_text(e)
         row["simulations"] = 0
         return row
-
-    cache: dict[int, _Probe] = {}
-
-    def ok(n: int) -> bool:
-        nonlocal sims
-        if n not in cache:
-            sims += 1
-            cache[n] = _probe(simulate(base.with_overrides({"deployment.replicas": n})))
-        return cache[n].met
-
+    search = _Search(base)
     try:
-        lo, hi, n = 0, None, 1
-        while True:  # exponential probe
-            if ok(n):
-                hi = n
-                break
-            if n >= max_replicas:
-                row["reason"] = f"SLO not met with max_replicas={max_replicas}: {cache[n].why}"
-                break
-            if lo and not _more_may_help(cache[lo], cache[n]):
-                row["reason"] = (f"SLO not met even with an idle replica (no queueing at {lo} "
-                                 f"replica{'s' * (lo > 1)}; {n} replicas did not bring it within "
-                                 f"reach): {cache[n].why}")
-                break
-            lo = n
-            n = min(2 * n, max_replicas)
+        hi, reason = search.smallest(max_replicas)
         if hi is None:
-            row["simulations"] = sims
+            row["reason"] = reason
+            row["simulations"] = search.sims
             return row
-        while hi - lo > 1:  # binary search: lo fails (or is 0), hi meets
-            mid = (lo + hi) // 2
-            if ok(mid):
-                hi = mid
-            else:
-                lo = mid
-        sc_n = base.with_overrides({"deployment.replicas": hi})
+        sc_n = search.fleet(hi)
         res = simulate(sc_n)  # a fresh run of the chosen plan: the verification
-        sims += 1
+        search.sims += 1
         met, why = result_verdict(res)
         fewer_ok, fewer_why = False, "0 replicas serve nothing" if hi == 1 else ""
         if hi > 1:
-            sims += 1
-            fewer = simulate(base.with_overrides({"deployment.replicas": hi - 1}))
-            fewer_ok, fewer_why = result_verdict(fewer)
+            search.sims += 1
+            fewer_ok, fewer_why = result_verdict(simulate(search.fleet(hi - 1)))
     except Exception as e:
         row["reason"] = error_text(e)
-        row["simulations"] = sims
+        row["simulations"] = search.sims
         return row
 
     allrow = res.summary.loc[res.summary.workload == "all"].iloc[0]
@@ -215,7 +230,7 @@ def _plan_one(task: tuple) -> dict[str, Any]:
     for m in PLAN_METRICS:
         row[m] = float(allrow[m])
     row.update({"verified": bool(met), "fewer_meets_slo": bool(fewer_ok),
-                "fewer_fails_on": fewer_why or None, "simulations": sims})
+                "fewer_fails_on": fewer_why or None, "simulations": search.sims})
     return row
 
 
