@@ -201,3 +201,34 @@ def test_nothing_outside_the_repository_is_read_at_run_time():
 def test_modules_stay_small(mod):
     n = len(MODULES[mod].read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{MODULES[mod].relative_to(ROOT)} has {n} lines (split it)"
+
+
+def test_a_router_is_one_module_and_a_registry_line(tmp_path, monkeypatch, capsys):
+    """The seam as docs/architecture.md shows it: register a policy, name it in the scenario."""
+    import maiasim as ms
+    from maiasim.cli import main
+    from maiasim.engine import ROUTERS
+
+    class Always0:
+        def __init__(self, n, rng):
+            pass
+
+        def pick(self):
+            return 0
+
+        def done(self, replica):
+            pass
+
+    sc = {"name": "r", "horizon_s": 5, "hardware": {"chip": "maia200"}, "model": "llama-3.1-8b",
+          "deployment": {"replicas": 3}, "router": {"policy": "always_zero"},
+          "workload": [{"name": "w", "arrival": {"type": "poisson", "rate_per_s": 5},
+                        "prompt_tokens": {"type": "fixed", "value": 100},
+                        "output_tokens": {"type": "fixed", "value": 10}}]}
+    p = tmp_path / "r.yaml"
+    p.write_text(ms.from_dict(sc).to_yaml(), encoding="utf-8")
+    assert main(["validate", str(p)]) == 2
+    assert "'always_zero' is not a routing policy" in capsys.readouterr().err
+    monkeypatch.setitem(ROUTERS, "always_zero", Always0)
+    res = ms.simulate(sc)
+    assert (res.requests.replica == 0).all() and len(res.requests) > 5
+    assert main(["validate", str(p)]) == 0

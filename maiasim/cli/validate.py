@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .. import engine
 from ..build import build
 from .options import load
 
@@ -20,6 +21,7 @@ def command(args: argparse.Namespace) -> int:
     """Load and resolve the scenario (raises on any problem) and print what it would run."""
     sc = load(args.scenario, args.set)
     mem = build(sc).memory
+    engine.check(sc)
     print(f"{args.scenario}: valid. {sc.chips} x {sc.chip_name}, {sc.replicas} replicas, model "
           f"{sc.model_name}; per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
           f"{mem.kv_capacity_tokens:,} tokens per replica")

@@ -58,7 +58,7 @@ class _Sim:
         self.router = make_router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
         s = d.scheduler
-        sched = make_scheduler("vllm", s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
+        sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
         self.replicas = [
             Replica(self.env, i, self.step, self.mem, sched, self.rec, self._finished,
                     sc.engine.fast_forward, s.queue_timeout_s, cause)
@@ -105,12 +105,14 @@ class _Sim:
             submit(w, p, o)
 
     def run(self, progress: bool = False) -> Records:
+        """Start the arrivals and closed-loop clients, run to the horizon (or drain), finish."""
         env, sc = self.env, self.sc
         open_streams = [s for s in self.streams if s.times is not None]
         if open_streams:
             times = np.concatenate([s.times for s in open_streams])
             order = np.argsort(times, kind="stable")
-            cols = [np.concatenate([np.full(len(s.times), s.workload) for s in open_streams])[order],
+            cols = [np.concatenate([np.full(len(s.times), s.workload)
+                                    for s in open_streams])[order],
                     np.concatenate([s.prompt for s in open_streams])[order],
                     np.concatenate([s.output for s in open_streams])[order]]
             env.process(self._open_loop(times[order].tolist(), *(c.tolist() for c in cols)))
@@ -129,10 +131,12 @@ class _Sim:
 
     def _finish(self) -> Records:
         rec, now = self.rec, self.env.now
-        if self.sc.engine.drain and (self.sc.engine.max_drain_s is None or now < self.sc.horizon_s + self.sc.engine.max_drain_s):
+        if self.sc.engine.drain and (self.sc.engine.max_drain_s is None
+                                     or now < self.sc.horizon_s + self.sc.engine.max_drain_s):
             # drained: the run ends with the last step or arrival (an interrupted jump leaves a
             # stale timeout behind that must not stretch the duration)
-            last_arrival = float(np.nanmax(rec.requests.arrival_s[: rec.requests.n])) if rec.requests.n else 0.0
+            last_arrival = (float(np.nanmax(rec.requests.arrival_s[: rec.requests.n]))
+                            if rec.requests.n else 0.0)
             now = max([last_arrival] + [r.last_end for r in self.replicas])
         rec.end_s = now
         for rep in self.replicas:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import ScenarioError
+
 if TYPE_CHECKING:  # (annotations only: the replica imports this module)
     from .replica import Replica, Seq
 
@@ -116,5 +118,9 @@ SCHEDULERS: dict[str, type] = {"vllm": ContinuousBatching}
 
 def make_scheduler(policy: str, max_batch_tokens: int, max_num_seqs: int,
                    chunked_prefill: bool) -> Scheduler:
-    """The named policy, configured."""
-    return SCHEDULERS[policy](max_batch_tokens, max_num_seqs, chunked_prefill)
+    """The named policy, configured (a ScenarioError names the known ones)."""
+    cls = SCHEDULERS.get(policy)
+    if cls is None:
+        raise ScenarioError(f"deployment.scheduler.policy: {policy!r} is not a scheduler "
+                            f"(known: {', '.join(sorted(SCHEDULERS))})")
+    return cls(max_batch_tokens, max_num_seqs, chunked_prefill)

@@ -7,7 +7,7 @@ they configure (the engine's router and scheduler, the physics' precisions).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_serializer, field_validator
 
@@ -71,6 +71,10 @@ class SchedulerConfig(ConfigModel):
     """Each replica's continuous-batching scheduler, with vLLM's knobs: how many tokens and
     sequences share an iteration, and how much HBM the KV cache may take."""
 
+    policy: str = Field(default="vllm", pattern=r"^[a-z][a-z0-9_]*$", description=(
+        "A batch-formation policy of `maiasim/engine/scheduler.py` (unknown names are refused "
+        "before the run). Built in: `vllm`: continuous batching, newest sequence preempted and "
+        "recomputed."))
     max_batch_tokens: Int = Field(default=8192, ge=16, le=1 << 20, description=(
         "Token budget of one engine iteration (decode tokens + prefill chunk tokens). Without "
         "chunked prefill it also caps a prompt's length."))
@@ -111,7 +115,9 @@ class DeploymentConfig(ConfigModel):
 class RouterConfig(ConfigModel):
     """How arrivals are assigned to replicas; the policy names one of the engine's routers."""
 
-    policy: Literal["round_robin", "least_outstanding", "random"] = Field(
-        default="least_outstanding", description=(
-            "`least_outstanding`: the replica with fewest unfinished requests (ties: lowest "
-            "index); `round_robin`: in turn; `random`: uniform from the `router` random stream."))
+    policy: str = Field(
+        default="least_outstanding", pattern=r"^[a-z][a-z0-9_]*$", description=(
+            "A routing policy of `maiasim/engine/routers/` (unknown names are refused before the "
+            "run). Built in: `least_outstanding`: the replica with fewest unfinished requests "
+            "(ties: lowest index); `round_robin`: in turn; `random`: uniform from the `router` "
+            "random stream."))
