@@ -7,9 +7,10 @@ at the start can still switch on) and Levenberg-Marquardt descends it (least-squ
 converges in tens of iterations where Nelder-Mead needs hundreds, and it does not stall in the
 long valleys that coupled overheads and floors make).
 
-Both are kept here rather than taken from ``scipy.optimize``: scipy would add ~140 MB and ~0.3-0.7 s
-of import to a package that does not otherwise need it, and the fitted factors shipped in the
-catalog and quoted in docs/validation.md are reproduced exactly by these two (see
+Both are kept here rather than taken from ``scipy.optimize.least_squares``: scipy would add 143 MB
+and 0.26-0.8 s of import to a package that does not otherwise need it, and swapped in it moves the
+H100 Splitwise fit to another basin of nearly the same loss with no better held-out error, while
+these two reproduce the shipped factors and docs/validation.md exactly (measurements in
 docs/calibration.md, "Why not scipy").
 """
 
