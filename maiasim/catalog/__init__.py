@@ -14,7 +14,7 @@ from ..spec.model import ModelSpec
 
 
 class UnknownName(ValueError):
-    pass
+    """A chip or model name the catalog does not ship; the message lists the known names."""
 
 
 def _read(name: str) -> dict:
@@ -24,11 +24,13 @@ def _read(name: str) -> dict:
 
 @cache
 def chips() -> dict[str, ChipSpec]:
+    """Every shipped chip by name, read and validated once."""
     return {k: ChipSpec.model_validate(v) for k, v in _read("chips.yaml").items()}
 
 
 @cache
 def models() -> dict[str, ModelSpec]:
+    """Every shipped model by name, read and validated once."""
     return {k: ModelSpec.model_validate(v) for k, v in _read("models.yaml").items()}
 
 
@@ -40,14 +42,17 @@ def _lookup(kind: str, table: dict, name: str):
 
 
 def chip(name: str) -> ChipSpec:
+    """The shipped chip ``name``; raises :class:`UnknownName` so a typo names the choices."""
     return _lookup("chip", chips(), name)
 
 
 def model(name: str) -> ModelSpec:
+    """The shipped model ``name``; raises :class:`UnknownName` so a typo names the choices."""
     return _lookup("model", models(), name)
 
 
 def calibration_path(chip_name: str) -> Path:
+    """The path of the chip's shipped calibration file (which may not exist), for tools to check."""
     return Path(str(resources.files(__package__).joinpath("calibration", f"{chip_name}.yaml")))
 
 
@@ -56,5 +61,6 @@ def calibration(chip_name: str) -> Calibration:
     """The chip's shipped calibration, or generic defaults for a chip without one."""
     p = resources.files(__package__).joinpath("calibration", f"{chip_name}.yaml")
     if not p.is_file():
-        return Calibration(chip=chip_name, sources={"all": "generic defaults: no calibration for this chip"})
+        return Calibration(chip=chip_name,
+                           sources={"all": "generic defaults: no calibration for this chip"})
     return Calibration.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")))

@@ -1,7 +1,7 @@
 """Columnar recorders: what the engine writes while it runs, as preallocated arrays.
 
-The engine stores facts (times, counts), never statistics; :mod:`maiasim.results.frames` turns them into
-frames once, at the end.
+The engine stores facts (times, counts), never statistics; :mod:`maiasim.results.frames` turns
+them into frames once, at the end.
 """
 
 from __future__ import annotations
@@ -55,11 +55,12 @@ class RequestLog:
 class StepLog:
     """One row per engine step or fast-forward jump of any replica (the timeline's raw data).
 
-    ``waiting`` and ``running`` are the queue and batch sizes as the step starts; ``kv_tokens`` is the
-    KV use as it ends (its peak within the step). Rows are packed into one flat float array: one
-    ``extend`` per step is the cheapest record Python offers."""
+    ``waiting`` and ``running`` are the queue and batch sizes as the step starts; ``kv_tokens`` is
+    the KV use as it ends (its peak within the step). Rows are packed into one flat float array:
+    one ``extend`` per step is the cheapest record Python offers."""
 
-    FIELDS = ("replica", "start_s", "end_s", "out_tokens", "prefill_tokens", "kv_tokens", "waiting", "running")
+    FIELDS = ("replica", "start_s", "end_s", "out_tokens", "prefill_tokens", "kv_tokens", "waiting",
+              "running")
     WIDTH = len(FIELDS)
 
     def __init__(self):
@@ -70,7 +71,9 @@ class StepLog:
         return len(self.data) // len(self.FIELDS)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        m = np.frombuffer(self.data, dtype=float).reshape(-1, len(self.FIELDS)) if len(self.data) else np.zeros((0, len(self.FIELDS)))
+        """The log as one column per field (counts as integers), for the timeline frame."""
+        m = (np.frombuffer(self.data, dtype=float).reshape(-1, len(self.FIELDS)) if len(self.data)
+             else np.zeros((0, len(self.FIELDS))))
         out = {f: m[:, i] for i, f in enumerate(self.FIELDS)}
         for f in ("replica", "out_tokens", "prefill_tokens", "kv_tokens", "waiting", "running"):
             out[f] = out[f].astype(np.int64)

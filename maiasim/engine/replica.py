@@ -87,10 +87,10 @@ class _Jump:
 
 
 class Replica:
+    """One model replica: its queue, batch and KV cache, and the loop that serves them."""
     def __init__(self, env: simpy.Environment, idx: int, step: StepCostModel, mem: MemoryPlan,
-                 sched: Scheduler, rec: Records,
-                 on_finish, fast_forward: bool, queue_timeout_s: float | None = None,
-                 cause: Cause | None = None):
+                 sched: Scheduler, rec: Records, on_finish, fast_forward: bool,
+                 queue_timeout_s: float | None = None, cause: Cause | None = None):
         self.env, self.idx, self.step, self.rec = env, idx, step, rec
         self.sched = sched
         self.cap = mem.kv_capacity_tokens
@@ -115,11 +115,12 @@ class Replica:
         self._step_start = 0.0
         self.last_end = 0.0
         self._qlog = rec.queue.extend if rec.queue is not None else None  # (time, +1/-1) pairs
-        self._totals = [0.0, 0.0, 0.0, 0, 0, 0, 0]  # busy_s, flops, bytes, out, prefill, steps, jumps
+        self._totals = [0.0, 0.0, 0.0, 0, 0, 0, 0]  # busy, flops, bytes, out, prefill, steps, jumps
         self.proc = env.process(self.run())
 
     # ---- arrivals ------------------------------------------------------------------------------
     def enqueue(self, s: Seq) -> None:
+        """Queue a routed request; wake the idle loop, or cut a jump short if it can join."""
         had_queue = bool(self.waiting)
         self.waiting.append(s)
         s.queued = True  # (the queue log takes a first wait from arrival_s and admit_s)
@@ -159,6 +160,7 @@ class Replica:
 
     # ---- the serving loop ----------------------------------------------------------------------
     def run(self):
+        """The serving loop (a simpy process): schedule a step, jump or wait, and book it."""
         env, rec = self.env, self.rec
         while True:
             if not self.running and not self.waiting:
@@ -171,8 +173,8 @@ class Replica:
                 if not self.running and self.waiting:
                     # an empty replica can always admit its queue head (or drop it with a reason);
                     # waiting here would leave requests in flight forever
-                    raise RuntimeError(f"replica {self.idx} stalled with {len(self.waiting)} queued "
-                                       f"requests and an empty batch (an engine bug)")
+                    raise RuntimeError(f"replica {self.idx} stalled with {len(self.waiting)} "
+                                       f"queued requests and an empty batch (an engine bug)")
                 # the queue head was dropped or waits for running sequences to free KV
                 self._idle = env.event()
                 yield self._idle
@@ -215,7 +217,8 @@ class Replica:
             if n_dec:
                 self._complete_due()
             if rec.steps is not None:
-                rec.steps.add((self.idx, start, env.now, n_out, tokens - n_dec, kv_step, waiting, running))
+                rec.steps.add((self.idx, start, env.now, n_out, tokens - n_dec, kv_step, waiting,
+                               running))
 
     def admit_head(self) -> Seq:
         """Move the queue head into the batch and reserve KV for its whole prompt (the scheduler
@@ -245,7 +248,7 @@ class Replica:
             self._qlog((self.env.now, -1.0))
 
     def _prefill_complete(self, s: Seq) -> None:
-        """The prompt's last chunk ran: one token is out; the sequence starts decoding or finishes."""
+        """The prompt's last chunk ran: a token is out; the sequence starts decoding or finishes."""
         s.generated += 1
         if s.first_token < 0:
             s.first_token = self.env.now
@@ -309,7 +312,7 @@ class Replica:
 
     # ---- fast-forward --------------------------------------------------------------------------
     def _jump_length(self) -> int:
-        """Decode steps until the next completion or KV exhaustion, if no waiting request can join."""
+        """Decode steps to the next completion or KV exhaustion; 0 if a waiting request can join."""
         if self.waiting and self.sched.could_join(self, self.waiting[0], self.kv_used):
             return 0
         heap = self.heap
@@ -377,7 +380,8 @@ class Replica:
             log.add((self.idx, j.t0, end, grown, 0, kv, j.waiting, n))
 
     # ---- accounting ----------------------------------------------------------------------------
-    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b, jump=False) -> None:
+    def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b,
+                 jump=False) -> None:
         """Add ``steps`` identical-shape steps (context summed over them) to the replica's totals.
 
         Totals live in plain floats here (numpy scalar updates cost more than the arithmetic) and
@@ -411,12 +415,14 @@ class Replica:
         if self.running:
             busy += max(0.0, now - self._step_start)
         reps.busy_s[i], reps.flops[i], reps.hbm_bytes[i] = busy, flops, nbytes
-        reps.out_tokens[i], reps.prefill_tokens[i], reps.steps[i], reps.jumps[i] = out, pre, steps, jumps
+        (reps.out_tokens[i], reps.prefill_tokens[i], reps.steps[i],
+         reps.jumps[i]) = out, pre, steps, jumps
         reps.kv_peak_tokens[i] = self.kv_peak
         r = self.rec.requests
         for s in self.running.values():
             r.reason[s.rid] = REASON["running_at_end"]
-            r.generated[s.rid] = s.generated if s.finish_step < 0 else s.output - (s.finish_step - self.k)
+            r.generated[s.rid] = (s.generated if s.finish_step < 0
+                                  else s.output - (s.finish_step - self.k))
         for s in self.waiting:
             r.reason[s.rid] = REASON["queued_at_end"]
             r.generated[s.rid] = s.generated

@@ -1,6 +1,7 @@
 """Kernel times: the roofline of a GEMM and of an element-wise kernel.
 
-Each is the one formula that the step model, the calibration fit and the validation report share.
+Each is the one formula that the step model, the calibration fit and the validation report
+share.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ def gemm_time(peak_flops, bw, calib: Calibration, precision: str, rows, params, 
               weight_bytes: float, act_bytes: float, eff_rows=None, kernels: int = 1):
     """Roofline time of a GEMM: ``rows`` tokens times a ``params``-element weight matrix.
 
-    Returns (time, flops, bytes, compute time, memory time), vectorised over ``rows``. Compute runs at
-    ``peak * plateau * m / (m + gemm_half_tokens)`` (small token counts are inefficient), memory at
-    ``bw * hbm_fraction``; each of ``kernels`` launches adds ``gemm_latency_s``. This is the one
+    Returns (time, flops, bytes, compute time, memory time), vectorised over ``rows``. Compute runs
+    at ``peak * plateau * m / (m + gemm_half_tokens)`` (small token counts are inefficient), memory
+    at ``bw * hbm_fraction``; each of ``kernels`` launches adds ``gemm_latency_s``. This is the one
     formula both the simulator and the calibration fit (:mod:`maiasim.calibrate.fit`) use."""
     c = calib
     rows = np.asarray(rows, dtype=float)
@@ -33,12 +34,14 @@ def gemm_time(peak_flops, bw, calib: Calibration, precision: str, rows, params, 
 
 
 def elementwise_kernels(model: ModelSpec, tp: int) -> list[tuple[str, float, int]]:
-    """A layer's element-wise kernels: (name, elements per token on one chip, HBM passes per element).
+    """A layer's element-wise kernels: (name, elements per token on one chip, HBM passes per
+    element).
 
     Two norms and two residual adds on the full hidden state (replicated across the TP group), and
     the activation on this chip's share of the MLP (gated: reads gate and up, writes one)."""
     h = model.hidden_size
-    act = (model.ffn_size if not model.is_moe else model.expert_ffn_size * model.active_experts) / tp
+    act = (model.ffn_size if not model.is_moe
+           else model.expert_ffn_size * model.active_experts) / tp
     return [("norm", h, 2), ("norm", h, 2), ("residual_add", h, 3), ("residual_add", h, 3),
             ("activation", act, 3 if model.gated_mlp else 2)]
 
@@ -48,5 +51,6 @@ def elementwise_time(bw: float, calib: Calibration, elements, passes: float, ele
     latency plus ``passes`` reads and writes of each value at the element-wise HBM fraction.
     The one formula both the simulator and the calibration fit use."""
     E = np.asarray(elements, dtype=float)
-    t = calib.elementwise_latency_s + passes * E * element_bytes / (bw * calib.elementwise_hbm_fraction)
+    t = (calib.elementwise_latency_s
+         + passes * E * element_bytes / (bw * calib.elementwise_hbm_fraction))
     return np.where(E > 0, t, 0.0)

@@ -42,8 +42,10 @@ def plan_memory(
     usable = chip.hbm_bytes * hbm_utilization
     weights = model.params * BYTES_PER_ELEMENT[precision.weights] / (tp * pp)
     ab = 2.0  # activations are held in BF16 between kernels
-    h, ffn = model.hidden_size, max(model.ffn_size, model.expert_ffn_size * max(1, model.active_experts))
-    activation = max_batch_tokens * (4 * h + 2 * ffn / tp) * ab + max_num_seqs * model.vocab_size / tp * 4
+    h, ffn = model.hidden_size, max(model.ffn_size,
+                                    model.expert_ffn_size * max(1, model.active_experts))
+    activation = (max_batch_tokens * (4 * h + 2 * ffn / tp) * ab
+                  + max_num_seqs * model.vocab_size / tp * 4)
     per_layer = model.kv_elements_per_token_per_layer(tp)
     kvb = BYTES_PER_ELEMENT[precision.kv_cache]
     layers_local = math.ceil(model.full_attention_layers / pp)
@@ -54,13 +56,17 @@ def plan_memory(
         sw_tokens = math.ceil(model.sliding_window * sw_local / max(layers_local, 1))
     free = usable - weights - activation
     if free <= 0:
-        need_tp = math.ceil(model.params * BYTES_PER_ELEMENT[precision.weights] / pp / (usable - activation)) if usable > activation else None
+        need_tp = (math.ceil(model.params * BYTES_PER_ELEMENT[precision.weights] / pp
+                             / (usable - activation))
+                   if usable > activation else None)
         hint = f"; try tensor_parallel >= {need_tp}" if need_tp else ""
         raise DoesNotFit(
             f"{model.hf_id or 'model'} does not fit: per chip it needs {weights / 1e9:.1f} GB of "
-            f"{precision.weights} weights + {activation / 1e9:.1f} GB of activations, but the chip has "
-            f"{usable / 1e9:.1f} GB usable ({chip.hbm_bytes / 1e9:.0f} GB x {hbm_utilization}); short by "
-            f"{-free / 1e9:.1f} GB at tensor_parallel={tp}, pipeline_parallel={pp}{hint}"
+            f"{precision.weights} weights + {activation / 1e9:.1f} GB of activations, but the chip "
+            f"has {usable / 1e9:.1f} GB usable ({chip.hbm_bytes / 1e9:.0f} GB x "
+            f"{hbm_utilization}); short by {-free / 1e9:.1f} GB at tensor_parallel={tp}, "
+            f"pipeline_parallel={pp}{hint}"
         )
     capacity = int(free // kv_per_token)
-    return MemoryPlan(usable, weights, activation, free, kv_per_token, capacity, block_tokens + sw_tokens)
+    return MemoryPlan(usable, weights, activation, free, kv_per_token, capacity,
+                      block_tokens + sw_tokens)

@@ -34,7 +34,8 @@ def group_fanouts(chip: ChipSpec, group_size: int) -> list[tuple[NetworkTier, in
             covered *= fan
     if covered < group_size:
         biggest = chip.scale_up[-1].chips
-        raise ValueError(f"a group of {group_size} chips exceeds the largest scale-up domain ({biggest})")
+        raise ValueError(f"a group of {group_size} chips exceeds the largest scale-up domain "
+                         f"({biggest})")
     return out
 
 
@@ -43,8 +44,8 @@ def _latency_hops(tier: NetworkTier, fan: int) -> float:
         return 1.0
     if tier.topology == "switched":
         return math.ceil(math.log2(fan)) if fan > 1 else 0.0
-    # torus (TPU ICI is 3-D): a group of f chips is a near-cubic block reduced with a ring per dimension,
-    # so about 3 * (f^(1/3) - 1) hops rather than f - 1 around one long ring
+    # torus (TPU ICI is 3-D): a group of f chips is a near-cubic block reduced with a ring per
+    # dimension, so about 3 * (f^(1/3) - 1) hops rather than f - 1 around one long ring
     return float(max(1, math.ceil(3.0 * (fan ** (1.0 / 3.0) - 1.0) - 1e-9)))
 
 
@@ -57,8 +58,9 @@ def _tier_bw(tier: NetworkTier, fan: int) -> float:
 
 
 def _stages(chip: ChipSpec, group_size: int) -> list[tuple[NetworkTier, int, int]]:
-    """(tier, fanout, pool) for each tier a group uses: the tiers it spans, then any pooled tiers just
-    outside them (their ports carry inner traffic too). Tiers of one pool share a pool number."""
+    """(tier, fanout, pool) for each tier a group uses: the tiers it spans, then any pooled tiers
+    just outside them (their ports carry inner traffic too). Tiers of one pool share a pool
+    number."""
     fans = {id(t): f for t, f in group_fanouts(chip, group_size)}
     last = max((i for i, t in enumerate(chip.scale_up) if id(t) in fans), default=-1)
     out: list[tuple[NetworkTier, int, int]] = []
@@ -92,7 +94,8 @@ def allreduce_time(chip: ChipSpec, calib: Calibration, group_size: int, message_
     m = np.asarray(message_bytes, dtype=float)
     if group_size <= 1:
         return np.zeros_like(m) if m.ndim else 0.0
-    t = np.full_like(m, calib.collective_overhead_s + (group_size - 1) * calib.collective_rank_latency_s)
+    t = np.full_like(m, calib.collective_overhead_s
+                     + (group_size - 1) * calib.collective_rank_latency_s)
     eff = calib.collective_efficiency(calib.allreduce_fraction, m)
     shard = m
     pools: dict[int, tuple[list, list]] = {}
@@ -109,7 +112,8 @@ def allreduce_time(chip: ChipSpec, calib: Calibration, group_size: int, message_
 
 
 def allgather_time(chip: ChipSpec, calib: Calibration, group_size: int, message_bytes):
-    """All-gather of ``message_bytes`` output per chip: half an all-reduce's traffic and rank latency."""
+    """All-gather of ``message_bytes`` output per chip: half an all-reduce's traffic and rank
+    latency."""
     if group_size <= 1:
         return 0.0 * np.asarray(message_bytes, dtype=float)
     ar = allreduce_time(chip, calib, group_size, message_bytes)
@@ -136,17 +140,21 @@ def alltoall_time(chip: ChipSpec, calib: Calibration, group_size: int, message_b
             worst = np.maximum(worst, crossing / (bw * eff))
             lat += _latency_hops(tier, fan) * tier.latency_s
             inner *= fan
-    t = calib.collective_overhead_s + (group_size - 1) * calib.collective_rank_latency_s + lat + worst
+    t = (calib.collective_overhead_s + (group_size - 1) * calib.collective_rank_latency_s + lat
+         + worst)
     return t if t.ndim else float(t)
 
 
 def send_time(chip: ChipSpec, calib: Calibration, message_bytes, hops_tier: int = 0):
-    """Point-to-point send (pipeline stage boundary) over tier ``hops_tier`` (one link in a full mesh)."""
+    """Point-to-point send (pipeline stage boundary) over tier ``hops_tier`` (one link in a full
+    mesh)."""
     tier = chip.scale_up[min(hops_tier, len(chip.scale_up) - 1)]
-    return calib.collective_overhead_s + tier.latency_s + np.asarray(message_bytes, float) / _tier_bw(tier, 2)
+    return (calib.collective_overhead_s + tier.latency_s
+            + np.asarray(message_bytes, float) / _tier_bw(tier, 2))
 
 
-def bus_bandwidth(chip: ChipSpec, calib: Calibration, group_size: int, message_bytes: float) -> float:
+def bus_bandwidth(chip: ChipSpec, calib: Calibration, group_size: int,
+                  message_bytes: float) -> float:
     """NCCL-style all-reduce bus bandwidth, for comparison with nccl-tests figures."""
     t = allreduce_time(chip, calib, group_size, message_bytes)
     return 2.0 * (group_size - 1) / group_size * message_bytes / t

@@ -9,6 +9,8 @@ from ..spec.hardware import BYTES_PER_ELEMENT, wider
 
 @dataclass(frozen=True)
 class Precisions:
+    """The number format of each operand: weights, activations and the KV cache."""
+
     weights: str = "fp8"
     activations: str = "fp8"
     kv_cache: str = "fp8"
@@ -20,19 +22,24 @@ class Precisions:
 
     @property
     def attention(self) -> str:
+        """Attention multiplies activations by cached K/V, so it runs at the wider of the two."""
         return wider(self.activations, self.kv_cache)
 
     @property
     def comm_bytes(self) -> float:
-        """Bytes per activation element on the wire: collectives run in BF16 unless activations are narrower."""
+        """Bytes per activation element on the wire: collectives run in BF16 unless activations
+        are narrower."""
         return min(2.0, BYTES_PER_ELEMENT[self.activations]) if self.activations != "fp4" else 1.0
 
 
 @dataclass(frozen=True)
 class Parallelism:
+    """How one replica is split over chips: tensor-parallel degree x pipeline stages."""
+
     tensor: int = 1
     pipeline: int = 1
 
     @property
     def chips(self) -> int:
+        """Chips in one replica (the tensor x pipeline group)."""
         return self.tensor * self.pipeline

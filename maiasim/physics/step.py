@@ -2,8 +2,8 @@
 
 One step runs a batch of prefill chunks and decode sequences through every layer on a tensor- and
 pipeline-parallel group. Each operator costs ``max(flops / sustained_flops, bytes / sustained_bw)``;
-collectives come from :mod:`maiasim.physics.network`; a fixed overhead is added per step. Pure functions
-and precomputed tables only, no simulation state.
+collectives come from :mod:`maiasim.physics.network`; a fixed overhead is added per step. Pure
+functions and precomputed tables only, no simulation state.
 
 The engine's hot path needs the same numbers millions of times, so :class:`StepModel` tabulates the
 token-count-dependent part once (numpy, vectorised over every possible token count) and leaves two
@@ -53,7 +53,8 @@ class StepModel:
         calib: Calibration,
         max_tokens: int = 8192,
     ):
-        self.chip, self.model, self.precision, self.parallel, self.calib = chip, model, precision, parallel, calib
+        (self.chip, self.model, self.precision, self.parallel,
+         self.calib) = chip, model, precision, parallel, calib
         tp = parallel.tensor
         self.peak_gemm = chip.peak_flops(precision.gemm)
         self.peak_attn = chip.peak_flops(precision.attention)
@@ -77,8 +78,10 @@ class StepModel:
         self.decode_s_per_seq = m.sliding_window_layers * m.sliding_window * dec_per_token
         self.decode_flops_per_ctx = m.full_attention_layers * self._pair_flops * tp
         self.decode_bytes_per_ctx = m.full_attention_layers * self._kv_token_bytes * tp
-        self.decode_flops_per_seq = m.sliding_window_layers * m.sliding_window * self._pair_flops * tp
-        self.decode_bytes_per_seq = m.sliding_window_layers * m.sliding_window * self._kv_token_bytes * tp
+        self.decode_flops_per_seq = (m.sliding_window_layers * m.sliding_window
+                                     * self._pair_flops * tp)
+        self.decode_bytes_per_seq = (m.sliding_window_layers * m.sliding_window
+                                     * self._kv_token_bytes * tp)
         tokens = np.arange(max_tokens + 1, dtype=float)
         ops = self.token_ops(tokens)
         self.linear_s = sum(v[0] for v in ops.values())  # array over token count
@@ -90,24 +93,31 @@ class StepModel:
         self.token_overhead_s = c.per_token_overhead_s * tokens
         #: host kernel-launch time per step; GEMMs and collectives hide it, or it shows as a stall
         self.launch_floor_s = m.layers * c.layer_launch_s
-        self.launch_stall_s = np.where(tokens > 0, np.maximum(self.launch_floor_s - self.linear_s, 0.0), 0.0)
+        self.launch_stall_s = np.where(tokens > 0,
+                                       np.maximum(self.launch_floor_s - self.linear_s, 0.0), 0.0)
         #: the same for iterations that carry prompt tokens (their host path can be longer)
         self.prefill_launch_floor_s = m.layers * c.prefill_launch_s
-        self.prefill_launch_stall_s = np.where(tokens > 0, np.maximum(self.prefill_launch_floor_s - self.linear_s, 0.0), 0.0)
+        self.prefill_launch_stall_s = np.where(
+            tokens > 0, np.maximum(self.prefill_launch_floor_s - self.linear_s, 0.0), 0.0)
         # plain lists index faster than numpy scalars in the hot path
-        self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s + self.token_overhead_s).tolist()
-        self._lin_pre = (self.linear_s + self.prefill_launch_stall_s + self.overhead_s + self.token_overhead_s).tolist()
-        #: sampled rows: the LM head, plus the host's per-sequence cost (every sequence in the batch samples)
+        self._lin = (self.linear_s + self.launch_stall_s + self.overhead_s
+                     + self.token_overhead_s).tolist()
+        self._lin_pre = (self.linear_s + self.prefill_launch_stall_s + self.overhead_s
+                         + self.token_overhead_s).tolist()
+        #: sampled rows: the LM head, plus the host's per-sequence cost (every sequence in the
+        #: batch samples)
         self._lm = (self.lm_s + c.per_sequence_overhead_s * tokens).tolist()
-        self._lin_fb = list(zip(self.linear_flops.tolist(), self.linear_bytes.tolist(), strict=True))
+        self._lin_fb = list(zip(self.linear_flops.tolist(), self.linear_bytes.tolist(),
+                                strict=True))
         self._lm_fb = list(zip(self.lm_flops.tolist(), self.lm_bytes.tolist(), strict=True))
 
     # ---- operators (vectorised over token counts) ----------------------------------------------
     def _gemm(self, rows, params_per_chip, act_elems_per_row, eff_rows=None, kernels=1):
         """(time, flops per chip, bytes per chip, compute time, memory time) of a GEMM with ``rows``
         tokens; ``kernels`` GEMM launches each pay the calibration's ``gemm_latency_s``."""
-        return gemm_time(self.peak_gemm, self.bw, self.calib, self.precision.gemm, rows, params_per_chip,
-                         act_elems_per_row, self._wb, self._ab, eff_rows=eff_rows, kernels=kernels)
+        return gemm_time(self.peak_gemm, self.bw, self.calib, self.precision.gemm, rows,
+                         params_per_chip, act_elems_per_row, self._wb, self._ab, eff_rows=eff_rows,
+                         kernels=kernels)
 
     def token_ops(self, T) -> dict[str, tuple]:
         """Per-operator (time_s, flops, bytes) over all layers for T batch tokens, whole replica."""
@@ -117,32 +127,42 @@ class StepModel:
 
         def add(name, layers, res):
             t, f, b = res[0], res[1], res[2]
-            out[name] = (layers * t, layers * f * tp, layers * b * tp, layers * res[3], layers * res[4])
+            out[name] = (layers * t, layers * f * tp, layers * b * tp, layers * res[3],
+                         layers * res[4])
 
         L = m.layers
         if m.is_mla:
-            add("attn_proj", L, self._gemm(T, m.attention_params_per_layer / tp, 2 * h / tp + h, kernels=4))
+            add("attn_proj", L, self._gemm(T, m.attention_params_per_layer / tp, 2 * h / tp + h,
+                                           kernels=4))
         else:
             kv_local = math.ceil(m.kv_heads / tp) * m.head_dim
-            add("qkv_proj", L, self._gemm(T, h * (m.q_dim / tp + 2 * kv_local), h + m.q_dim / tp + 2 * kv_local))
+            add("qkv_proj", L, self._gemm(T, h * (m.q_dim / tp + 2 * kv_local),
+                                          h + m.q_dim / tp + 2 * kv_local))
             add("o_proj", L, self._gemm(T, m.q_dim / tp * h, m.q_dim / tp + h))
         dense = L - m.moe_layers
         if dense:
-            add("mlp", dense, self._gemm(T, m.dense_mlp_params / tp, 2 * h + m.mlp_matrices * m.ffn_size / tp, kernels=2))
+            add("mlp", dense, self._gemm(T, m.dense_mlp_params / tp,
+                                         2 * h + m.mlp_matrices * m.ffn_size / tp, kernels=2))
         if m.is_moe:
             E, k = m.experts, m.active_experts
             touched = E * (1.0 - (1.0 - k / E) ** T)
             per_expert_rows = np.where(touched > 0, T * k / np.maximum(touched, 1e-9), 0.0)
-            res = self._gemm(T, m.expert_params / tp * k, 2 * h * k + m.mlp_matrices * m.expert_ffn_size * k / tp, per_expert_rows)
+            res = self._gemm(T, m.expert_params / tp * k,
+                             2 * h * k + m.mlp_matrices * m.expert_ffn_size * k / tp,
+                             per_expert_rows)
             # weights streamed: only the experts the batch touches
             wbytes = touched * m.expert_params / tp * self._wb
-            tm = np.where(T > 0, (wbytes + T * (2 * h * k) * self._ab) / (self.bw * self.calib.hbm_fraction), 0.0)
-            lat = np.where(T > 0, 2 * self.calib.gemm_latency_s, 0.0)  # grouped gate/up and down kernels
-            res = (np.maximum(res[3], tm) + lat, res[1], np.where(T > 0, wbytes + T * 2 * h * k * self._ab, 0.0), res[3], tm)
+            tm = np.where(T > 0, (wbytes + T * (2 * h * k) * self._ab)
+                          / (self.bw * self.calib.hbm_fraction), 0.0)
+            # grouped gate/up and down kernels
+            lat = np.where(T > 0, 2 * self.calib.gemm_latency_s, 0.0)
+            res = (np.maximum(res[3], tm) + lat, res[1],
+                   np.where(T > 0, wbytes + T * 2 * h * k * self._ab, 0.0), res[3], tm)
             add("moe_experts", m.moe_layers, res)
             add("moe_router", m.moe_layers, self._gemm(T, h * E, h + E))
             if m.shared_experts:
-                add("moe_shared", m.moe_layers, self._gemm(T, m.shared_experts * m.expert_params / tp, 2 * h, kernels=2))
+                add("moe_shared", m.moe_layers,
+                    self._gemm(T, m.shared_experts * m.expert_params / tp, 2 * h, kernels=2))
         # norms, residual adds, activation function: pure memory traffic
         kernels = elementwise_kernels(m, tp)
         ew_bytes = T * self._ab * sum(e * p for _, e, p in kernels)
@@ -154,20 +174,25 @@ class StepModel:
             ar = allreduce_time(self.chip, self.calib, tp, msg) * self.calib.allreduce_knee(T)
             comm = comm + 2 * L * np.where(T > 0, ar, 0.0)
         if pp > 1:
-            # stages sit on consecutive TP groups: the boundary crosses the innermost tier spanning two groups
-            hop = next((i for i, t in enumerate(self.chip.scale_up) if t.chips >= 2 * tp), len(self.chip.scale_up) - 1)
-            comm = comm + (pp - 1) * np.where(T > 0, send_time(self.chip, self.calib, T * h * self.precision.comm_bytes, hop), 0.0)
+            # stages sit on consecutive TP groups: the boundary crosses the innermost tier spanning
+            # two groups
+            hop = next((i for i, t in enumerate(self.chip.scale_up) if t.chips >= 2 * tp),
+                       len(self.chip.scale_up) - 1)
+            comm = comm + (pp - 1) * np.where(
+                T > 0, send_time(self.chip, self.calib, T * h * self.precision.comm_bytes, hop),
+                0.0)
         out["communication"] = (comm, 0.0 * T, 0.0 * T, 0.0 * T, 0.0 * T)
         return out
 
     def _lm_head(self, n_out):
         m, tp = self.model, self.parallel.tensor
-        t, f, b, tc, tm = self._gemm(n_out, m.hidden_size * m.vocab_size / tp, m.hidden_size + m.vocab_size / tp)
+        t, f, b, tc, tm = self._gemm(n_out, m.hidden_size * m.vocab_size / tp,
+                                     m.hidden_size + m.vocab_size / tp)
         return t, f * tp, b * tp, tc, tm
 
     # ---- attention ---------------------------------------------------------------------------
     def prefill_attention(self, chunk: int, prior: int) -> tuple[float, float, float]:
-        """(seconds, flops, bytes) of causal attention for a chunk of ``chunk`` new tokens after ``prior``."""
+        """(seconds, flops, bytes) of causal attention for ``chunk`` new tokens after ``prior``."""
         m, c, tp = self.model, self.calib, self.parallel.tensor
         pairs = chunk * prior + chunk * (chunk + 1) / 2.0
         kv_bytes = (prior + chunk) * self._kv_token_bytes
@@ -186,33 +211,38 @@ class StepModel:
         return t, f, b
 
     # ---- the engine's calls ------------------------------------------------------------------
-    def step_time(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float, prefill_s: float = 0.0) -> float:
-        """Seconds for a step of ``tokens`` batch tokens, ``n_out`` sampled rows, ``n_decode`` decode
-        sequences with total context ``decode_ctx``, plus precomputed prefill attention seconds.
-        A step with more tokens than decode sequences carries prompt tokens (the prefill launch floor)."""
+    def step_time(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float,
+                  prefill_s: float = 0.0) -> float:
+        """Seconds for a step of ``tokens`` batch tokens, ``n_out`` sampled rows, ``n_decode``
+        decode sequences with total context ``decode_ctx``, plus precomputed prefill attention
+        seconds. A step with more tokens than decode sequences carries prompt tokens (the prefill
+        launch floor)."""
         return (
-            (self._lin_pre[tokens] if tokens > n_decode else self._lin[tokens]) + self._lm[n_out] + self.decode_s_per_seq * n_decode
-            + self.decode_s_per_ctx * decode_ctx + prefill_s
+            (self._lin_pre[tokens] if tokens > n_decode else self._lin[tokens]) + self._lm[n_out]
+            + self.decode_s_per_seq * n_decode + self.decode_s_per_ctx * decode_ctx + prefill_s
         )
 
     def step_times(self, tokens, n_out, n_decode, decode_ctx, prefill_s=0.0) -> np.ndarray:
         """:meth:`step_time` for arrays of steps, computed directly (any token count, no table).
 
-        Used by the calibration fit and the validation report, which need a few steps of many sizes."""
+        For the calibration fit and the validation report, which need a few steps of many sizes."""
         T = np.asarray(tokens, dtype=float)
         lin = sum(v[0] for v in self.token_ops(T).values())
-        floor = np.where(T > np.asarray(n_decode, dtype=float), self.prefill_launch_floor_s, self.launch_floor_s)
+        floor = np.where(T > np.asarray(n_decode, dtype=float), self.prefill_launch_floor_s,
+                         self.launch_floor_s)
         stall = np.where(T > 0, np.maximum(floor - lin, 0.0), 0.0)
-        lm = self._lm_head(np.asarray(n_out, dtype=float))[0] + self.calib.per_sequence_overhead_s * np.asarray(n_out, dtype=float)
+        lm = (self._lm_head(np.asarray(n_out, dtype=float))[0]
+              + self.calib.per_sequence_overhead_s * np.asarray(n_out, dtype=float))
         return (lin + stall + self.overhead_s + self.calib.per_token_overhead_s * T + lm
                 + self.decode_s_per_seq * np.asarray(n_decode, dtype=float)
                 + self.decode_s_per_ctx * np.asarray(decode_ctx, dtype=float) + prefill_s)
 
     def decode_affine(self, n: int) -> tuple[float, float]:
-        """(a, b) with a decode-only step of ``n`` sequences taking ``a + b * total_context`` seconds."""
+        """(a, b): a decode-only step of ``n`` sequences takes ``a + b * total_context`` seconds."""
         return self._lin[n] + self._lm[n] + self.decode_s_per_seq * n, self.decode_s_per_ctx
 
-    def step_work(self, tokens: int, n_out: int, n_decode: int, decode_ctx: float) -> tuple[float, float]:
+    def step_work(self, tokens: int, n_out: int, n_decode: int,
+                  decode_ctx: float) -> tuple[float, float]:
         """(flops, hbm bytes) of a step's linear and decode-attention parts (replica total)."""
         lf, lb = self._lin_fb[tokens]
         mf, mb = self._lm_fb[n_out]
@@ -221,7 +251,8 @@ class StepModel:
         return float(f), float(b)
 
     # ---- explanation -------------------------------------------------------------------------
-    def breakdown(self, prefill_chunks: list[tuple[int, int]] = (), decode_contexts: list[int] = ()) -> Breakdown:
+    def breakdown(self, prefill_chunks: list[tuple[int, int]] = (),
+                  decode_contexts: list[int] = ()) -> Breakdown:
         """The full per-operator breakdown of one iteration, for users asking *why*.
 
         ``prefill_chunks`` are (new_tokens, prior_context) pairs; ``decode_contexts`` the context
@@ -233,8 +264,10 @@ class StepModel:
         n_out = n_dec + len(prefill_chunks)
         ops = self.token_ops(np.array([float(T)]))
         times = {k: float(v[0][0]) for k, v in ops.items()}
-        compute = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] >= v[4][0])
-        memory = sum(float(v[0][0]) for k, v in ops.items() if k != "communication" and v[3][0] < v[4][0])
+        compute = sum(float(v[0][0]) for k, v in ops.items()
+                      if k != "communication" and v[3][0] >= v[4][0])
+        memory = sum(float(v[0][0]) for k, v in ops.items()
+                     if k != "communication" and v[3][0] < v[4][0])
         _, _, _, lm_tc, lm_tm = self._lm_head(np.array([float(n_out)]))
         lm_s = float(self.lm_s[n_out])
         times["lm_head"] = lm_s
@@ -254,7 +287,9 @@ class StepModel:
         compute += pre_s
         comm = times["communication"]
         stall = self.prefill_launch_stall_s if T > n_dec else self.launch_stall_s
-        overhead = self.overhead_s + float(stall[T]) + float(self.token_overhead_s[T]) + self.calib.per_sequence_overhead_s * n_out
+        overhead = (self.overhead_s + float(stall[T]) + float(self.token_overhead_s[T])
+                    + self.calib.per_sequence_overhead_s * n_out)
         total = self.step_time(T, n_out, n_dec, ctx, pre_s)
         flops, nbytes = self.step_work(T, n_out, n_dec, ctx)
-        return Breakdown(total, compute, memory, comm, overhead, flops + pre_f, nbytes + pre_b, times)
+        return Breakdown(total, compute, memory, comm, overhead, flops + pre_f, nbytes + pre_b,
+                         times)

@@ -1,8 +1,8 @@
 """Sustained-efficiency factors of a chip: what fraction of its peaks real kernels reach.
 
 These are calibration *data* (catalog/calibration/<chip>.yaml), fitted to measurements where they
-exist (`maiasim calibrate`) and taken from vendor-measured figures where they do not. Each factor may
-carry a (low, high) range; uncertainty runs sample inside those ranges.
+exist (`maiasim calibrate`) and taken from vendor-measured figures where they do not. Each factor
+may carry a (low, high) range; uncertainty runs sample inside those ranges.
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ SAMPLED_FACTORS = (
 )
 
 #: Sampled log-uniformly (their ranges span decades).
-LOG_SAMPLED = frozenset({"gemm_half_tokens", "iteration_overhead_s", "per_sequence_overhead_s", "collective_overhead_s",
-                         "gemm_latency_s", "layer_launch_s", "collective_rank_latency_s", "per_token_overhead_s"})
+LOG_SAMPLED = frozenset({"gemm_half_tokens", "iteration_overhead_s", "per_sequence_overhead_s",
+                         "collective_overhead_s", "gemm_latency_s", "layer_launch_s",
+                         "collective_rank_latency_s", "per_token_overhead_s"})
 
 
 def _range_bounds(name: str) -> tuple[float, bool, float, bool]:
@@ -84,13 +85,13 @@ class Calibration(Spec):
     chip: str = ""
     #: Large-GEMM plateau as a fraction of dense peak, by precision ("default" for the rest).
     gemm_peak_fraction: dict[str, Number] = {"default": 0.7}
-    #: GEMM rows (tokens) at which efficiency is half the plateau: eff(m) = plateau * m / (m + half).
-    #: At most 16,777,216 (2^24) tokens.
+    #: GEMM rows (tokens) at which efficiency is half the plateau:
+    #: eff(m) = plateau * m / (m + half). At most 16,777,216 (2^24) tokens.
     gemm_half_tokens: Float = Field(default=64.0, ge=0, le=MAX_TOKENS)
     #: Fraction of HBM bandwidth reached by weight streaming.
     hbm_fraction: Float = Field(default=0.8, gt=0, le=1.0)
-    #: Fraction of HBM bandwidth reached by element-wise kernels (norms, residual adds, activations).
-    #: ``None``: the same as ``hbm_fraction``.
+    #: Fraction of HBM bandwidth reached by element-wise kernels (norms, residual adds,
+    #: activations). ``None``: the same as ``hbm_fraction``.
     elementwise_fraction: Float | None = Field(default=None, gt=0, le=1.0)
     #: Fixed time per element-wise kernel (launch, tail); a layer runs five of them. Kernel-level
     #: harnesses that time each op through the framework see tens of microseconds; fused or
@@ -101,22 +102,25 @@ class Calibration(Spec):
     attention_prefill_fraction: Float = Field(default=0.5, gt=0, le=1.0)
     #: Fraction of HBM bandwidth reached when decode attention reads the KV cache.
     attention_decode_hbm_fraction: Float = Field(default=0.6, gt=0, le=1.0)
-    #: All-reduce bus bandwidth as a fraction of the per-direction link bandwidth (NVLS can exceed 1).
+    #: All-reduce bus bandwidth as a fraction of the per-direction link bandwidth (NVLS can
+    #: exceed 1).
     allreduce_fraction: Float = Field(default=0.8, gt=0, le=1.5)
     alltoall_fraction: Float = Field(default=0.5, gt=0, le=1.5)
-    #: Extra latency per collective call (kernel launch, synchronisation), on top of link latency.
-    #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
+    #: Extra latency per collective call (kernel launch, synchronisation), on top of link
+    #: latency. At most 1 s: more is a unit mistake (milliseconds given as seconds).
     collective_overhead_s: Float = Field(default=5e-6, ge=0, le=MAX_TIME_S)
-    #: Extra latency per additional rank of a collective: a p-chip all-reduce pays ``(p - 1)`` of it
-    #: (all-gather half). Ring steps, and in eager serving stacks the wait at every collective for the
-    #: slowest rank's host to reach it. 0 for kernel-level (nccl-tests style) measurements.
+    #: Extra latency per additional rank of a collective: a p-chip all-reduce pays ``(p - 1)`` of
+    #: it (all-gather half). Ring steps, and in eager serving stacks the wait at every collective
+    #: for the slowest rank's host to reach it. 0 for kernel-level (nccl-tests style)
+    #: measurements.
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
     collective_rank_latency_s: Float = Field(default=0.0, ge=0, le=MAX_TIME_S)
     #: Collective efficiency by message size: bandwidth efficiency is
     #: ``fraction * m / (m + collective_half_bytes)`` for a message of m bytes per chip (0: flat).
     #: At most 1e15 bytes.
     collective_half_bytes: Float = Field(default=0.0, ge=0, le=MAX_BYTES)
-    #: Fixed time per GEMM kernel (launch, tail wave, epilogue): the floor a tiny GEMM cannot beat.
+    #: Fixed time per GEMM kernel (launch, tail wave, epilogue): the floor a tiny GEMM cannot
+    #: beat.
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
     gemm_latency_s: Float = Field(default=0.0, ge=0, le=MAX_TIME_S)
     #: Host time per layer to launch its kernels (eager-mode frameworks). The GPU hides it behind
@@ -125,18 +129,20 @@ class Calibration(Spec):
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
     layer_launch_s: Float = Field(default=0.0, ge=0, le=MAX_TIME_S)
     #: Host launch time per layer in iterations that carry prompt tokens (prefill builds masks,
-    #: positions and block tables the decode path reuses). ``None``: the same as ``layer_launch_s``.
+    #: positions and block tables the decode path reuses). ``None``: the same as
+    #: ``layer_launch_s``.
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
     prefill_layer_launch_s: Float | None = Field(default=None, ge=0, le=MAX_TIME_S)
-    #: Batch tokens at which tensor-parallel all-reduces switch to a slower regime (0: never). Seen in
-    #: the Splitwise (2023) DGX-A100/H100 prefill times, growing with TP; the cause is not published.
+    #: Batch tokens at which tensor-parallel all-reduces switch to a slower regime (0: never).
+    #: Seen in the Splitwise (2023) DGX-A100/H100 prefill times, growing with TP; the cause is not
+    #: published.
     #: At most 16,777,216 (2^24) tokens.
     allreduce_knee_tokens: Float = Field(default=0.0, ge=0, le=MAX_TOKENS)
-    #: In the slow regime a step's all-reduces cost ``1 + allreduce_knee_slowdown`` times as much (0: none).
-    #: At most 100.
+    #: In the slow regime a step's all-reduces cost ``1 + allreduce_knee_slowdown`` times as much
+    #: (0: none). At most 100.
     allreduce_knee_slowdown: Float = Field(default=0.0, ge=0, le=100.0)
-    #: Width of the switch in log tokens: the multiplier is ``1 + slowdown * sigmoid(ln(T / knee) / width)``.
-    #: At most 100.
+    #: Width of the switch in log tokens: the multiplier is
+    #: ``1 + slowdown * sigmoid(ln(T / knee) / width)``. At most 100.
     allreduce_knee_width: Float = Field(default=0.1, gt=0, le=100.0)
     #: Fixed cost per engine iteration (scheduler, kernel launches, sampling).
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
@@ -144,8 +150,8 @@ class Calibration(Spec):
     #: Extra cost per sequence in the batch per iteration (input preparation, sampling).
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
     per_sequence_overhead_s: Float = Field(default=0.0, ge=0, le=MAX_TIME_S)
-    #: Host cost per batch token per iteration, not overlapped with the GPU (eager stacks build token
-    #: ids, positions and KV-cache slot mappings token by token before launching the step).
+    #: Host cost per batch token per iteration, not overlapped with the GPU (eager stacks build
+    #: token ids, positions and KV-cache slot mappings token by token before launching the step).
     #: At most 1 s: more is a unit mistake (milliseconds given as seconds).
     per_token_overhead_s: Float = Field(default=0.0, ge=0, le=MAX_TIME_S)
     ranges: dict[str, Range] = {}
@@ -156,7 +162,8 @@ class Calibration(Spec):
     def _check(self) -> Calibration:
         for name, (lo, hi) in self.ranges.items():
             if name not in SAMPLED_FACTORS:
-                raise ValueError(f"ranges.{name}: not a sampled factor (allowed: {', '.join(SAMPLED_FACTORS)})")
+                raise ValueError(f"ranges.{name}: not a sampled factor "
+                                 f"(allowed: {', '.join(SAMPLED_FACTORS)})")
             if not lo <= hi:
                 raise ValueError(f"ranges.{name}: low {lo} > high {hi}")
             _check_range(name, lo, hi)
@@ -166,7 +173,7 @@ class Calibration(Spec):
         return self
 
     def collective_efficiency(self, fraction: float, message_bytes):
-        """Achieved fraction of link bandwidth for a collective moving ``message_bytes`` per chip."""
+        """Achieved share of link bandwidth for a collective moving ``message_bytes`` per chip."""
         if self.collective_half_bytes <= 0:
             return fraction
         m = np.asarray(message_bytes, dtype=float)
@@ -182,7 +189,8 @@ class Calibration(Spec):
     @property
     def prefill_launch_s(self) -> float:
         """Host launch time per layer of an iteration with prompt tokens."""
-        return self.layer_launch_s if self.prefill_layer_launch_s is None else self.prefill_layer_launch_s
+        return (self.layer_launch_s if self.prefill_layer_launch_s is None
+                else self.prefill_layer_launch_s)
 
     def allreduce_knee(self, tokens):
         """Cost multiplier of a step's tensor-parallel all-reduces at ``tokens`` batch tokens."""
@@ -190,11 +198,13 @@ class Calibration(Spec):
         if self.allreduce_knee_slowdown <= 0 or self.allreduce_knee_tokens <= 0:
             return np.ones_like(T)
         with np.errstate(divide="ignore", over="ignore"):
-            x = np.log(np.maximum(T, 1e-300) / self.allreduce_knee_tokens) / self.allreduce_knee_width
+            x = (np.log(np.maximum(T, 1e-300) / self.allreduce_knee_tokens)
+                 / self.allreduce_knee_width)
             slow = 1.0 / (1.0 + np.exp(-np.clip(x, -700.0, 700.0)))
         return 1.0 + self.allreduce_knee_slowdown * np.where(T > 0, slow, 0.0)
 
     def gemm_fraction(self, precision: str) -> float:
+        """Large-GEMM plateau at ``precision``: its own entry, else "default", else the lowest."""
         g = self.gemm_peak_fraction
         return g.get(precision, g.get("default", min(g.values())))
 
@@ -202,7 +212,8 @@ class Calibration(Spec):
         """One draw: each ranged factor uniform in its range (gemm plateau scales every precision).
 
         Factors whose ranges span decades (times, token counts: :data:`LOG_SAMPLED`) are drawn
-        log-uniformly when the range is positive, so the geometric middle of the range is the median."""
+        log-uniformly when the range is positive, so the geometric middle of the range is the
+        median."""
         changes: dict = {}
         for name, (lo, hi) in sorted(self.ranges.items()):
             if name in LOG_SAMPLED and lo > 0:
@@ -210,8 +221,10 @@ class Calibration(Spec):
             else:
                 v = float(rng.uniform(lo, hi))
             if name == "gemm_peak_fraction":
-                base = self.gemm_fraction("default") if "default" in self.gemm_peak_fraction else max(self.gemm_peak_fraction.values())
-                changes[name] = {k: min(1.0, f * v / base) for k, f in self.gemm_peak_fraction.items()}
+                base = (self.gemm_fraction("default") if "default" in self.gemm_peak_fraction
+                        else max(self.gemm_peak_fraction.values()))
+                changes[name] = {k: min(1.0, f * v / base)
+                                 for k, f in self.gemm_peak_fraction.items()}
             else:
                 changes[name] = v
         return self.model_copy(update=changes)

@@ -125,8 +125,9 @@ class ChipSpec(Spec):
             raise ValueError(f"scale_up tiers must grow outward, got chips={sizes}")
         for i, t in enumerate(self.scale_up):
             if t.pooled and (i == 0 or t.topology != "switched"):
-                raise ValueError(f"scale_up.{i}.pooled: only a switched tier outside another tier can pool "
-                                 f"its ports with the inner tiers (got {t.topology} tier {i})")
+                raise ValueError(f"scale_up.{i}.pooled: only a switched tier outside another tier "
+                                 f"can pool its ports with the inner tiers (got {t.topology} tier "
+                                 f"{i})")
         return self
 
     def peak_flops(self, precision: str) -> float:
@@ -139,5 +140,6 @@ class ChipSpec(Spec):
 
     @property
     def power_w(self) -> float:
-        """Board power used for energy; a chip without a published TDP cannot be costed in joules."""
+        """Board power used for energy; a chip without a published TDP cannot be costed in
+        joules."""
         return float(self.tdp_w) if self.tdp_w is not None else float("nan")

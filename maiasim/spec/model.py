@@ -1,8 +1,9 @@
-"""Transformer shapes: parameter counts, weight bytes and KV-cache bytes, derived from a model config.
+"""Transformer shapes: parameter counts, weight bytes and KV-cache bytes, derived from a model
+config.
 
-The numbers come from the published Hugging Face configs (catalog/models.yaml). Dense, grouped-query,
-mixture-of-experts, multi-head latent attention (DeepSeek) and sliding-window layers (gpt-oss) are
-described by the same frozen spec; everything else is derived arithmetic.
+The numbers come from the published Hugging Face configs (catalog/models.yaml). Dense,
+grouped-query, mixture-of-experts, multi-head latent attention (DeepSeek) and sliding-window layers
+(gpt-oss) are described by the same frozen spec; everything else is derived arithmetic.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def _dim(default: int | None = None, lo: int = 1, hi: int = MAX_WIDTH, what: str
 
 
 class ModelSpec(Spec):
+    """A transformer's shape (from its Hugging Face config): what sizes weights, FLOPs and KV."""
+
     hf_id: str = ""
     layers: Int = _dim(hi=MAX_LAYERS, what="Transformer layers.")
     hidden_size: Int = _dim(what="Model width.")
@@ -65,9 +68,11 @@ class ModelSpec(Spec):
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
         if self.heads % self.kv_heads:
-            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
+            raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads "
+                             f"({self.kv_heads})")
         if self.experts and not (1 <= self.active_experts <= self.experts and self.expert_ffn_size):
-            raise ValueError("a MoE model needs 1 <= active_experts <= experts and expert_ffn_size > 0")
+            raise ValueError("a MoE model needs 1 <= active_experts <= experts and "
+                             "expert_ffn_size > 0")
         if self.dense_layers > self.layers or self.sliding_window_layers > self.layers:
             raise ValueError("dense_layers and sliding_window_layers cannot exceed layers")
         if self.sliding_window_layers and not self.sliding_window:
@@ -80,39 +85,48 @@ class ModelSpec(Spec):
     # ---- structure -------------------------------------------------------------------------
     @property
     def is_moe(self) -> bool:
+        """Mixture-of-experts: some layers route each token to a few of many expert MLPs."""
         return self.experts > 0
 
     @property
     def is_mla(self) -> bool:
+        """Multi-head latent attention (DeepSeek): the KV cache holds one compressed latent."""
         return self.kv_lora_rank > 0
 
     @property
     def moe_layers(self) -> int:
+        """Layers with routed experts (the rest, ``dense_layers``, keep a dense MLP)."""
         return self.layers - self.dense_layers if self.is_moe else 0
 
     @property
     def full_attention_layers(self) -> int:
+        """Layers attending over the whole context, whose KV cache grows with it."""
         return self.layers - self.sliding_window_layers
 
     @property
     def q_dim(self) -> int:
+        """Width of the query projection (all heads)."""
         return self.heads * self.head_dim
 
     @property
     def kv_dim(self) -> int:
+        """Width of the key (or value) projection (all KV heads)."""
         return self.kv_heads * self.head_dim
 
     @property
     def mlp_matrices(self) -> int:
+        """Weight matrices per MLP: gate, up and down when gated, else up and down."""
         return 3 if self.gated_mlp else 2
 
     # ---- parameters ------------------------------------------------------------------------
     @property
     def attention_params_per_layer(self) -> int:
+        """Attention projection weights of one layer (Q, K, V and output; MLA's low-rank form)."""
         h = self.hidden_size
         if self.is_mla:
             qk = self.qk_nope_head_dim + self.qk_rope_head_dim
-            q = h * self.q_lora_rank + self.q_lora_rank * self.heads * qk if self.q_lora_rank else h * self.heads * qk
+            q = (h * self.q_lora_rank + self.q_lora_rank * self.heads * qk if self.q_lora_rank
+                 else h * self.heads * qk)
             kv = h * (self.kv_lora_rank + self.qk_rope_head_dim)
             kv += self.kv_lora_rank * self.heads * (self.qk_nope_head_dim + self.v_head_dim)
             return q + kv + self.heads * self.v_head_dim * h
@@ -120,6 +134,7 @@ class ModelSpec(Spec):
 
     @property
     def dense_mlp_params(self) -> int:
+        """Weights of one dense layer's MLP."""
         return self.mlp_matrices * self.hidden_size * self.ffn_size
 
     @property
@@ -129,11 +144,13 @@ class ModelSpec(Spec):
 
     @property
     def moe_params_per_layer(self) -> int:
+        """Weights of one MoE layer: the router plus every routed and shared expert."""
         router = self.hidden_size * self.experts
         return router + (self.experts + self.shared_experts) * self.expert_params
 
     @property
     def embedding_params(self) -> int:
+        """Token embedding plus LM head (one matrix when they are tied)."""
         return self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2)
 
     @property
@@ -152,7 +169,8 @@ class ModelSpec(Spec):
         """Parameters touched per token (active experts only), which sets FLOPs per token."""
         if not self.is_moe:
             return self.params
-        active_moe = self.hidden_size * self.experts + (self.active_experts + self.shared_experts) * self.expert_params
+        active_moe = (self.hidden_size * self.experts
+                      + (self.active_experts + self.shared_experts) * self.expert_params)
         return self.params - self.moe_layers * (self.moe_params_per_layer - active_moe)
 
     # ---- KV cache --------------------------------------------------------------------------
@@ -168,8 +186,8 @@ class ModelSpec(Spec):
     def attention_flops_per_pair(self) -> int:
         """FLOPs per (query token, context token) pair in one layer: QK^T plus PV.
 
-        MLA is counted in its weight-absorbed form (scores over the latent plus rope part, values over
-        the latent), which is how serving engines run it."""
+        MLA is counted in its weight-absorbed form (scores over the latent plus rope part, values
+        over the latent), which is how serving engines run it."""
         if self.is_mla:
             return 2 * self.heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim)
         return 4 * self.heads * self.head_dim
