@@ -7,8 +7,9 @@ import simpy
 
 from ..build import Build
 from ..workload.streams import Stream, rng_for, streams
+from .fastforward import Cause
 from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
-from .replica import Cause, Replica, Seq
+from .replica import Replica, Seq
 from .routers import make_router
 from .scheduler import make_scheduler
 

@@ -7,19 +7,19 @@ preempted and later recomputed.
 
 Fast-forward: when the batch is decode-only and no waiting request can join, every step time is
 ``a + b * context`` with the context growing by ``n`` per step, so the run up to the next completion
-(or KV exhaustion) is one closed-form timeout. An arrival that could join interrupts it and joins at
+(or KV exhaustion) is one closed-form timeout (:mod:`.fastforward`). An arrival that could join interrupts it and joins at
 the next step boundary, exactly as it would step by step.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from heapq import heappop, heappush
 
 import simpy
 
 from ..physics import MemoryPlan, StepCostModel
+from .fastforward import Cause, DecodeRun, Jump, StepEnd
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
 
@@ -41,49 +41,6 @@ class Seq:
         self.order = 0
         self.on_done = on_done
         self.queued = False  # in the replica's waiting queue
-
-
-class _StepEnd(simpy.Timeout):
-    """The end of a step (or jump): a timeout ordered after every other event at the same instant,
-    and among replicas by index, so that simultaneous step ends resolve the same way whether a
-    replica stepped or jumped there (simpy would otherwise order ties by creation)."""
-
-    def __init__(self, env: simpy.Environment, delay: float, priority: int):
-        self.env, self.callbacks, self._value, self._delay, self._ok = env, [], None, delay, True
-        env.schedule(self, priority, delay)
-
-
-class Cause:
-    """The step end being processed now (time, priority): what an arrival at that instant came
-    from. Shared by a cluster's replicas; see :meth:`Replica._jump_end_after_interrupt`."""
-
-    __slots__ = ("time", "priority")
-
-    def __init__(self):
-        self.time, self.priority = -1.0, 0
-
-
-class _Jump:
-    """A fast-forward in progress: ``steps`` decode steps of ``n`` sequences from ``t0``.
-
-    Step ``m`` (1-based) takes ``d1 + c * (m - 1)`` seconds, since each step adds ``n`` tokens of
-    context at ``b`` seconds per token: the closed form that makes a jump exact."""
-
-    __slots__ = ("t0", "steps", "n", "d1", "c", "kv0", "waiting", "interrupted")
-
-    def __init__(self, t0: float, steps: int, n: int, a: float, b: float, ctx0: int, kv0: int,
-                 waiting: int):
-        self.t0, self.steps, self.n, self.kv0, self.waiting = t0, steps, n, kv0, waiting
-        self.d1, self.c = a + b * ctx0, b * n
-        self.interrupted = False  # an arrival cut it short: it ends with the step in flight
-
-    def cum(self, m: int) -> float:
-        """Seconds from ``t0`` to the end of step ``m``."""
-        return m * self.d1 + self.c * m * (m - 1) / 2.0
-
-    def steps_by(self, t: float) -> int:
-        """Steps complete at time ``t`` (never more than the jump holds)."""
-        return min(_steps_within(t - self.t0, self.d1, self.c), self.steps)
 
 
 class Replica:
@@ -109,7 +66,8 @@ class Replica:
         self.kv_peak = 0
         self._order = 0
         self._idle: simpy.Event | None = None
-        self._jumping: _Jump | None = None  # the fast-forward in progress
+        self._jumping: Jump | None = None  # the fast-forward in progress
+        self._run: DecodeRun | None = None  # the decode-only run the batch is in
         self._priority = 2 + idx  # of its step ends: after arrivals (simpy's NORMAL is 1)
         self._cause = cause or Cause()
         self._step_start = 0.0
@@ -181,11 +139,18 @@ class Replica:
                 continue
             start = env.now
             self._step_start = start
-            if not chunks and self.ff:
-                steps = self._jump_length()
-                if steps >= 2:
-                    yield from self._jump(steps, waiting)
-                    continue
+            if chunks:
+                self._run = None
+            else:
+                run = self._run
+                if run is None or run.n != n_dec:
+                    a, b = self.step.decode_affine(n_dec)
+                    run = self._run = DecodeRun(start, n_dec, a, b, self.ctx_sum)
+                if self.ff:
+                    steps = self._jump_length()
+                    if steps >= 2:
+                        yield from self._jump(run, steps, waiting)
+                        continue
             # one ordinary step
             tokens = n_dec
             n_out = n_dec
@@ -197,8 +162,12 @@ class Replica:
                 t, f, b = self.step.prefill_attention(c, s.done)
                 pre_s, pre_f, pre_b = pre_s + t, pre_f + f, pre_b + b
             ctx = self.ctx_sum if n_dec else 0
-            dt = self.step.step_time(tokens, n_out, n_dec, ctx, pre_s)
-            yield _StepEnd(env, dt, self._priority)
+            if chunks:
+                dt = self.step.step_time(tokens, n_out, n_dec, ctx, pre_s)
+            else:  # a decode step: its end comes from the run, as a jump's would
+                m = run.m = run.m + 1
+                dt = run.t0 + (m * run.d1 + run.c * m * (m - 1) / 2.0) - start
+            yield StepEnd(env, dt, self._priority)
             self._cause.time, self._cause.priority = env.now, self._priority
             self._account(1, dt, tokens, n_out, n_dec, ctx, pre_f, pre_b)
             if n_dec:
@@ -322,62 +291,63 @@ class Replica:
         to_full = (self.cap - self.kv_used) // self.n_dec
         return min(to_finish, to_full)
 
-    def _jump(self, steps: int, waiting: int):
-        env, n = self.env, self.n_dec
-        a, b = self.step.decode_affine(n)
-        j = _Jump(env.now, steps, n, a, b, self.ctx_sum, self.kv_used, waiting)
+    def _jump(self, run: DecodeRun, steps: int, waiting: int):
+        env = self.env
+        t0 = env.now
+        j = Jump(run, t0, steps, self.kv_used, waiting)
         self._jumping = j
+        end = j.end_of(steps)
         try:
-            yield _StepEnd(env, steps * j.d1 + j.c * steps * (steps - 1) / 2.0, self._priority)
+            yield StepEnd(env, end - t0, self._priority)
         except simpy.Interrupt:
             j.steps = steps = self._jump_end_after_interrupt(j)
-            end = j.t0 + steps * j.d1 + j.c * steps * (steps - 1) / 2.0
+            end = j.end_of(steps)
             if end > env.now:
-                yield _StepEnd(env, end - env.now, self._priority)
+                yield StepEnd(env, end - env.now, self._priority)
         self._cause.time, self._cause.priority = env.now, self._priority
         self._jumping = None
-        self._settle(j, steps)
+        self._settle(j, steps, end)
         self._complete_due()
 
-    def _jump_end_after_interrupt(self, j: _Jump) -> int:
+    def _jump_end_after_interrupt(self, j: Jump) -> int:
         """How many of the jump's steps run, now that a request that can join has arrived.
 
         The step in flight finishes. An arrival exactly at a step boundary joins there if, step by
         step, it would have been queued before this replica's step end: when it came from an
         event of higher priority (an arrival, or a lower-index replica's step end). The boundary
-        is matched within rounding, since the jump's closed form and a sum of step times differ
-        in the last bits."""
-        now, d1, c, steps = self.env.now, j.d1, j.c, j.steps
-        elapsed = now - j.t0
-        m = min(_steps_within(elapsed, d1, c), steps)
-        tol = min(1e-9 * (now if now > 1.0 else 1.0), 1e-3 * d1)
-        if m < steps and (m + 1) * d1 + c * (m + 1) * m / 2.0 - elapsed <= tol:
+        is matched within rounding."""
+        now, steps = self.env.now, j.steps
+        m = j.steps_by(now)
+        tol = min(1e-9 * (now if now > 1.0 else 1.0), 1e-3 * j.run.d1)
+        if m < steps and j.end_of(m + 1) - now <= tol:
             m += 1  # at the end of step m + 1, within rounding
-        if m > 0 and abs(elapsed - m * d1 - c * m * (m - 1) / 2.0) <= tol:
+        if m > 0 and abs(now - j.end_of(m)) <= tol:
             cause = self._cause
             if cause.time != now or cause.priority < self._priority:
                 return m  # queued before this replica's step end at the boundary
         return m + 1 if m < steps else steps
 
-    def _settle(self, j: _Jump, steps: int) -> None:
-        """Book the first ``steps`` steps of jump ``j``, as if they had run one by one."""
+    def _settle(self, j: Jump, steps: int, end: float) -> None:
+        """Book the first ``steps`` steps of jump ``j`` (ending at ``end``), as if they had run
+        one by one."""
         if steps <= 0:
             return
-        n, d1, c = j.n, j.d1, j.c
-        dur = steps * d1 + c * steps * (steps - 1) / 2.0
+        n, run, t0 = j.n, j.run, j.t0
         grown = n * steps
-        self._account(steps, dur, n, n, n, steps * self.ctx_sum + grown * (steps - 1) / 2.0,
+        self._account(steps, end - t0, n, n, n, steps * self.ctx_sum + grown * (steps - 1) / 2.0,
                       0.0, 0.0, True)
-        self.last_end = end = j.t0 + dur
+        self.last_end = end
+        run.m += steps
         self.k += steps
         self.ctx_sum += grown
         kv = self.kv_used = self.kv_used + grown
         if kv > self.kv_peak:
             self.kv_peak = kv
         log = self.rec.steps
-        if log is not None:
-            self.rec.jumps.extend((len(log.data) // log.WIDTH, steps, d1, c))
-            log.add((self.idx, j.t0, end, grown, 0, kv, j.waiting, n))
+        if log is not None:  # the timeline's step placement: first step's time and its growth
+            self.rec.jumps.extend((len(log.data) // log.WIDTH, steps,
+                                   run.d1 + run.c * j.m0, run.c))
+            log.add((self.idx, t0, end, grown, 0, kv, j.waiting, n))
 
     # ---- accounting ----------------------------------------------------------------------------
     def _account(self, steps, dt, tokens, n_out, n_dec, ctx_total, pre_f, pre_b,
@@ -408,8 +378,8 @@ class Replica:
         if j is not None:
             self._jumping = None
             done = j.steps_by(now)
-            self._settle(j, done)
-            self._step_start = j.t0 + j.cum(done)
+            self._step_start = j.end_of(done)
+            self._settle(j, done, self._step_start)
         reps, i = self.rec.replicas, self.idx
         busy, flops, nbytes, out, pre, steps, jumps = self._totals
         if self.running:
@@ -426,25 +396,3 @@ class Replica:
         for s in self.waiting:
             r.reason[s.rid] = REASON["queued_at_end"]
             r.generated[s.rid] = s.generated
-
-
-def _steps_within(elapsed: float, d1: float, c: float) -> int:
-    """Largest j with cum(j) <= elapsed, where cum(j) = j*d1 + c*j*(j-1)/2."""
-    if elapsed <= 0:
-        return 0
-    A = c / 2.0
-    B = d1 - A
-    if A > 0:
-        j = int((-B + math.sqrt(B * B + 4 * A * elapsed)) / (2 * A))
-    else:
-        j = int(elapsed / B)
-
-    def cum(x):
-        return x * d1 + c * x * (x - 1) / 2.0
-
-    while j > 0 and cum(j) > elapsed:
-        j -= 1
-    while cum(j + 1) <= elapsed:
-        j += 1
-    return j
-
