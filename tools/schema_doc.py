@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic.fields import FieldInfo
 
+from maiasim.engine import ROUTERS, SCHEDULERS
 from maiasim.scenario.schema import Scenario
 from maiasim.spec.calibration import SAMPLED_FACTORS, Calibration
 from maiasim.spec.hardware import ChipSpec
@@ -45,6 +46,10 @@ from .schema_types import (
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "tools" / "templates" / "scenario-reference.md"
 COMMAND = "python -m tools.schema_doc"
+
+
+#: fields whose values name entries of an engine registry (a new entry is a new allowed value)
+REGISTRIES = {"router.policy": ROUTERS, "deployment.scheduler.policy": SCHEDULERS}
 
 
 def _load_descriptions() -> dict:
@@ -172,8 +177,11 @@ class _Walker:
                 single = [a for a in args if is_model(a) and a is not type(None)]
                 if len(single) == 1 and len(args) == 2 and type(None) in args:
                     nested.append(("model", single[0], p))
-            sec.rows.append(Row(p, type_name(t), default_text(info), constraints_text(t, info),
-                                desc))
+            allowed = constraints_text(t, info)
+            if p in REGISTRIES:  # a name the engine looks up: list what it has
+                names = ", ".join(f"`{k}`" for k in sorted(REGISTRIES[p]))
+                allowed = f"one of {names} (the engine's registry)"
+            sec.rows.append(Row(p, type_name(t), default_text(info), allowed, desc))
         for item in nested:
             if item[0] == "model":
                 _, m, p = item

@@ -63,9 +63,10 @@ class NetworkTier(Spec):
 
     ``bandwidth_bytes_per_s`` is per chip per direction: what one chip can push into this tier (a
     ``full_mesh`` spreads it evenly over direct links to its ``chips - 1`` peers). ``chips`` is how
-    many chips one domain of this tier spans (4 for a Maia 200 tray). ``pooled`` marks a switched tier
-    whose ports belong to the same NIC as the tiers inside it and reach their peers too (Maia 200's
-    Ethernet): collectives spread the inner tiers' traffic over its links as well, concurrently.
+    many chips one domain of this tier spans (4 for a Maia 200 tray). ``pooled`` marks a switched
+    tier whose ports belong to the same NIC as the tiers inside it and reach their peers too (Maia
+    200's Ethernet): collectives spread the inner tiers' traffic over its links as well,
+    concurrently.
     """
 
     name: str
@@ -86,6 +87,8 @@ class NetworkTier(Spec):
 
 
 class Price(Spec):
+    """A chip's catalog price, for costing a scenario that gives none: rental or purchase."""
+
     chip_hour_usd: Float | None = Field(default=None, ge=0)
     capex_usd: Float | None = Field(default=None, ge=0)
 
