@@ -7,8 +7,8 @@ preempted and later recomputed.
 
 Fast-forward: when the batch is decode-only and no waiting request can join, every step time is
 ``a + b * context`` with the context growing by ``n`` per step, so the run up to the next completion
-(or KV exhaustion) is one closed-form timeout (:mod:`.fastforward`). An arrival that could join interrupts it and joins at
-the next step boundary, exactly as it would step by step.
+(or KV exhaustion) is one closed-form timeout (:mod:`.fastforward`). An arrival that could join
+interrupts it and joins at the next step boundary, exactly as it would step by step.
 """
 
 from __future__ import annotations
