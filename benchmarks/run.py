@@ -55,7 +55,8 @@ def run_case(case: str, n: int) -> dict:
     return {
         "case": case, "requests": int(s.requests), "chips": sc.chips, "replicas": sc.replicas,
         "fast_forward": sc.engine.fast_forward, "wall_s": wall, "sim_s": res.duration_s,
-        "requests_per_wall_s": s.requests / wall, "wall_s_per_sim_hour": wall / (res.duration_s / 3600.0),
+        "requests_per_wall_s": s.requests / wall,
+        "wall_s_per_sim_hour": wall / (res.duration_s / 3600.0),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
         "engine_steps": int(res.replicas.steps.sum()), "jumps": int(res.replicas.jumps.sum()),
         "busy_frac": float(res.replicas.busy_frac.mean()), "completed": int(s.completed),
@@ -88,7 +89,8 @@ def main() -> int:
     for case, n, label in CASES:
         if a.quick and n >= 1_000_000:
             continue
-        out = subprocess.run([sys.executable, __file__, "--case", case, "-n", str(n)], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, __file__, "--case", case, "-n", str(n)],
+                             capture_output=True, text=True,
                              cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "0"})
         if out.returncode:
             print(out.stderr, file=sys.stderr)
@@ -100,7 +102,8 @@ def main() -> int:
     df = pd.DataFrame(rows)
     df["machine"] = f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}"
     df.to_csv(a.o, index=False)
-    cols = ["label", "requests", "wall_s", "requests_per_wall_s", "wall_s_per_sim_hour", "peak_rss_gb", "engine_steps", "jumps"]
+    cols = ["label", "requests", "wall_s", "requests_per_wall_s", "wall_s_per_sim_hour",
+            "peak_rss_gb", "engine_steps", "jumps"]
     print(df[cols].to_string(index=False, float_format=lambda x: f"{x:,.3g}"))
     ff = df.loc[df.case == "conv16", "wall_s"].iloc[0]
     st = df.loc[df.case == "conv16-step", "wall_s"].iloc[0]
@@ -108,10 +111,12 @@ def main() -> int:
     p = df[df.case == "poisson"].set_index("requests").wall_s
     ks = sorted(p.index)
     for lo, hi in zip(ks, ks[1:], strict=False):
-        print(f"wall time growth {lo:,} -> {hi:,} requests: {p[hi] / p[lo]:.1f}x (linear = {hi / lo:.0f}x)")
+        print(f"wall time growth {lo:,} -> {hi:,} requests: {p[hi] / p[lo]:.1f}x "
+              f"(linear = {hi / lo:.0f}x)")
     if 1_000_000 in [int(k) for k in ks] or any(k > 900_000 for k in ks):
         big = df[(df.case == "poisson") & (df.requests > 900_000)].iloc[0]
-        print(f"1M requests on 6,144 chips: {big.wall_s:.1f} s wall (target < 60 s), {big.peak_rss_gb:.2f} GB peak RSS (target < 4 GB)")
+        print(f"1M requests on 6,144 chips: {big.wall_s:.1f} s wall (target < 60 s), "
+              f"{big.peak_rss_gb:.2f} GB peak RSS (target < 4 GB)")
     print(f"wrote {a.o}")
     return 0
 

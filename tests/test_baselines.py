@@ -25,10 +25,12 @@ def test_there_are_scenarios():
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_scenario_matches_its_baseline(scenario):
     baseline = default_baseline(scenario, BASELINES)
-    assert baseline.is_file(), f"no baseline for {scenario.name}: run `make baselines` and commit {baseline.relative_to(ROOT)}"
+    assert baseline.is_file(), (f"no baseline for {scenario.name}: run `make baselines` "
+                                f"and commit {baseline.relative_to(ROOT)}")
     rep = chk.check(scenario, baseline)
     assert rep.passed, (f"{rep.headline()}\n{rep.table()}\n"
-                        f"If the change is intended: make baselines (= {REGENERATE}) and commit baselines/.")
+                        f"If the change is intended: make baselines (= {REGENERATE}) "
+                        f"and commit baselines/.")
 
 
 def test_every_baseline_has_a_scenario():

@@ -66,7 +66,8 @@ def test_latency_higher_than_baseline_beyond_tolerance_fails(scenario_file, base
     assert bad.change_pct.iloc[0] == pytest.approx(25.0)
     # a looser tolerance lets it pass
     assert chk.check(scenario_file, baseline, tolerance=["ttft_p99_s=30%"]).passed
-    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "-t", "ttft_p99_s=off"]) == 0
+    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline),
+                     "-t", "ttft_p99_s=off"]) == 0
 
 
 def test_latency_within_tolerance_passes(scenario_file, baseline):
@@ -82,11 +83,14 @@ def test_improvements_pass_and_are_shown(scenario_file, baseline, capsys):
     out = capsys.readouterr().out
     assert "improved" in out and "ttft_p99_s" in out and "throughput_tok_s" in out
     rep = chk.check(scenario_file, baseline)
-    assert set(rep.rows[rep.rows.verdict == "improved"].metric) == {"ttft_p99_s", "throughput_tok_s", "usd_per_mtok"}
+    assert set(rep.rows[rep.rows.verdict == "improved"].metric) == {"ttft_p99_s",
+                                                                    "throughput_tok_s",
+                                                                    "usd_per_mtok"}
 
 
 def test_lower_throughput_and_tokens_per_usd_fail(scenario_file, baseline):
-    _edit(baseline, throughput_tok_s=1.10, tokens_per_usd=1.10)  # now ~9% below the baseline; tolerance 5%
+    # now ~9% below the baseline; tolerance 5%
+    _edit(baseline, throughput_tok_s=1.10, tokens_per_usd=1.10)
     rep = chk.check(scenario_file, baseline)
     assert set(rep.failures.metric) == {"throughput_tok_s", "tokens_per_usd"}
     assert set(rep.failures.direction) == {"lower is worse"}
@@ -100,8 +104,10 @@ def test_absolute_tolerances(scenario_file, baseline):
 
 
 def test_compare_counts_slo_met_and_rejections():
-    base = pd.DataFrame({"workload": ["a", "b"], "slo_met": [True, False], "rejected": [0, 3], "ttft_p99_s": [1.0, 0.0]})
-    cur = pd.DataFrame({"workload": ["a", "b"], "slo_met": [False, True], "rejected": [1, 0], "ttft_p99_s": [1.0, 0.5]})
+    base = pd.DataFrame({"workload": ["a", "b"], "slo_met": [True, False], "rejected": [0, 3],
+                         "ttft_p99_s": [1.0, 0.0]})
+    cur = pd.DataFrame({"workload": ["a", "b"], "slo_met": [False, True], "rejected": [1, 0],
+                        "ttft_p99_s": [1.0, 0.5]})
     rows = chk.compare(base, cur).set_index(["workload", "metric"]).verdict
     assert rows["a", "slo_met"] == "REGRESSED" and rows["b", "slo_met"] == "improved"
     assert rows["a", "rejected"] == "REGRESSED" and rows["b", "rejected"] == "improved"
@@ -121,11 +127,13 @@ def test_nan_metrics_compare_equal():
 def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline, tmp_path):
     _edit(baseline, e2e_p99_s=0.5)
     xml = tmp_path / "report.xml"
-    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--junit", str(xml)]) == 1
+    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline),
+                     "--junit", str(xml)]) == 1
     root = ET.parse(xml).getroot()
     cases = root.findall(".//testcase")
     assert len(cases) == 2 * len(DEFAULT_TOLERANCES)
-    assert {c.get("classname") for c in cases} == {"maiasim.studies.check.check-small.chat", "maiasim.studies.check.check-small.all"}
+    assert {c.get("classname") for c in cases} == {"maiasim.studies.check.check-small.chat",
+                                                   "maiasim.studies.check.check-small.all"}
     failed = [c for c in cases if c.find("failure") is not None]
     assert {c.get("name") for c in failed} == {"e2e_p99_s"} and len(failed) == 2
     assert root.get("failures") == "2" and root.find("testsuite").get("tests") == str(len(cases))
@@ -152,21 +160,24 @@ def test_every_summary_column_has_its_direction():
         assert {m: direction(m) for m in names} == dict.fromkeys(names, d)
 
 
-@pytest.mark.parametrize("text, value, relative", [("10%", 0.10, True), ("0.05", 0.05, False), ("0", 0.0, False),
-                                                   (" 2.5% ", 0.025, True)])
+@pytest.mark.parametrize("text, value, relative", [("10%", 0.10, True), ("0.05", 0.05, False),
+                                                   ("0", 0.0, False), (" 2.5% ", 0.025, True)])
 def test_tolerance_syntax(text, value, relative):
     t = Tolerance.parse(text)
     assert t.value == pytest.approx(value) and t.relative == relative
 
 
-@pytest.mark.parametrize("bad", ["ttft_p99_s", "ttft_p99_s=ten", "ttft_p99_s=-1%", "bogus=5%", "slo_met=5%", "workload=1"])
+@pytest.mark.parametrize("bad", ["ttft_p99_s", "ttft_p99_s=ten", "ttft_p99_s=-1%", "bogus=5%",
+                                 "slo_met=5%", "workload=1"])
 def test_bad_tolerance_exits_2(scenario_file, baseline, bad):
-    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--tolerance", bad]) == 2
+    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline),
+                     "--tolerance", bad]) == 2
 
 
 def test_bad_input_exits_2(scenario_file, tmp_path):
     assert cli.main(["check", str(scenario_file), "--baseline", str(tmp_path / "missing.csv")]) == 2
-    assert cli.main(["check", str(tmp_path / "missing.yaml"), "--baseline", str(tmp_path / "x.csv")]) == 2
+    assert cli.main(["check", str(tmp_path / "missing.yaml"),
+                     "--baseline", str(tmp_path / "x.csv")]) == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**BASE, "deployment": {"tensor_parallel": 0, "replicas": 1}}))
     assert cli.main(["check", str(bad), "--baseline", str(tmp_path / "x.csv"), "--update"]) == 2
@@ -178,14 +189,16 @@ def test_bad_input_exits_2(scenario_file, tmp_path):
 
 def test_set_overrides_and_update(scenario_file, baseline, capsys):
     # fewer replicas than the baseline: the same traffic on 1 replica is slower
-    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--set", "deployment.replicas=1",
+    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline),
+                     "--set", "deployment.replicas=1",
                      "--set", "workload.0.arrival.rate_per_s=12"]) == 1
     assert "written with --set" in capsys.readouterr().err
     assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--update", "--set",
                      "deployment.replicas=1"]) == 0
     head = baseline.read_text().splitlines()[:2]
     assert head[0].startswith(BASELINE_HEADER) and '"deployment.replicas": 1' in head[1]
-    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline), "--set", "deployment.replicas=1"]) == 0
+    assert cli.main(["check", str(scenario_file), "--baseline", str(baseline),
+                     "--set", "deployment.replicas=1"]) == 0
 
 
 def test_baseline_round_trip_is_exact(scenario_file, tmp_path):
@@ -202,7 +215,8 @@ def test_update_all_and_check_all(tmp_path):
     sdir.mkdir()
     for name, rate in (("one", 2), ("two", 3)):
         data = {**BASE, "name": name}
-        data["workload"] = [{**BASE["workload"][0], "arrival": {"type": "poisson", "rate_per_s": rate}}]
+        data["workload"] = [{**BASE["workload"][0],
+                             "arrival": {"type": "poisson", "rate_per_s": rate}}]
         (sdir / f"{name}.yaml").write_text(yaml.safe_dump(data))
     assert cli.main(["check", "--update-all", str(sdir), str(bdir)]) == 0
     assert sorted(p.name for p in bdir.iterdir()) == ["one.csv", "two.csv"]

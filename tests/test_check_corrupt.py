@@ -87,10 +87,12 @@ def _header(scenario: str) -> Callable[[str], str]:
 
 
 def _renamed(rows: list[list[str]]) -> list[list[str]]:
-    return [[("ghost" if i == 0 else v) for i, v in enumerate(r)] if r[0] == "chat" else r for r in rows]
+    return [[("ghost" if i == 0 else v) for i, v in enumerate(r)] if r[0] == "chat" else r
+            for r in rows]
 
 
-#: id -> (edit of the valid baseline text: returns the corrupt text or bytes, words the message must hold)
+#: id -> (edit of the valid baseline text: returns the corrupt text or bytes,
+#: words the message must hold)
 CORRUPT: dict[str, tuple[Callable[[str], str | bytes], tuple[str, ...]]] = {
     "empty": (lambda t: "", ("empty",)),
     "header-only": (lambda t: "\n".join(t.splitlines()[:2]) + "\n", ("no column names",)),
@@ -100,7 +102,8 @@ CORRUPT: dict[str, tuple[Callable[[str], str | bytes], tuple[str, ...]]] = {
     "no-workload-column": (_drop_col("workload"), ("workload",)),
     "no-ttft_p99_s-column": (_drop_col("ttft_p99_s"), ("lacks metric", "ttft_p99_s", "regenerate")),
     "no-slo_met-column": (_drop_col("slo_met"), ("lacks metric", "slo_met")),
-    "duplicate-column": (lambda t: t.replace(",ttft_p90_s,", ",ttft_p99_s,", 1), ("ttft_p99_s", "twice")),
+    "duplicate-column": (lambda t: t.replace(",ttft_p90_s,", ",ttft_p99_s,", 1),
+                         ("ttft_p99_s", "twice")),
     "abc-number": (_set_cell("chat", "ttft_p99_s", "abc"), ("ttft_p99_s", "abc")),
     "abc-count": (_set_cell("all", "rejected", "abc"), ("rejected", "abc")),
     "abc-slo_met": (_set_cell("chat", "slo_met", "abc"), ("slo_met", "abc")),
@@ -113,12 +116,14 @@ CORRUPT: dict[str, tuple[Callable[[str], str | bytes], tuple[str, ...]]] = {
     "nul-bytes": (lambda t: t.encode() + b"\x00" * 64, ("binary",)),
     "no-header": (lambda t: "\n".join(t.splitlines()[2:]) + "\n", ("header",)),
     "bad-set-line": (lambda t: t.replace("# set: {}", "# set: {oops"), ("set",)),
-    "missing-workload-row": (_rows(lambda rs: [r for r in rs if r[0] != "chat"]), ("chat", "missing")),
+    "missing-workload-row": (_rows(lambda rs: [r for r in rs if r[0] != "chat"]),
+                             ("chat", "missing")),
     "missing-all-row": (_rows(lambda rs: [r for r in rs if r[0] != "all"]), ("all", "missing")),
     "extra-workload-row": (_rows(lambda rs: [*rs, ["ghost", *rs[0][1:]]]), ("ghost",)),
     "renamed-workload-row": (_rows(_renamed), ("ghost", "chat")),
     "duplicate-workload-row": (_rows(lambda rs: [rs[0], *rs]), ("chat", "twice")),
-    "other-scenario": (_header("maia200-llama70b-conv"), ("maia200-llama70b-conv", "check-small", "--update")),
+    "other-scenario": (_header("maia200-llama70b-conv"),
+                       ("maia200-llama70b-conv", "check-small", "--update")),
 }
 
 #: the ways to run a check (``python -m maiasim check`` and ``make baselines`` go through cli.main)
@@ -201,7 +206,8 @@ def test_valid_baseline_still_passes(good, tmp_path, capsys, variant):
 
 
 def test_nan_where_the_metric_is_undefined_passes(tmp_path, capsys):
-    """One output token per request: no time per output token, so tpot is NaN then and now; no SLO."""
+    """One output token per request: no time per output token, so tpot is NaN then and now;
+    no SLO."""
     data = copy.deepcopy(BASE)
     data["workload"][0]["output_tokens"] = {"type": "fixed", "value": 1}
     data["workload"][0].pop("slo")
@@ -227,7 +233,8 @@ def test_header_records_the_scenario(good):
 
 def test_tolerance_on_a_metric_the_baseline_lacks_exits_2(good, tmp_path, capsys):
     b = tmp_path / "baseline.csv"
-    b.write_text(_drop_col("ttft_p90_s")(good[1]))  # not a default metric: the file is fine as it is
+    # not a default metric: the file is fine as it is
+    b.write_text(_drop_col("ttft_p90_s")(good[1]))
     rc, _ = _run("cli", [str(good[0]), "--baseline", str(b)], capsys)
     assert rc == 0
     rc, err = _run("cli", [str(good[0]), "--baseline", str(b), "-t", "ttft_p90_s=5%"], capsys)
@@ -237,8 +244,10 @@ def test_tolerance_on_a_metric_the_baseline_lacks_exits_2(good, tmp_path, capsys
 
 
 def test_compare_fails_a_nan_baseline_against_a_finite_value():
-    base = pd.DataFrame({"workload": ["a", "b"], "ttft_p99_s": [math.nan, math.nan], "slo_met": [None, None]})
-    cur = pd.DataFrame({"workload": ["a", "b"], "ttft_p99_s": [0.5, math.nan], "slo_met": [True, None]})
+    base = pd.DataFrame({"workload": ["a", "b"], "ttft_p99_s": [math.nan, math.nan],
+                         "slo_met": [None, None]})
+    cur = pd.DataFrame({"workload": ["a", "b"], "ttft_p99_s": [0.5, math.nan],
+                        "slo_met": [True, None]})
     v = chk.compare(base, cur).set_index(["workload", "metric"]).verdict
     assert v["a", "ttft_p99_s"] in chk.FAILING and v["a", "slo_met"] in chk.FAILING
     assert v["b", "ttft_p99_s"] == "ok" and ("b", "slo_met") not in v.index

@@ -40,7 +40,7 @@ NO_FRAMES = [*PURE_MODULES, "engine/records.py", "catalog/__init__.py", "results
              "results/slo.py"]
 
 
-# ---- scenario reference ---------------------------------------------------------------------------
+# ---- scenario reference --------------------------------------------------------------------------
 
 
 def test_committed_reference_is_up_to_date():
@@ -80,7 +80,8 @@ def test_required_keys_are_documented_with_type_default_and_description():
 
 def test_allowed_values_are_listed():
     rows = _table_rows(REFERENCE.read_text(encoding="utf-8"))
-    assert all(f"`{v}`" in rows["router.policy"][2] for v in ("round_robin", "least_outstanding", "random"))
+    assert all(f"`{v}`" in rows["router.policy"][2]
+               for v in ("round_robin", "least_outstanding", "random"))
     assert all(f"`{v}`" in rows["precision.weights"][2] for v in ("fp4", "fp8", "bf16"))
     for v in ("poisson", "gamma", "burst", "closed_loop", "trace"):
         assert f"`{v}`" in rows["workload[].arrival"][2]
@@ -88,21 +89,24 @@ def test_allowed_values_are_listed():
         assert f"`{v}`" in rows["workload[].prompt_tokens"][2]
     assert ">= 16" in rows["deployment.scheduler.max_batch_tokens"][2]
     # variant keys under their discriminated type
-    for k in ("workload[].arrival.rate_per_s", "workload[].arrival.cv", "workload[].arrival.concurrency",
-              "workload[].arrival.time_scale", "workload[].prompt_tokens.median", "workload[].prompt_tokens.low"):
+    for k in ("workload[].arrival.rate_per_s", "workload[].arrival.cv",
+              "workload[].arrival.concurrency", "workload[].arrival.time_scale",
+              "workload[].prompt_tokens.median", "workload[].prompt_tokens.low"):
         assert k in rows
 
 
 def test_every_schema_key_has_a_description():
     ref = schema_doc.walk()
     undocumented = [path for path, _, desc in ref.rows if not desc]
-    assert not undocumented, (f"add Field(description=...) or a `#:` comment in the schema for: {undocumented}")
+    assert not undocumented, (f"add Field(description=...) or a `#:` comment in the schema for: "
+                              f"{undocumented}")
 
 
 def test_fallback_descriptions_name_real_fields():
     fields = {key for _, key, _ in schema_doc.walk().rows}
     stale = sorted(set(schema_doc.DESCRIPTIONS) - fields)
-    assert not stale, f"schema_doc.DESCRIPTIONS has entries for fields that no longer exist: {stale}"
+    assert not stale, (f"schema_doc.DESCRIPTIONS has entries for fields that no longer exist: "
+                       f"{stale}")
 
 
 def test_yaml_examples_in_the_reference_are_valid_scenarios():
@@ -113,7 +117,7 @@ def test_yaml_examples_in_the_reference_are_valid_scenarios():
         assert sc.replicas >= 1
 
 
-# ---- the import rule --------------------------------------------------------------------------------
+# ---- the import rule -----------------------------------------------------------------------------
 
 
 def _module_name(path: Path) -> str:
@@ -161,20 +165,24 @@ def test_import_helper_resolves_relative_imports():
 @pytest.mark.parametrize("name", PURE_MODULES)
 def test_physics_never_imports_simpy_or_the_engine(name):
     imps = _imports(PKG / name)
-    bad = sorted(i for i in imps if _top(i) == "simpy" or i == "maiasim.engine" or i.startswith("maiasim.engine."))
-    assert not bad, f"maiasim/{name} imports {bad}: physics and specs must not know the simulation engine"
+    bad = sorted(i for i in imps
+                 if _top(i) == "simpy" or i == "maiasim.engine" or i.startswith("maiasim.engine."))
+    assert not bad, (f"maiasim/{name} imports {bad}: "
+                     f"physics and specs must not know the simulation engine")
 
 
 def test_only_the_engine_imports_simpy():
     offenders = [str(p.relative_to(ROOT)) for p in _py_files()
-                 if any(_top(i) == "simpy" for i in _imports(p)) and "engine" not in p.relative_to(PKG).parts[:-1]]
+                 if any(_top(i) == "simpy" for i in _imports(p))
+                 and "engine" not in p.relative_to(PKG).parts[:-1]]
     assert not offenders, f"only maiasim/engine/* may import simpy: {offenders}"
 
 
 def test_the_engine_never_reads_yaml():
     offenders = [str(p.relative_to(ROOT)) for p in (PKG / "engine").rglob("*.py")
                  if any(_top(i) == "yaml" for i in _imports(p))]
-    assert not offenders, f"the engine receives a validated Scenario, it never reads YAML: {offenders}"
+    assert not offenders, (f"the engine receives a validated Scenario, it never reads YAML: "
+                           f"{offenders}")
 
 
 def _builds_dataframe(path: Path) -> bool:
@@ -182,7 +190,8 @@ def _builds_dataframe(path: Path) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
-            if (isinstance(f, ast.Attribute) and f.attr == "DataFrame") or (isinstance(f, ast.Name) and f.id == "DataFrame"):
+            if ((isinstance(f, ast.Attribute) and f.attr == "DataFrame")
+                    or (isinstance(f, ast.Name) and f.id == "DataFrame")):
                 return True
     return False
 
@@ -190,14 +199,16 @@ def _builds_dataframe(path: Path) -> bool:
 def test_frames_are_built_only_in_result_and_front_ends():
     assert _builds_dataframe(PKG / "results" / "frames.py")
     no_frames = [PKG / n for n in NO_FRAMES] + sorted((PKG / "engine").rglob("*.py"))
-    offenders = [str(p.relative_to(ROOT)) for p in no_frames if p.is_file() and _builds_dataframe(p)]
+    offenders = [str(p.relative_to(ROOT)) for p in no_frames
+                 if p.is_file() and _builds_dataframe(p)]
     assert not offenders, f"pd.DataFrame( outside result.py and front ends: {offenders}"
 
 
-# ---- the prose documents ------------------------------------------------------------------------------
+# ---- the prose documents -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("doc", ["architecture.md", "physics.md", "engine.md", "scenario-reference.md"])
+@pytest.mark.parametrize("doc", ["architecture.md", "physics.md", "engine.md",
+                                 "scenario-reference.md"])
 def test_docs_name_only_files_that_exist(doc):
     text = (DOCS / doc).read_text(encoding="utf-8")
     named = set(re.findall(r"\b(maiasim/[\w/.-]+\.(?:py|yaml))\b", text))

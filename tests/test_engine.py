@@ -34,7 +34,8 @@ def test_every_request_ends_in_one_state_and_tokens_are_conserved(small):
     assert req.preemptions.sum() == 0
     assert res.replicas.prefill_tokens.sum() == req.prompt_tokens.sum()
     done = req[req.status == "completed"]
-    assert (done.first_token_s >= done.arrival_s).all() and (done.finish_s >= done.first_token_s).all()
+    assert ((done.first_token_s >= done.arrival_s).all()
+            and (done.finish_s >= done.first_token_s).all())
 
 
 def test_littles_law_from_engine_steps(small):
@@ -55,7 +56,8 @@ def test_littles_law_from_engine_steps(small):
 
 
 def test_md1_mean_wait():
-    """One sequence at a time, fixed lengths, Poisson arrivals: M/D/1 with Pollaczek-Khinchine wait."""
+    """One sequence at a time, fixed lengths, Poisson arrivals: M/D/1 with Pollaczek-Khinchine
+    wait."""
     base = small_scenario(**{
         "deployment.replicas": 1,
         "deployment.scheduler.max_num_seqs": 1,
@@ -96,40 +98,50 @@ def _assert_same(ff, st):
     a, b = ff.requests, st.requests
     assert len(a) == len(b)
     for c in cols:
-        np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=1e-9, atol=1e-9, equal_nan=True)
-    for c in ("prompt_tokens", "output_tokens", "generated_tokens", "replica", "preemptions", "status", "reason"):
+        np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   equal_nan=True)
+    for c in ("prompt_tokens", "output_tokens", "generated_tokens", "replica", "preemptions",
+              "status", "reason"):
         assert a[c].equals(b[c]), c
     for c in ("busy_s", "mfu", "mbu", "tokens", "prefill_tokens", "kv_peak_frac", "preemptions"):
-        np.testing.assert_allclose(ff.replicas[c].to_numpy(float), st.replicas[c].to_numpy(float), rtol=1e-9)
+        np.testing.assert_allclose(ff.replicas[c].to_numpy(float), st.replicas[c].to_numpy(float),
+                                   rtol=1e-9)
     num = ff.summary.select_dtypes("number").columns
-    np.testing.assert_allclose(ff.summary[num].to_numpy(float), st.summary[num].to_numpy(float), rtol=1e-8, equal_nan=True)
+    np.testing.assert_allclose(ff.summary[num].to_numpy(float), st.summary[num].to_numpy(float),
+                               rtol=1e-8, equal_nan=True)
     assert ff.replicas.jumps.sum() > 0 and st.replicas.jumps.sum() == 0
     assert ff.replicas.steps.sum() == st.replicas.steps.sum()
 
 
-@pytest.mark.parametrize("case", ["poisson", "burst", "closed_loop", "trace", "no_chunking", "preemption", "random_router",
-                                  "stack_profile"])
+@pytest.mark.parametrize("case", ["poisson", "burst", "closed_loop", "trace", "no_chunking",
+                                  "preemption", "random_router", "stack_profile"])
 def test_fast_forward_equals_step_by_step(case):
     over = {"horizon_s": 30}
     if case == "burst":
         over = {"workload.0.arrival": {"type": "burst", "count": 300}}
     elif case == "closed_loop":
-        over = {"workload.0.arrival": {"type": "closed_loop", "concurrency": 24, "count": 200, "think_time_s": 0.5}}
+        over = {"workload.0.arrival": {"type": "closed_loop", "concurrency": 24, "count": 200,
+                                       "think_time_s": 0.5}}
     elif case == "trace":
-        over = {"horizon_s": 120, "workload.0.arrival": {"type": "trace", "path": "azure:code", "time_scale": 0.5},
+        over = {"horizon_s": 120,
+                "workload.0.arrival": {"type": "trace", "path": "azure:code", "time_scale": 0.5},
                 "workload.0.prompt_tokens": None, "workload.0.output_tokens": None}
     elif case == "no_chunking":
         over = {"horizon_s": 30, "deployment.scheduler.chunked_prefill": False}
     elif case == "preemption":
         over = tight_kv(30000)
-    elif case == "stack_profile":  # an eager 2023-style stack: host floors, per-sequence and per-token
-        # costs, rank latency, all-reduce knee (the fitted Splitwise profiles use every one of them)
+    elif case == "stack_profile":  # an eager 2023-style stack: host floors, per-sequence and
+        # per-token costs, rank latency, all-reduce knee (the fitted Splitwise profiles use every
+        # one of them)
         over = {"horizon_s": 30, "hardware.calibration": {
-            "layer_launch_s": 2e-4, "prefill_layer_launch_s": 5e-4, "per_sequence_overhead_s": 3e-4,
+            "layer_launch_s": 2e-4, "prefill_layer_launch_s": 5e-4,
+            "per_sequence_overhead_s": 3e-4,
             "per_token_overhead_s": 1e-5, "collective_rank_latency_s": 1e-5,
-            "allreduce_knee_tokens": 1024, "allreduce_knee_slowdown": 2.0, "allreduce_knee_width": 0.35}}
+            "allreduce_knee_tokens": 1024, "allreduce_knee_slowdown": 2.0,
+            "allreduce_knee_width": 0.35}}
     elif case == "random_router":
-        over = {"horizon_s": 30, "router.policy": "random", "workload.0.arrival": {"type": "gamma", "rate_per_s": 6, "cv": 3}}
+        over = {"horizon_s": 30, "router.policy": "random",
+                "workload.0.arrival": {"type": "gamma", "rate_per_s": 6, "cv": 3}}
     ff, st = _pair(small_scenario(**over))
     _assert_same(ff, st)
     if case == "preemption":
@@ -161,7 +173,9 @@ def test_horizon_without_drain_leaves_in_flight(small):
 
 
 def test_rejections_have_reasons():
-    sc = small_scenario(**{"workload.0.prompt_tokens": {"type": "uniform", "low": 100, "high": 200000}, "horizon_s": 20})
+    sc = small_scenario(**{"workload.0.prompt_tokens": {"type": "uniform", "low": 100,
+                                                        "high": 200000},
+                           "horizon_s": 20})
     req = _run(sc).requests
     rej = req[req.status == "rejected"]
     assert len(rej) > 0
@@ -171,14 +185,16 @@ def test_rejections_have_reasons():
 
 def test_routers_spread_load():
     for policy in ("round_robin", "least_outstanding", "random"):
-        sc = small_scenario(**{"router.policy": policy, "deployment.replicas": 4, "workload.0.arrival.rate_per_s": 8})
+        sc = small_scenario(**{"router.policy": policy, "deployment.replicas": 4,
+                               "workload.0.arrival.rate_per_s": 8})
         per = _run(sc).requests.replica.value_counts()
         assert len(per) == 4
         assert per.min() > 0.15 * per.sum(), policy
 
 
 def test_least_outstanding_beats_random_on_tail_latency():
-    # routing shows in queueing (TTFT) and batch sizes (TPOT); end-to-end tails are set by output lengths
+    # routing shows in queueing (TTFT) and batch sizes (TPOT); end-to-end tails are set by output
+    # lengths
     over = {"deployment.replicas": 4, "workload.0.arrival.rate_per_s": 40, "horizon_s": 60}
     lo = _run(small_scenario(**over, **{"router.policy": "least_outstanding"})).summary.iloc[-1]
     rnd = _run(small_scenario(**over, **{"router.policy": "random"})).summary.iloc[-1]
@@ -197,7 +213,8 @@ def test_more_replicas_lower_latency():
 
 def test_queue_timeout_drops_with_reason_in_both_modes():
     sc = small_scenario(**{"deployment.replicas": 1, "deployment.scheduler.max_num_seqs": 4,
-                           "deployment.scheduler.queue_timeout_s": 2.0, "workload.0.arrival.rate_per_s": 6, "horizon_s": 30})
+                           "deployment.scheduler.queue_timeout_s": 2.0,
+                           "workload.0.arrival.rate_per_s": 6, "horizon_s": 30})
     ff, st = _pair(sc)
     _assert_same(ff, st)
     req = ff.requests

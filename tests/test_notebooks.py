@@ -45,19 +45,23 @@ def test_the_two_walkthroughs_exist():
 def test_notebook_is_stored_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{path.name}: clear the outputs of cells {dirty} before committing"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, kernel_dirs):
     nb = nbformat.read(path, as_version=4)
-    km = KernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+    km = KernelManager(kernel_name=KERNEL,
+                       kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
     client = nbclient.NotebookClient(nb, km=km, timeout=300, kernel_name=KERNEL,
                                      resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, on the first failure
     elapsed = time.perf_counter() - t0
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [o for c in nb.cells if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
     assert not errors
-    assert elapsed < TIME_LIMIT_S, f"{path.name} took {elapsed:.0f} s; keep each notebook under {TIME_LIMIT_S:.0f} s"
+    assert elapsed < TIME_LIMIT_S, (f"{path.name} took {elapsed:.0f} s; "
+                                    f"keep each notebook under {TIME_LIMIT_S:.0f} s")

@@ -11,15 +11,19 @@ from maiasim.spec.hardware import BYTES_PER_ELEMENT
 
 def _model(chip="maia200", model="llama-3.1-70b", tp=1, prec=("fp8", "fp8", "fp8"), **cal):
     c = Calibration(**cal)
-    return StepModel(catalog.chip(chip), catalog.model(model), Precisions(*prec), Parallelism(tp), c, max_tokens=512)
+    return StepModel(catalog.chip(chip), catalog.model(model), Precisions(*prec), Parallelism(tp),
+                     c, max_tokens=512)
 
 
 def test_decode_step_of_dense_model_is_weights_over_bandwidth():
-    """Batch-1 decode on one chip with no overhead: time = weight bytes / (bandwidth x hbm_fraction)."""
-    for chip, model, prec in (("maia200", "llama-3.1-70b", "fp8"), ("h100", "llama-3.1-8b", "bf16"), ("b200", "qwen3-32b", "fp8")):
+    """Batch-1 decode on one chip with no overhead: time = weight bytes / (bandwidth x
+    hbm_fraction)."""
+    for chip, model, prec in (("maia200", "llama-3.1-70b", "fp8"), ("h100", "llama-3.1-8b", "bf16"),
+                              ("b200", "qwen3-32b", "fp8")):
         m = _model(chip, model, prec=(prec, prec, prec), iteration_overhead_s=0.0, hbm_fraction=0.8)
         spec, hw = catalog.model(model), catalog.chip(chip)
-        weights = (spec.params - spec.vocab_size * spec.hidden_size) * BYTES_PER_ELEMENT[prec]  # input embedding is gathered, not streamed
+        # input embedding is gathered, not streamed
+        weights = (spec.params - spec.vocab_size * spec.hidden_size) * BYTES_PER_ELEMENT[prec]
         expected = weights / (hw.hbm_bandwidth_bytes_per_s * 0.8)
         t = m.step_time(1, 1, 1, 1)
         assert t == pytest.approx(expected, rel=0.02), (chip, model)
@@ -65,17 +69,20 @@ def test_moe_reads_only_touched_experts():
 
 def test_memory_plan_fits_and_fails_clearly():
     chip, model = catalog.chip("maia200"), catalog.model("llama-3.1-70b")
-    plan = plan_memory(chip, model, Precisions(), Parallelism(4), max_batch_tokens=8192, max_num_seqs=256)
+    plan = plan_memory(chip, model, Precisions(), Parallelism(4), max_batch_tokens=8192,
+                       max_num_seqs=256)
     assert plan.weights_bytes == pytest.approx(model.params / 4)
     assert plan.kv_capacity_tokens > 1_000_000
     with pytest.raises(DoesNotFit, match="short by"):
-        plan_memory(catalog.chip("h100"), catalog.model("llama-3.1-405b"), Precisions("bf16", "bf16", "bf16"),
+        plan_memory(catalog.chip("h100"), catalog.model("llama-3.1-405b"),
+                    Precisions("bf16", "bf16", "bf16"),
                     Parallelism(4), max_batch_tokens=8192, max_num_seqs=256)
 
 
 def test_parameter_counts_match_published_sizes():
-    expect = {"llama-3.1-70b": 70.6e9, "llama-3.1-8b": 8.03e9, "llama-3.1-405b": 405.8e9, "mixtral-8x7b": 46.7e9,
-              "deepseek-v3": 671e9, "gpt-oss-120b": 116.8e9, "qwen3-32b": 32.8e9, "llama-2-7b": 6.74e9}
+    expect = {"llama-3.1-70b": 70.6e9, "llama-3.1-8b": 8.03e9, "llama-3.1-405b": 405.8e9,
+              "mixtral-8x7b": 46.7e9, "deepseek-v3": 671e9, "gpt-oss-120b": 116.8e9,
+              "qwen3-32b": 32.8e9, "llama-2-7b": 6.74e9}
     for name, n in expect.items():
         assert catalog.model(name).params == pytest.approx(n, rel=0.01), name
     assert catalog.model("deepseek-v3").active_params == pytest.approx(37.5e9, rel=0.03)

@@ -75,7 +75,8 @@ def test_ranked_by_cost_with_unpriced_chips_last(table):
     assert priced.cost_per_hour_usd.is_monotonic_increasing
     assert (priced.cost_per_hour_usd == priced.chips * priced.chip_hour_usd).all()
     unpriced = feas[feas.cost_per_hour_usd.isna()]
-    assert set(unpriced.chip) == {"gb200"}  # no catalog price and no scenario price for a foreign chip
+    # no catalog price and no scenario price for a foreign chip
+    assert set(unpriced.chip) == {"gb200"}
     assert unpriced["rank"].min() > priced["rank"].max()
     # the scenario's own price applies to its own chip only; h100 uses its catalog price
     assert (feas[feas.chip == "maia200"].chip_hour_usd == 4.25).all()
@@ -92,7 +93,8 @@ def test_model_that_does_not_fit_is_an_infeasible_row(sc):
 
 
 def test_replica_cap_makes_an_infeasible_row_with_the_reason(sc):
-    df = plan(sc.with_overrides({"workload.0.slo.ttft_p99_s": 0.001}), chips=["maia200"], tp=[4], max_replicas=3)
+    df = plan(sc.with_overrides({"workload.0.slo.ttft_p99_s": 0.001}), chips=["maia200"], tp=[4],
+              max_replicas=3)
     r = df.iloc[0]
     assert not r.feasible and "max_replicas=3" in r.reason and "ttft_p99_s" in r.reason
     assert r.simulations == 3  # 1, 2, then the cap itself
@@ -135,8 +137,8 @@ def scenario_file(tmp_path):
 
 def test_cli_plan_writes_csv_and_plot(scenario_file, tmp_path, capsys):
     out, png = tmp_path / "plan.csv", tmp_path / "plan.png"
-    rc = cli.main(["plan", str(scenario_file), "--chips", "maia200,gb200", "--tp", "1,4", "--executor", "serial",
-                   "-o", str(out), "--plot", str(png)])
+    rc = cli.main(["plan", str(scenario_file), "--chips", "maia200,gb200", "--tp", "1,4",
+                   "--executor", "serial", "-o", str(out), "--plot", str(png)])
     assert rc == 0
     df = pd.read_csv(out)
     assert len(df) == 4 and df.feasible.all()
@@ -148,7 +150,8 @@ def test_cli_plan_writes_csv_and_plot(scenario_file, tmp_path, capsys):
 
 def test_cli_plan_exit_codes(scenario_file):
     # nothing feasible: 1
-    assert cli.main(["plan", str(scenario_file), "--tp", "1", "--set", "model=llama-3.1-405b", "--executor", "serial"]) == 1
+    assert cli.main(["plan", str(scenario_file), "--tp", "1", "--set", "model=llama-3.1-405b",
+                     "--executor", "serial"]) == 1
     # bad input: 2
     assert cli.main(["plan", str(scenario_file), "--tp", "four"]) == 2
     assert cli.main(["plan", str(scenario_file), "--chips", "nope"]) == 2

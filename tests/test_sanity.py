@@ -22,8 +22,9 @@ from maiasim.spec.calibration import Calibration
 from maiasim.spec.hardware import BYTES_PER_ELEMENT
 
 MAX_TOKENS = 2048
-IDEAL = Calibration(chip="ideal", gemm_peak_fraction={"default": 1.0}, gemm_half_tokens=0.0, hbm_fraction=1.0,
-                    attention_prefill_fraction=1.0, attention_decode_hbm_fraction=1.0, allreduce_fraction=1.5,
+IDEAL = Calibration(chip="ideal", gemm_peak_fraction={"default": 1.0}, gemm_half_tokens=0.0,
+                    hbm_fraction=1.0, attention_prefill_fraction=1.0,
+                    attention_decode_hbm_fraction=1.0, allreduce_fraction=1.5,
                     alltoall_fraction=1.5, collective_overhead_s=0.0, iteration_overhead_s=0.0)
 
 
@@ -37,14 +38,16 @@ def _tp_that_fits(chip_name: str, model_name: str) -> int | None:
     p = _precision(chip)
     for tp in (1, 2, 4, 8):
         try:
-            plan_memory(chip, model, Precisions(p, p, p), Parallelism(tp), max_batch_tokens=MAX_TOKENS, max_num_seqs=64)
+            plan_memory(chip, model, Precisions(p, p, p), Parallelism(tp),
+                        max_batch_tokens=MAX_TOKENS, max_num_seqs=64)
             return tp
         except DoesNotFit:
             continue
     return None
 
 
-PAIRS = [(c, m) for c in sorted(catalog.chips()) for m in sorted(catalog.models()) if _tp_that_fits(c, m)]
+PAIRS = [(c, m) for c in sorted(catalog.chips()) for m in sorted(catalog.models())
+         if _tp_that_fits(c, m)]
 
 
 @cache
@@ -58,7 +61,8 @@ def _step(chip_name: str, model_name: str, which: str, draw: int = 0) -> StepMod
         import numpy as np
 
         cal = cal.sample(np.random.default_rng(draw))
-    return StepModel(chip, model, Precisions(p, p, p), Parallelism(_tp_that_fits(chip_name, model_name)), cal,
+    return StepModel(chip, model, Precisions(p, p, p),
+                     Parallelism(_tp_that_fits(chip_name, model_name)), cal,
                      max_tokens=MAX_TOKENS)
 
 
@@ -79,7 +83,8 @@ def test_every_chip_serves_some_model():
 def test_no_step_beats_peak_compute_or_bandwidth(pair, which, draw, chunks, decodes):
     chip_name, model_name = pair
     s = _step(chip_name, model_name, which, draw if which == "draw" else 0)
-    if sum(c for c, _ in chunks) + len(decodes) == 0 or sum(c for c, _ in chunks) + len(decodes) > MAX_TOKENS:
+    if (sum(c for c, _ in chunks) + len(decodes) == 0
+            or sum(c for c, _ in chunks) + len(decodes) > MAX_TOKENS):
         return
     b = s.breakdown(chunks, decodes)
     chip, tp = catalog.chip(chip_name), s.parallel.chips
@@ -91,7 +96,8 @@ def test_no_step_beats_peak_compute_or_bandwidth(pair, which, draw, chunks, deco
     ctx = float(sum(decodes))
     pre = sum(s.prefill_attention(c, p)[0] for c, p in chunks)
     T = sum(c for c, _ in chunks) + len(decodes)
-    assert s.step_time(T, len(decodes) + len(chunks), len(decodes), ctx, pre) == pytest.approx(b.total_s, rel=1e-9)
+    assert s.step_time(T, len(decodes) + len(chunks), len(decodes), ctx, pre) == pytest.approx(
+        b.total_s, rel=1e-9)
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=[f"{c}-{m}" for c, m in PAIRS])
@@ -99,18 +105,20 @@ def test_batch1_decode_never_beats_streaming_the_weights(pair):
     chip_name, model_name = pair
     chip, model = catalog.chip(chip_name), catalog.model(model_name)
     wb = BYTES_PER_ELEMENT[_precision(chip)]
-    # weights one decode token must read: active parameters (MoE: the routed experts only), less the input
-    # embedding table when untied (a gather of one row, not a stream)
-    streamed = model.active_params - (0 if model.tied_embeddings else model.vocab_size * model.hidden_size)
+    # weights one decode token must read: active parameters (MoE: the routed experts only), less the
+    # input embedding table when untied (a gather of one row, not a stream)
+    streamed = model.active_params - (0 if model.tied_embeddings
+                                      else model.vocab_size * model.hidden_size)
     for which in ("ideal", "shipped"):
         s = _step(chip_name, model_name, which)
         tp = s.parallel.chips
-        bound = streamed * wb / tp / chip.hbm_bandwidth_bytes_per_s  # seconds per token, all chips streaming at once
+        # seconds per token, all chips streaming at once
+        bound = streamed * wb / tp / chip.hbm_bandwidth_bytes_per_s
         for ctx in (1, 4096):
             t = s.step_time(1, 1, 1, ctx)
             assert t >= bound * (1 - 1e-9), (pair, which, t, bound)
-        # on one chip the roofline is exactly the bound for a dense model at short context (with TP the
-        # collectives' link latency comes on top)
+        # on one chip the roofline is exactly the bound for a dense model at short context (with TP
+        # the collectives' link latency comes on top)
         if which == "ideal" and tp == 1:
             if not model.is_moe:
                 assert s.step_time(1, 1, 1, 1) == pytest.approx(bound, rel=0.05), pair
@@ -124,4 +132,5 @@ def test_decode_throughput_grows_with_batch_but_stays_under_the_roofline(pair, n
     one = 1 / s.step_time(1, 1, 1, ctx)
     many = n / s.step_time(n, n, n, n * ctx)
     assert many >= one * (1 - 1e-9)  # batching never lowers tokens/s
-    assert many <= n / ideal.step_time(n, n, n, n * ctx) * (1 + 1e-9)  # and never beats the roofline
+    # and never beats the roofline
+    assert many <= n / ideal.step_time(n, n, n, n * ctx) * (1 + 1e-9)

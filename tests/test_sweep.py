@@ -34,9 +34,10 @@ def serial(sc):
 def test_one_row_per_point_and_replication(serial, sc):
     df = serial
     assert len(df) == 2 * 2 * 2
-    assert list(df.columns[:7]) == ["deployment.tensor_parallel", "hardware.chip", "replication", "seed", "chips",
-                                    "replicas", "error"]
-    for col in ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "slo_attainment", "tokens_per_usd", "chat.slo_met"):
+    assert list(df.columns[:7]) == ["deployment.tensor_parallel", "hardware.chip", "replication",
+                                    "seed", "chips", "replicas", "error"]
+    for col in ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "slo_attainment", "tokens_per_usd",
+                "chat.slo_met"):
         assert col in df.columns
     assert df.attrs["grid"] == list(GRID)
     # first key varies slowest, then the second, then the replication
@@ -86,7 +87,8 @@ def test_fixed_chips_rederive_replicas_and_indivisible_is_an_error_row():
 
 
 def test_swept_replicas_resize_a_chips_scenario():
-    sc = ms.from_dict({**BASE, "hardware": {"chip": "maia200", "chips": 8}, "deployment": {"tensor_parallel": 4}})
+    sc = ms.from_dict({**BASE, "hardware": {"chip": "maia200", "chips": 8},
+                       "deployment": {"tensor_parallel": 4}})
     df = sweep(sc, {"deployment.replicas": [1, 3]}, executor="serial", progress=False)
     assert df.chips.tolist() == [4, 12] and df.error.isna().all()
 
@@ -127,12 +129,13 @@ def test_bad_arguments(sc):
         sweep(sc, GRID, executor="threads", progress=False)
 
 
-# ---- confidence intervals ----------------------------------------------------------------------
+# ---- confidence intervals ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("df_, q, expected", [
-    (1, 0.975, 12.7062047), (2, 0.975, 4.30265273), (4, 0.975, 2.77644511), (9, 0.975, 2.26215716),
-    (29, 0.975, 2.04522964), (2, 0.95, 2.91998558), (10, 0.995, 3.16927267), (1000, 0.975, 1.96233908),
+    (1, 0.975, 12.7062047), (2, 0.975, 4.30265273), (4, 0.975, 2.77644511),
+    (9, 0.975, 2.26215716), (29, 0.975, 2.04522964), (2, 0.95, 2.91998558),
+    (10, 0.995, 3.16927267), (1000, 0.975, 1.96233908),
 ])
 def test_t_quantiles_match_published_tables(df_, q, expected):
     assert t_ppf(q, df_) == pytest.approx(expected, rel=1e-6)
@@ -170,12 +173,14 @@ def test_confidence_half_width_is_exact_to_1e_9(df_, q, expected):
 
 def test_confidence_interval_arithmetic():
     df = pd.DataFrame({"x": [1, 1, 1, 2, 2], "replication": [0, 1, 2, 0, 1], "seed": 0,
-                       "error": [None, None, None, None, "boom"], "m": [1.0, 2.0, 3.0, 5.0, np.nan]})
+                       "error": [None, None, None, None, "boom"],
+                       "m": [1.0, 2.0, 3.0, 5.0, np.nan]})
     ci = confidence(df, metrics=["m"], level=0.95)
     a = ci[ci.x == 1].iloc[0]
     half = 4.30265273 * 1.0 / math.sqrt(3)
     assert a.n == 3 and a.m_mean == pytest.approx(2.0) and a.m_std == pytest.approx(1.0)
-    assert a.m_ci_low == pytest.approx(2 - half, rel=1e-6) and a.m_ci_high == pytest.approx(2 + half, rel=1e-6)
+    assert (a.m_ci_low == pytest.approx(2 - half, rel=1e-6)
+            and a.m_ci_high == pytest.approx(2 + half, rel=1e-6))
     b = ci[ci.x == 2].iloc[0]  # one good replication: a mean but no interval
     assert b.n == 1 and b.m_mean == 5.0 and math.isnan(b.m_ci_low)
 
@@ -187,12 +192,13 @@ def test_confidence_on_a_sweep_keeps_failed_points(serial):
     assert bad.n == 0 and math.isnan(bad.ttft_p99_s_mean)
     ok = ci.drop(bad.name)
     assert (ok.n == 2).all()
-    assert (ok.ttft_p99_s_ci_low <= ok.ttft_p99_s_mean).all() and (ok.ttft_p99_s_mean <= ok.ttft_p99_s_ci_high).all()
+    assert ((ok.ttft_p99_s_ci_low <= ok.ttft_p99_s_mean).all()
+            and (ok.ttft_p99_s_mean <= ok.ttft_p99_s_ci_high).all())
     with pytest.raises(ValueError, match="unknown metric"):
         confidence(serial, metrics=["nope"])
 
 
-# ---- command line ----------------------------------------------------------------------------------
+# ---- command line --------------------------------------------------------------------------------
 
 
 def test_parse_grid_values_are_yaml():
@@ -211,9 +217,9 @@ def scenario_file(tmp_path):
 
 def test_cli_sweep_writes_csv(scenario_file, tmp_path, capsys):
     out = tmp_path / "out" / "sweep.csv"
-    rc = cli.main(["sweep", str(scenario_file), "--grid", "deployment.tensor_parallel=1,4", "--grid",
-                   "hardware.chip=h100", "--replications", "2", "--executor", "serial", "--set",
-                   "workload.0.arrival.rate_per_s=2", "-o", str(out)])
+    rc = cli.main(["sweep", str(scenario_file), "--grid", "deployment.tensor_parallel=1,4",
+                   "--grid", "hardware.chip=h100", "--replications", "2", "--executor", "serial",
+                   "--set", "workload.0.arrival.rate_per_s=2", "-o", str(out)])
     assert rc == 0
     df = pd.read_csv(out)
     assert len(df) == 4 and df.error.notna().sum() == 2
@@ -242,6 +248,7 @@ def test_missing_dask_is_a_clear_error(sc, scenario_file, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     with pytest.raises(ImportError, match=r"pip install 'maiasim\[dask\]'"):
         sweep(sc, {"deployment.replicas": [1]}, executor="dask", progress=False)
-    assert cli.main(["sweep", str(scenario_file), "--grid", "deployment.replicas=1", "--executor", "dask"]) == 2
+    assert cli.main(["sweep", str(scenario_file), "--grid", "deployment.replicas=1",
+                     "--executor", "dask"]) == 2
     # the other executors never import dask
     assert len(sweep(sc, {"deployment.replicas": [1]}, executor="serial", progress=False)) == 1

@@ -10,7 +10,8 @@ import maiasim as ms
 from maiasim import catalog
 from maiasim.studies import uncertainty
 
-BANDED = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "tokens_per_usd", "usd_per_mtok")
+BANDED = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "tokens_per_usd",
+          "usd_per_mtok")
 
 
 def _small(**over):
@@ -24,7 +25,8 @@ def test_bands_are_added_and_ordered():
     for m in BANDED:
         for q in (5, 50, 95):
             assert f"{m}_p{q}" in s.columns, m
-        assert (s[f"{m}_p5"] <= s[f"{m}_p50"] + 1e-12).all() and (s[f"{m}_p50"] <= s[f"{m}_p95"] + 1e-12).all(), m
+        assert ((s[f"{m}_p5"] <= s[f"{m}_p50"] + 1e-12).all()
+                and (s[f"{m}_p50"] <= s[f"{m}_p95"] + 1e-12).all()), m
     # latency really spreads: Maia 200's factors carry ranges
     assert (s.tpot_p99_s_p95 > s.tpot_p99_s_p5).all()
     assert len(res.uncertainty) == 6 * len(s)
@@ -46,7 +48,8 @@ def test_reproducible_from_the_scenario_seed_and_set_by_the_yaml_key():
     pd.testing.assert_frame_equal(a, b)
     c = ms.simulate(_small(seed=43), uncertainty=4).summary
     assert not a.tpot_p99_s_p50.equals(c.tpot_p99_s_p50)
-    assert "tpot_p99_s_p5" not in ms.simulate(_small(**{"uncertainty.samples": 4}), uncertainty=0).summary
+    assert "tpot_p99_s_p5" not in ms.simulate(_small(**{"uncertainty.samples": 4}),
+                                              uncertainty=0).summary
 
 
 def test_draws_stay_inside_the_ranges():
@@ -66,7 +69,8 @@ def test_a_factor_the_scenario_sets_is_held_fixed():
     res = ms.simulate(sc, uncertainty=3)
     assert "factor_hbm_fraction" not in res.uncertainty.columns
     # ...unless the scenario gives its own range
-    sc2 = _small(**{"hardware.calibration": {"hbm_fraction": 0.9, "ranges": {"hbm_fraction": [0.85, 0.95]}}})
+    sc2 = _small(**{"hardware.calibration": {"hbm_fraction": 0.9,
+                                             "ranges": {"hbm_fraction": [0.85, 0.95]}}})
     assert uncertainty.effective_calibration(sc2).ranges["hbm_fraction"] == (0.85, 0.95)
 
 
@@ -75,7 +79,9 @@ def test_band_table_and_no_ranges():
     t = uncertainty.band_table(res.summary)
     assert set(t.metric) == {"throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd"}
     flat = _small(**{"hardware.calibration": {"ranges": {}}})
-    s = ms.simulate(flat, calibration=catalog.calibration("maia200").model_copy(update={"ranges": {}}), uncertainty=2).summary
+    s = ms.simulate(flat,
+                    calibration=catalog.calibration("maia200").model_copy(update={"ranges": {}}),
+                    uncertainty=2).summary
     assert (s.tpot_p99_s_p5 == s.tpot_p99_s).all()
     with pytest.raises(ValueError):
         uncertainty.run(_small(), -1)
