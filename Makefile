@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test venv lint bench validate docs-reference notebooks baselines clean
+.PHONY: demo test venv lint bench validate docs-reference docs-glossary notebooks baselines clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,9 @@ validate: $(STAMP)
 
 docs-reference: $(STAMP)
 	$(BIN)/python -m tools.schema_doc
+
+docs-glossary: $(STAMP)
+	$(BIN)/python -m tools.glossary
 
 baselines: $(STAMP)
 	$(BIN)/python -m maiasim check --update-all scenarios baselines
