@@ -119,13 +119,13 @@ class Replica:
     # ---- the serving loop ----------------------------------------------------------------------
     def run(self):
         """The serving loop (a simpy process): schedule a step, jump or wait, and book it."""
-        env, rec = self.env, self.rec
+        env, rec, schedule = self.env, self.rec, self.sched.schedule
         while True:
             if not self.running and not self.waiting:
                 self._idle = env.event()
                 yield self._idle
                 continue
-            chunks, n_dec = self.sched.schedule(self)
+            chunks, n_dec = schedule(self)
             running, waiting = len(self.running), len(self.waiting)
             if not chunks and not n_dec:
                 if not self.running and self.waiting:
