@@ -1,10 +1,11 @@
-"""``maiasim validate``: check a scenario file (schema, fit in memory) without simulating it."""
+"""``maiasim validate``: check a scenario file without simulating it: everything ``run`` would
+refuse (schema, fit in memory, parallelism, policies, trace files and aliases, request count)."""
 
 from __future__ import annotations
 
 import argparse
 
-from .. import engine
+from .. import engine, workload
 from ..build import build
 from .options import load
 
@@ -22,7 +23,9 @@ def command(args: argparse.Namespace) -> int:
     sc = load(args.scenario, args.set)
     mem = build(sc).memory
     engine.check(sc)
+    requests = workload.check(sc)  # the same checks run makes before drawing any request
     print(f"{args.scenario}: valid. {sc.chips} x {sc.chip_name}, {sc.replicas} replicas, model "
           f"{sc.model_name}; per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
-          f"{mem.kv_capacity_tokens:,} tokens per replica")
+          f"{mem.kv_capacity_tokens:,} tokens per replica; about {requests:,.0f} requests "
+          f"expected in {sc.horizon_s:g} s")
     return 0

@@ -1,7 +1,8 @@
 """The workload: every request of a run, drawn up front from the scenario seed as numpy arrays.
 
-Modules: :mod:`.streams` (``streams(sc)``, one :class:`Stream` per workload; :func:`rng_for`, the
-per-purpose random streams), :mod:`.arrivals` (arrival times and length distributions),
+Modules: :mod:`.streams` (``streams(sc)``, one :class:`Stream` per workload; :func:`check`, what
+``streams`` would refuse, found without drawing; :func:`rng_for`, the per-purpose random
+streams), :mod:`.arrivals` (arrival times and length distributions),
 :mod:`.traces` (strict, cached reading of trace CSVs). The function ``streams`` is imported from
 :mod:`maiasim.workload.streams`, so that ``maiasim.workload.streams`` always names the module.
 """
@@ -9,7 +10,7 @@ per-purpose random streams), :mod:`.arrivals` (arrival times and length distribu
 from __future__ import annotations
 
 from .arrivals import arrival_times, draw_lengths
-from .streams import Stream, expected_requests, rng_for
+from .streams import Stream, check, expected_requests, rng_for
 from .traces import (
     MAX_TRACE_BYTES,
     MAX_TRACE_TOKENS,
@@ -21,5 +22,5 @@ from .traces import (
 
 __all__ = [
     "MAX_TRACE_BYTES", "MAX_TRACE_TOKENS", "TRACE_COLUMNS", "Stream", "Trace", "arrival_times",
-    "clear_trace_cache", "draw_lengths", "expected_requests", "read_trace", "rng_for",
+    "check", "clear_trace_cache", "draw_lengths", "expected_requests", "read_trace", "rng_for",
 ]

@@ -7,9 +7,11 @@ are drawn here and the engine times them.
 
 Request count. Before anything is drawn, each workload's expected request count is computed
 (burst and closed_loop: ``count``; poisson and gamma: ``rate_per_s x horizon_s``; trace: the rows
-inside the horizon) and a scenario whose total exceeds ``engine.max_requests`` is refused. While
-drawing, a workload that passes the limit anyway (a heavy-tailed gamma, whose gaps are nearly all
-zero when ``cv`` is large) is stopped. Both are :class:`ScenarioError`; the limit never changes a
+inside the horizon) and a scenario whose total exceeds ``engine.max_requests`` is refused. That
+check, with every trace file read and validated, is :func:`check`; ``maiasim validate`` runs it
+too, so it refuses what ``run`` would without drawing anything. While drawing, a workload that
+passes the limit anyway (a heavy-tailed gamma, whose gaps are nearly all zero when ``cv`` is
+large) is stopped. Both are :class:`ScenarioError`; the limit never changes a
 draw, so a scenario under it gives the same arrays as an unlimited run would.
 """
 
@@ -34,7 +36,7 @@ from ..scenario.workloads import (
 from .arrivals import arrival_times, draw_lengths, too_many
 from .traces import Trace, read_trace
 
-__all__ = ["Stream", "expected_requests", "rng_for", "streams"]
+__all__ = ["Stream", "check", "expected_requests", "rng_for", "streams"]
 
 
 def rng_for(seed: int, *keys: str) -> np.random.Generator:
@@ -60,7 +62,7 @@ def streams(sc: Scenario) -> list[Stream]:
 
     Refuses (before drawing) a scenario expected to issue more than engine.max_requests."""
     traces: dict[str, Trace] = {}
-    _check_request_count(sc, traces)
+    check(sc, traces)
     out, used = [], 0
     for i, w in enumerate(sc.workload):
         s = _stream(sc, i, w, sc.engine.max_requests - used, traces)
@@ -99,13 +101,25 @@ def expected_requests(sc: Scenario, w: WorkloadConfig,
     raise AssertionError(arr)
 
 
-def _check_request_count(sc: Scenario, traces: dict[str, Trace]) -> None:
-    """Refuse before drawing: a huge count would take unbounded memory and time."""
+def check(sc: Scenario, traces: dict[str, Trace] | None = None) -> float:
+    """Refuse, before drawing, what :func:`streams` would; return the expected request count.
+
+    Resolves every trace path (arrival and length traces; an unknown ``azure:`` alias is an
+    error), reads and validates each trace file once, and refuses a scenario expected to issue
+    more than ``engine.max_requests`` (a huge count would take unbounded memory and time). Raises
+    :class:`ScenarioError`. ``traces`` (path -> parsed trace) is filled for the caller to reuse."""
+    traces = {} if traces is None else traces
+    for w in sc.workload:
+        paths = [w.arrival.path] if isinstance(w.arrival, TraceArrival) else []
+        paths += [spec.path for spec in (w.prompt_tokens, w.output_tokens)
+                  if isinstance(spec, TraceLengths) and spec.path is not None]
+        for path in paths:
+            _trace(sc, path, traces)
     limit = sc.engine.max_requests
     counts = [(w.name, expected_requests(sc, w, traces)) for w in sc.workload]
     total = sum(n for _, n in counts)
     if total <= limit:
-        return
+        return total
     big = [(name, n) for name, n in counts if n > 0]
     if len(big) == 1:
         name, n = big[0]
