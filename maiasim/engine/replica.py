@@ -84,13 +84,8 @@ class Replica:
         s.queued = True  # (the queue log takes a first wait from arrival_s and admit_s)
         if self.queue_timeout_s is not None:
             self.env.timeout(self.queue_timeout_s).callbacks.append(lambda _e: self._expire(s))
-        if self._idle is not None:
-            self._idle.succeed()
-            self._idle = None
-        elif not had_queue and (j := self._jumping) is not None and not j.interrupted \
-                and self.sched.could_join(self, s, j.kv0):
-            j.interrupted = True
-            self.proc.interrupt()
+        if not had_queue or self._idle is not None:  # behind a queue it cannot join either
+            self._wake()
 
     def _wake(self) -> None:
         """The queue head changed: start an idle loop, or cut a jump short if the head can join."""
