@@ -116,3 +116,19 @@ def test_tco_defaults_are_those_of_spec_cost():
     t = ms.from_dict(d).cost.tco
     assert (t.lifetime_years, t.electricity_usd_per_kwh, t.pue) == (
         cost.LIFETIME_YEARS, cost.ELECTRICITY_USD_PER_KWH, cost.PUE)
+
+
+def test_slo_attainment_is_undefined_without_targets():
+    """A workload without latency targets has no attainment (NaN), not 1.0 (issue 15)."""
+    import numpy as np
+
+    sc = small_scenario(horizon_s=10)
+    data = sc.model_dump()
+    data["workload"].append({**data["workload"][0], "name": "batch",
+                             "slo": {"ttft_p99_s": None, "tpot_p99_s": None, "e2e_p99_s": None}})
+    s = ms.simulate(ms.from_dict(data)).summary.set_index("workload")
+    assert np.isnan(s.loc["batch", "slo_attainment"])
+    assert 0 <= s.loc["chat", "slo_attainment"] <= 1
+    chat_n, batch_n = s.loc["chat", "requests"], s.loc["batch", "requests"]
+    assert batch_n > 0 and chat_n > 0
+    assert s.loc["all", "slo_attainment"] == s.loc["chat", "slo_attainment"]

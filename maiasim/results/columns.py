@@ -68,7 +68,8 @@ _SUMMARY = (
     *_pcts("tpot", "time per output token after the first"),
     *_pcts("e2e", "end-to-end latency (arrival to last token)", ci=(99,)),
     Column(_S, "slo_attainment", "fraction", "share of requests that completed within every "
-           "latency target of their workload", "higher", True, True),
+           "latency target of their workload (NaN for a workload without targets; the `all` row "
+           "counts the requests of workloads that have them)", "higher", True, True),
     Column(_S, "slo_met", "bool", "every p99 target of the workload holds and every request "
            "completed (None without targets)", "true"),
     Column(_S, "cost_usd", "USD", "chip-hours of the run times the chip-hour price, shared between "

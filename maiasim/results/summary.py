@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import PERCENTILES, ordered
-from .slo import p99_targets_met, requests_meeting, requests_meeting_own
+from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
 #: the per-request latencies the summary gives percentiles of (``ttft_s`` -> ``ttft_p99_s``, ...)
 LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
@@ -61,7 +61,8 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             for p in PERCENTILES:
                 row[f"{col[:-2]}_p{p}_s"] = float(np.percentile(vals, p)) if len(vals) else np.nan
             row[f"{col[:-2]}_mean_s"] = float(vals.mean()) if len(vals) else np.nan
-        row["slo_attainment"] = float(met.mean()) if len(df) else np.nan
+        judged = _with_targets(df, slo, workloads, name == "all")  # requests that have an SLO
+        row["slo_attainment"] = float(met[judged].mean()) if judged.any() else np.nan
         row["slo_met"] = p99_targets_met(row, slo) if name != "all" else None
         row["cost_usd"] = cost
         row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
@@ -73,3 +74,12 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
     all_met = [r for r in out.slo_met[:-1] if r is not None]
     out.loc[out.workload == "all", "slo_met"] = bool(all(all_met)) if all_met else None
     return out
+
+
+def _with_targets(df: pd.DataFrame, slo, workloads, is_all: bool) -> np.ndarray:
+    """Which requests of ``df`` have a latency target to attain: attainment is undefined (NaN),
+    not 1.0, for a workload without one."""
+    if not is_all:
+        return np.full(len(df), has_targets(slo))
+    names = [w.name for w in workloads if has_targets(w.slo)]
+    return df.workload.isin(names).to_numpy()
