@@ -11,12 +11,11 @@ every column with its unit, what it counts and which direction is better, all re
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from maiasim.results import columns
 from maiasim.results.columns import Column
+from tools import docgen
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "python -m tools.glossary"
@@ -96,27 +95,9 @@ def default_path() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the glossary, or with ``--check`` exit 1 when the file differs from the registry."""
-    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
-    ap.add_argument("-o", "--output", type=Path, default=None,
-                    help="file to write (default: docs/glossary.md)")
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 if the file differs from the generated text")
-    args = ap.parse_args(argv)
-    path = args.output or default_path()
-    text = generate()
-    if args.check:
-        current = path.read_text(encoding="utf-8") if path.is_file() else None
-        if current != text:
-            print(f"{path} is out of date; run: {COMMAND}", file=sys.stderr)
-            return 1
-        print(f"{path} is up to date")
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
-
+    """Write the glossary, or with ``--check`` exit 1 when the file is stale."""
+    return docgen.main(argv, command=COMMAND, description=__doc__.splitlines()[0],
+                       default_path=default_path(), generate=generate)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -13,10 +13,8 @@ around the tables (introduction, worked example, cross-key rules) is the templat
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -30,6 +28,7 @@ from maiasim.scenario.schema import Scenario
 from maiasim.spec.calibration import SAMPLED_FACTORS, Calibration
 from maiasim.spec.hardware import ChipSpec
 from maiasim.spec.model import ModelSpec
+from tools import docgen
 
 from .schema_types import (
     constraints_text,
@@ -282,27 +281,9 @@ def default_path() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the reference, or with ``--check`` exit 1 when the file differs from the schema."""
-    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
-    ap.add_argument("-o", "--output", type=Path, default=None,
-                    help="file to write (default: docs/scenario-reference.md)")
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 if the file differs from the generated text")
-    args = ap.parse_args(argv)
-    path = args.output or default_path()
-    text = generate()
-    if args.check:
-        current = path.read_text(encoding="utf-8") if path.is_file() else None
-        if current != text:
-            print(f"{path} is out of date; run: {COMMAND}", file=sys.stderr)
-            return 1
-        print(f"{path} is up to date")
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
-
+    """Write the reference, or with ``--check`` exit 1 when the file is stale."""
+    return docgen.main(argv, command=COMMAND, description=__doc__.splitlines()[0],
+                       default_path=default_path(), generate=generate)
 
 if __name__ == "__main__":
     raise SystemExit(main())
