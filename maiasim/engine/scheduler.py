@@ -54,6 +54,9 @@ class ContinuousBatching:
 
     def schedule(self, r: Replica) -> tuple[list[tuple[Seq, int]], int]:
         """See :class:`Scheduler`."""
+        n_dec = r.n_dec
+        if not r.waiting and not r.prefilling and r.kv_used + n_dec <= r.cap:
+            return _NOTHING, n_dec  # the common decode-only iteration: nothing to decide
         preempted = False
         while r.n_dec and r.kv_used + r.n_dec > r.cap:
             r.preempt_newest()
@@ -111,6 +114,8 @@ class ContinuousBatching:
             return True  # dropped: its recompute can never fit an unchunked step
         return kv_used + r.n_dec + s.target + r.per_seq <= r.cap
 
+
+_NOTHING: list = []  # no prefill chunks (shared: callers only read it)
 
 #: scheduler policies by name
 SCHEDULERS: dict[str, type] = {"vllm": ContinuousBatching}
