@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -64,3 +65,21 @@ def calibration(chip_name: str) -> Calibration:
         return Calibration(chip=chip_name,
                            sources={"all": "generic defaults: no calibration for this chip"})
     return Calibration.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")))
+
+
+#: How far a chip's calibration can be trusted, as :func:`calibration_status` reports it.
+CalibrationStatus = Literal["measured", "vendor", "generic"]
+
+
+def calibration_status(chip_name: str) -> CalibrationStatus:
+    """What the chip's shipped calibration rests on: ``"measured"`` (fitted to, or read from,
+    independent measurements of the chip), ``"vendor"`` (the chip maker's own figures) or
+    ``"generic"`` (middle-of-the-road defaults).
+
+    Read from the calibration's ``basis``; a calibration without one is ``"measured"`` when its
+    ``fitted_on`` names the data it was fitted to, else ``"generic"``, and so is a chip with no
+    calibration file."""
+    cal = calibration(chip_name)
+    if cal.basis is not None:
+        return cal.basis
+    return "measured" if cal.fitted_on.strip() else "generic"

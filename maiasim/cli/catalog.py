@@ -3,27 +3,71 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 import pandas as pd
 
 from .. import catalog
+from ..results.economics import chip_hour_usd
+from ..scenario.cost import CostConfig
+from ..spec.cost import ELECTRICITY_USD_PER_KWH, LIFETIME_YEARS, PUE
+from ..spec.hardware import ChipSpec
 
 HELP = "list the chips or models in the catalog"
+
+#: The price a scenario without a ``cost`` block is charged, by where it comes from.
+PRICE_BASES = {
+    "rental": "the catalog's rental price (price.chip_hour_usd)",
+    "ownership": (f"the catalog's capex as an owner's TCO ({LIFETIME_YEARS:g} y, TDP at "
+                  f"${ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {PUE:g})"),
+    "none": "no catalog price: a scenario must set cost.chip_hour_usd or cost.tco",
+}
+#: What a calibration status means (see :func:`maiasim.catalog.calibration_status`).
+CALIBRATION_STATUSES = {
+    "measured": "factors fitted to, or read from, independent measurements of the chip",
+    "vendor": "factors from the chip maker's own figures, not independently measured",
+    "generic": "middle-of-the-road defaults with wide ranges: quote uncertainty runs",
+}
+
+#: Printed headers of the compact table (units in the name; TFLOPS are dense).
+_SHORT = {"hbm_gb": "hbm_gb", "hbm_tb_s": "hbm_tb_s", "fp4_tflops": "fp4_tf",
+          "fp8_tflops": "fp8_tf", "bf16_tflops": "bf16_tf", "tdp_w": "tdp_w",
+          "usd_per_chip_h": "usd_chip_h", "price_basis": "price_basis",
+          "calibration": "calibration"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``maiasim catalog`` arguments."""
     p.add_argument("kind", choices=["chips", "models"])
+    p.add_argument("--wide", action="store_true", help=(
+        "chips: add the capex, the scale-up tiers and the full price source (over 100 columns)"))
+
+
+def price(chip: ChipSpec) -> tuple[float, str, str]:
+    """(USD per chip-hour, basis, source) a scenario without a ``cost`` block is charged for
+    ``chip``: the rule of :func:`maiasim.results.economics.chip_hour_usd`. Basis is ``rental``,
+    ``ownership`` (catalog capex with the default TCO terms) or ``none`` (NaN price)."""
+    usd, source = chip_hour_usd(CostConfig(), chip)
+    basis = ("rental" if chip.price.chip_hour_usd is not None
+             else "ownership" if chip.price.capex_usd is not None else "none")
+    return usd, basis, source
 
 
 def chips_frame() -> pd.DataFrame:
-    """One row per catalog chip: peak math, HBM, power, scale-up tiers."""
-    return pd.DataFrame([
-        {"chip": k, "vendor": c.vendor,
-         **{f"{p}_tflops": c.peak_tflops.get(p) for p in ("fp4", "fp8", "bf16")},
-         "hbm_gb": c.hbm_bytes / 1e9, "hbm_tb_s": c.hbm_bandwidth_bytes_per_s / 1e12,
-         "tdp_w": c.tdp_w, "scale_up": " > ".join(f"{t.name}({t.chips})" for t in c.scale_up)}
-        for k, c in catalog.chips().items()])
+    """One row per catalog chip: HBM, peak math, power, the default price and its basis, the
+    calibration status, capex and scale-up tiers."""
+    rows = []
+    for k, c in catalog.chips().items():
+        usd, basis, source = price(c)
+        rows.append({
+            "chip": k, "vendor": c.vendor,
+            "hbm_gb": c.hbm_bytes / 1e9, "hbm_tb_s": c.hbm_bandwidth_bytes_per_s / 1e12,
+            **{f"{p}_tflops": c.peak_tflops.get(p) for p in ("fp4", "fp8", "bf16")},
+            "tdp_w": c.tdp_w, "usd_per_chip_h": usd, "price_basis": basis,
+            "calibration": catalog.calibration_status(k),
+            "capex_usd": c.price.capex_usd, "price_source": source,
+            "scale_up": " > ".join(f"{t.name}({t.chips})" for t in c.scale_up)})
+    return pd.DataFrame(rows)
 
 
 def models_frame() -> pd.DataFrame:
@@ -35,8 +79,40 @@ def models_frame() -> pd.DataFrame:
         for k, m in catalog.models().items()])
 
 
+def _num(x, fmt: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, fmt)
+
+
+def chips_table(wide: bool = False) -> str:
+    """The chips table as printed: readable in 100 columns, or every column with ``wide``; a
+    legend of the price bases and calibration statuses follows."""
+    df = chips_frame()
+    formats = {"hbm_gb": ".4g", "hbm_tb_s": ".2f", "fp4_tflops": ",.0f", "fp8_tflops": ",.0f",
+               "bf16_tflops": ",.0f", "tdp_w": ",.0f", "usd_per_chip_h": ".2f",
+               "capex_usd": ",.0f"}
+    for col, fmt in formats.items():
+        df[col] = [_num(x, fmt) for x in df[col]]
+    if wide:
+        cols = ["chip", "vendor", *_SHORT, "capex_usd", "scale_up", "price_source"]
+    else:
+        cols = ["chip", "vendor", *_SHORT]
+    table = df[cols].rename(columns=_SHORT).to_string(index=False)
+    legend = ["",
+              "fp*_tf: dense peak TFLOPS (- : format not supported). usd_chip_h: USD per chip-hour",
+              "charged to a scenario without a cost block, by price_basis (--wide adds capex and "
+              "source):"]
+    legend += [f"  price_basis {k}: {v}" for k, v in PRICE_BASES.items()]
+    legend += [f"  calibration {k}: {v}" for k, v in CALIBRATION_STATUSES.items()]
+    return "\n".join([table, *legend])
+
+
 def command(args: argparse.Namespace) -> int:
     """Print the table."""
-    df = chips_frame() if args.kind == "chips" else models_frame()
+    if args.kind == "chips":
+        print(chips_table(wide=getattr(args, "wide", False)))
+        return 0
+    df = models_frame()
     print(df.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-"))
     return 0

@@ -8,6 +8,7 @@ may carry a (low, high) range; uncertainty runs sample inside those ranges.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import annotated_types as at
 import numpy as np
@@ -156,6 +157,11 @@ class Calibration(Spec):
     per_token_overhead_s: Float = Field(default=0.0, ge=0, le=MAX_TIME_S)
     ranges: dict[str, Range] = {}
     fitted_on: str = ""
+    basis: Literal["measured", "vendor", "generic"] | None = Field(default=None, description=(
+        "What the factors rest on, as a whole: `measured` (fitted to, or read from, independent "
+        "measurements), `vendor` (the chip maker's own figures) or `generic` (middle-of-the-road "
+        "defaults). Unset: `measured` when `fitted_on` names data, else `generic`. Informational "
+        "(shown by `maiasim catalog chips`); no factor depends on it."))
     sources: dict[str, str] = {}
 
     @model_validator(mode="after")
