@@ -48,10 +48,10 @@ def test_with_overrides_takes_any_mapping_and_none(small):
 
 def test_overrides_keep_fleet_size_consistent():
     sc = ms.load_scenario(ROOT / "scenarios" / "maia200-llama70b-conv.yaml")
-    assert (sc.chips, sc.replicas) == (16, 4)
+    assert (sc.chips, sc.replicas) == (4, 1)
     assert sc.with_overrides({"deployment.replicas": 32}).chips == 128
-    tp8 = sc.with_overrides({"deployment.tensor_parallel": 8})
-    assert (tp8.chips, tp8.replicas) == (16, 2)
+    tp2 = sc.with_overrides({"deployment.tensor_parallel": 2})
+    assert (tp2.chips, tp2.replicas) == (4, 2)
     assert sc.with_overrides({"hardware.chips": 64}).replicas == 16
     with pytest.raises(ms.ScenarioError, match="not a multiple"):
         sc.with_overrides({"deployment.tensor_parallel": 3})

@@ -45,6 +45,8 @@ def command(args: argparse.Namespace) -> int:
           f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {sc.model_name}, simulated "
           f"{res.duration_s:,.1f} s")
     print(format_summary(res.summary))
+    for w in res.warnings:
+        print(f"maiasim: warning: {w}", file=sys.stderr)
     if out is not None:
         res.to_csv(out)
         if not args.no_plots:

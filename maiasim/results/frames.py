@@ -14,6 +14,7 @@ from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
 from .summary import summary_frame
 from .timeline import timeline_frame
+from .warnings import run_warnings
 
 
 class Result:
@@ -73,6 +74,12 @@ class Result:
     def summary(self) -> pd.DataFrame:
         """One row per workload and one for ``all``: counts, percentiles, SLO, cost, energy."""
         return self._summary.copy()
+
+    @property
+    def warnings(self) -> list[str]:
+        """One-line warnings about the run that the summary would hide (see
+        :mod:`maiasim.results.warnings`), e.g. arrivals that ended long before the horizon."""
+        return run_warnings(self.scenario, self._requests, self.duration_s)
 
     def with_summary(self, summary: pd.DataFrame) -> Result:
         """This result with ``summary`` replaced (e.g. by one with uncertainty bands)."""
