@@ -138,6 +138,12 @@ _REPLICAS = (
            "cache", "lower"),
     Column(_R, "energy_j", "J", "energy of the replica's chips: idle power all the run, the rest "
            "of the chip's power while busy"),
+    Column(_R, "saturated", "bool", "the replica's queue grew without bound while requests "
+           "arrived (at the horizon: >= 8 queued, never empty for the last quarter or more, "
+           "still growing): its latencies depend on the horizon, so quote no capacity from it",
+           "lower"),
+    Column(_R, "saturated_since_s", "s", "the last time a saturated replica's queue was empty "
+           "(NaN when not saturated)"),
 )
 
 _T = "timeline"

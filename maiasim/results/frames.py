@@ -93,7 +93,8 @@ class Result:
 
     @cached_property
     def _replicas(self) -> pd.DataFrame:
-        return replicas_frame(self.records.replicas, self._hw, self.duration_s)
+        return replicas_frame(self.records.replicas, self._hw, self.duration_s,
+                              self.records.requests, self.scenario.horizon_s)
 
     @cached_property
     def _timeline(self) -> pd.DataFrame:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..engine.records import ReplicaLog
+from ..engine.records import ReplicaLog, RequestLog
 from .economics import energy_j
+from .saturation import saturation
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,11 @@ class ReplicaHardware:
         return energy_j(self.chips, self.power_w, self.idle_power_fraction, duration_s, busy_s)
 
 
-def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float) -> pd.DataFrame:
-    """One row per replica: busy time, MFU, MBU, KV capacity and peak, tokens, steps, energy."""
+def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: RequestLog,
+                   horizon_s: float) -> pd.DataFrame:
+    """One row per replica: busy time, MFU, MBU, KV capacity and peak, tokens, steps, energy,
+    and whether its queue grew without bound (:mod:`.saturation`)."""
+    saturated, since = saturation(req, len(rp.busy_s), horizon_s)
     per = hw.chips
     dur = max(duration_s, 1e-12)
     peak = hw.peak_flops * per
@@ -66,4 +70,6 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float) -> pd
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
         "energy_j": hw.energy_j(dur, rp.busy_s),
+        "saturated": saturated,
+        "saturated_since_s": since,
     })
