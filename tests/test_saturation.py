@@ -30,3 +30,9 @@ def test_a_burst_and_a_closed_loop_drain_and_are_not():
                                           "count": 3000}})
     assert not burst.replicas.saturated.any()
     assert not loop.replicas.saturated.any()
+
+
+def test_a_saturated_run_warns():
+    res = _run(**{"workload.0.arrival.rate_per_s": 150, "horizon_s": 30})
+    assert any("1 of 1 replicas saturated" in w for w in res.warnings)
+    assert not any("saturated" in w for w in _run(**{"horizon_s": 30}).warnings)

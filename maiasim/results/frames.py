@@ -79,7 +79,7 @@ class Result:
     def warnings(self) -> list[str]:
         """One-line warnings about the run that the summary would hide (see
         :mod:`maiasim.results.warnings`), e.g. arrivals that ended long before the horizon."""
-        return run_warnings(self.scenario, self._requests, self.duration_s)
+        return run_warnings(self.scenario, self._requests, self.duration_s, self._replicas)
 
     def with_summary(self, summary: pd.DataFrame) -> Result:
         """This result with ``summary`` replaced (e.g. by one with uncertainty bands)."""

@@ -24,10 +24,25 @@ EARLY_END_SHARE = 0.8
 _OPEN_LOOP = (Poisson, Gamma, TraceArrival)
 
 
-def run_warnings(scenario: Scenario, requests: pd.DataFrame,
-                 duration_s: float | None = None) -> list[str]:
-    """Every warning about this run: for now, :func:`early_end_warnings`."""
-    return early_end_warnings(scenario, requests, duration_s)
+def run_warnings(scenario: Scenario, requests: pd.DataFrame, duration_s: float | None = None,
+                 replicas: pd.DataFrame | None = None) -> list[str]:
+    """Every warning about this run: :func:`early_end_warnings` and, given the replicas frame,
+    :func:`saturation_warnings`."""
+    out = early_end_warnings(scenario, requests, duration_s)
+    if replicas is not None:
+        out += saturation_warnings(replicas)
+    return out
+
+
+def saturation_warnings(replicas: pd.DataFrame) -> list[str]:
+    """One line when replicas saturated (their queues grew without bound): latencies from such a
+    run grow with the horizon, so it supports no capacity number."""
+    sat = replicas[replicas.saturated]
+    if sat.empty:
+        return []
+    return [f"{len(sat)} of {len(replicas)} replicas saturated (their queues grew without bound "
+            f"from {sat.saturated_since_s.min():,.0f} s): latencies grow with the horizon; add "
+            "replicas or lower the load before quoting a capacity"]
 
 
 def early_end_warnings(scenario: Scenario, requests: pd.DataFrame,
