@@ -1,123 +1,292 @@
-"""Matplotlib figures of a :class:`~maiasim.Result`. Each returns the Figure; nothing is shown,
-so the same calls serve notebooks, scripts and ``maiasim run -o``. Axis labels and units come
-from the column registry (:mod:`maiasim.results.columns`).
+"""Matplotlib figures of a :class:`~maiasim.Result`, the ones a capacity planner puts in a deck.
+
+Each function returns the Figure (and saves it when given ``path``); nothing is shown, so the same
+calls serve notebooks, scripts and ``maiasim run -o`` (:func:`save_all`). Figures are built with
+matplotlib's object API on the Agg canvas, so a headless run never touches pyplot's global state;
+only under a notebook's inline or widget backend are they registered with pyplot, so that the
+notebook shows (and then closes) them as it does any figure. Axis labels and units come from the
+column registry (:mod:`maiasim.results.columns`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from .results.columns import axis_label, column
 
+#: the figures :func:`save_all` writes, as (file stem, function) pairs; filled in below
+FIGURES: tuple = ()
 
-def _plt():
-    """pyplot, on the non-interactive Agg backend unless a notebook backend is active."""
+_NOTEBOOK_BACKENDS = ("module://matplotlib_inline.backend_inline", "module://ipympl.backend_nbagg",
+                      "inline", "nbagg", "widget", "ipympl")
+_LATENCY = (("ttft_s", "ttft_p99_s"), ("tpot_s", "tpot_p99_s"), ("e2e_s", "e2e_p99_s"))
+
+
+def _figure(figsize: tuple[float, float]):
+    """A constrained-layout Figure: a plain ``matplotlib.figure.Figure`` (Agg canvas) unless a
+    notebook backend is active, where pyplot creates it so the notebook displays it."""
     import matplotlib
 
-    interactive = ("module://matplotlib_inline.backend_inline", "nbagg", "widget")
-    if matplotlib.get_backend().lower() not in interactive:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    try:
+        backend = matplotlib.get_backend(auto_select=False)  # matplotlib >= 3.10
+    except TypeError:
+        backend = matplotlib.rcParams["backend"]
+    if str(backend).lower() in _NOTEBOOK_BACKENDS:
+        import matplotlib.pyplot as plt
 
-    return plt
+        return plt.figure(figsize=figsize, layout="constrained")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
 
 
-def latency_cdf(res, ax=None):
-    """Empirical CDFs of TTFT, TPOT and end-to-end latency per workload, with SLO targets marked."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6)) if ax is None else (ax[0].figure, ax)
-    req = res.requests[res.requests.status == "completed"]
-    cols = ("ttft_s", "tpot_s", "e2e_s")
-    for w in res.scenario.workload:
+def _done(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def _fmt_s(x: float) -> str:
+    """Seconds for a label: 2 s, 100 ms, 8.8 ms."""
+    return f"{x:.3g} s" if x >= 1 else f"{x * 1e3:.3g} ms"
+
+
+def _pct(ax, decimals: int | None = None) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=decimals))
+
+
+def _headroom(ax, values, floor: float = 0.0) -> None:
+    """A y axis from 0 to a little above the largest value (so a small value fills the panel)."""
+    top = float(np.nanmax(values)) if len(values) and np.isfinite(np.nanmax(values)) else 0.0
+    ax.set_ylim(0, max(top * 1.2, floor) or 1.0)
+
+
+def _run_label(res) -> str:
+    """chip, fleet and model: "16 x maia200 (4 x TP4), llama-3.1-70b fp8"."""
+    s = res.scenario
+    d = s.deployment
+    par = f"TP{d.tensor_parallel}" + (f"/PP{d.pipeline_parallel}" if d.pipeline_parallel > 1
+                                      else "")
+    return (f"{s.chips} x {s.hardware.chip} ({s.replicas} x {par}), {s.model} "
+            f"{s.precision.weights}")
+
+
+def latency_cdf(res, path: str | os.PathLike | None = None):
+    """Empirical CDFs of time to first token, time per output token and end-to-end latency of the
+    completed requests, one line per workload (its p99 in the legend), with each workload's p99
+    targets as labelled dashed vertical lines and the 99th percentile as a horizontal rule."""
+    fig = _figure((13, 4.2))
+    axes = fig.subplots(1, 3, sharey=True)
+    req = res.requests
+    req = req[req.status == "completed"]
+    colors = [f"C{i % 10}" for i in range(len(res.scenario.workload))]
+    for w, color in zip(res.scenario.workload, colors, strict=True):
         df = req[req.workload == w.name]
-        for a, col in zip(axes, cols, strict=True):
+        for ax, (col, target_name) in zip(axes, _LATENCY, strict=True):
             v = np.sort(df[col].dropna().to_numpy())
             if len(v):
-                a.plot(v, np.arange(1, len(v) + 1) / len(v), label=w.name)
-        targets = (w.slo.ttft_p99_s, w.slo.tpot_p99_s, w.slo.e2e_p99_s)
-        for a, target in zip(axes, targets, strict=True):
+                p99 = float(np.quantile(v, 0.99))
+                ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", color=color,
+                        label=f"{w.name}: p99 {_fmt_s(p99)} (n={len(v):,})")
+            target = getattr(w.slo, target_name, None)
             if target:
-                a.axvline(target, ls="--", lw=0.8, color="grey")
-    for a, col in zip(axes, cols, strict=True):
-        a.set_xlabel(axis_label("requests", col))
-        a.set_xscale("log")
-        a.set_ylabel("fraction of requests")
-        a.axhline(0.99, lw=0.5, color="lightgrey")
-        a.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(res.scenario.name)
-    fig.tight_layout()
-    return fig
+                ax.axvline(target, ls="--", lw=1.2, color=color,
+                           label=f"{w.name}: p99 target {_fmt_s(target)}")
+                ax.annotate(f"{w.name} p99 target {_fmt_s(target)}", (target, 0.5),
+                            xycoords=("data", "axes fraction"), xytext=(-3, 0),
+                            textcoords="offset points", ha="right", va="center", rotation=90,
+                            fontsize=8, color=color)
+    for ax, (col, _) in zip(axes, _LATENCY, strict=True):
+        ax.set_xlabel(axis_label("requests", col) + ", log scale")
+        _log_seconds(ax)
+        ax.axhline(0.99, lw=0.8, color="grey", ls=":")
+        ax.grid(alpha=0.3, which="both")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7, loc="best")
+    axes[0].set_ylabel("share of completed requests (dotted: 99%)")
+    _pct(axes[0], 0)
+    fig.suptitle(f"{res.scenario.name}: latency of {len(req):,} completed requests\n"
+                 f"{_run_label(res)}", fontsize=11)
+    return _done(fig, path)
 
 
-def timeline(res):
-    """Throughput, queue depth, KV-cache use and busy fraction over simulated time."""
-    plt = _plt()
+def _log_seconds(ax) -> None:
+    """A log x axis with ticks at 1, 2 and 5 x 10^n, written as plain numbers (a CDF spanning
+    less than a decade otherwise gets overlapping minor-tick labels or none)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _bin_s(res, tl) -> float:
+    if len(tl) > 1:
+        return float(tl.time_s.iloc[1] - tl.time_s.iloc[0])
+    return float(res.scenario.engine.timeline_bin_s or max(res.duration_s, 1e-9))
+
+
+def timeline(res, path: str | os.PathLike | None = None):
+    """Cluster-wide throughput (output and prompt tokens/s), queued requests, KV cache in use (% of
+    the fleet's KV capacity, on its own scale) and chip power (kW, between the fleet's idle and
+    full power) over simulated time, in the timeline's bins (their width is in the title). A last
+    bin cut short by the end of the run is left out (it averages over time that did not happen)."""
     tl = res.timeline
-    fig, axes = plt.subplots(4, 1, figsize=(10, 8), sharex=True)
-    axes[0].plot(tl.time_s, tl.throughput_tok_s, label="output")
-    axes[0].plot(tl.time_s, tl.prefill_tok_s, label="prefill", alpha=0.7)
-    axes[0].set_ylabel(column("timeline", "throughput_tok_s").unit)
-    axes[0].legend(fontsize=8)
-    axes[1].plot(tl.time_s, tl.queue_depth)
-    axes[1].set_ylabel(axis_label("timeline", "queue_depth", unit=False))
-    axes[2].plot(tl.time_s, tl.kv_used_frac)
-    axes[2].set_ylabel(axis_label("timeline", "kv_used_frac", unit=False))
-    axes[2].set_ylim(0, 1.05)
-    axes[3].plot(tl.time_s, tl.busy_frac)
-    axes[3].set_ylabel(axis_label("timeline", "busy_frac", unit=False))
-    axes[3].set_ylim(0, 1.05)
-    axes[3].set_xlabel("simulated time (s)")
-    for a in axes:
-        a.grid(alpha=0.3)
-    fig.suptitle(res.scenario.name)
-    fig.tight_layout()
-    return fig
+    bin_s = _bin_s(res, tl)
+    note = ""
+    if len(tl) > 2 and res.duration_s - float(tl.time_s.iloc[-1]) < bin_s * (1 - 1e-9):
+        note = (f"; the last {res.duration_s - float(tl.time_s.iloc[-1]):.3g} s "
+                "(a partial bin) not shown")
+        tl = tl.iloc[:-1]
+    x = tl.time_s.to_numpy() + bin_s / 2  # each bin's mean, at the bin's middle
+    fig = _figure((11, 9))
+    axes = fig.subplots(4, 1, sharex=True)
+
+    ax = axes[0]
+    ax.plot(x, tl.throughput_tok_s, label="output tokens", color="C0")
+    ax.plot(x, tl.prefill_tok_s, label="prompt tokens (prefill)", color="C1", alpha=0.8)
+    ax.set_ylabel(f"throughput\n({column('timeline', 'throughput_tok_s').unit})")
+    _headroom(ax, np.r_[tl.throughput_tok_s, tl.prefill_tok_s])
+    ax.yaxis.set_major_formatter("{x:,.0f}")
+    ax.legend(fontsize=8, loc="upper left", ncols=2)
+
+    ax = axes[1]
+    ax.plot(x, tl.queue_depth, color="C2")
+    ax.set_ylabel(axis_label("timeline", "queue_depth", unit=False) + "\n(mean per bin)")
+    _headroom(ax, tl.queue_depth.to_numpy(), floor=1.0)
+
+    ax = axes[2]
+    cap = float(res.replicas.kv_capacity_tokens.sum())
+    ax.plot(x, tl.kv_used_frac, color="C3")
+    ax.set_ylabel(f"{axis_label('timeline', 'kv_used_frac', unit=False)}\n"
+                  f"(% of {cap / 1e6:.3g}M tokens)")
+    _headroom(ax, tl.kv_used_frac.to_numpy(), floor=1e-4)
+    _pct(ax)
+
+    ax = axes[3]
+    hw = res._hw
+    full_kw = hw.replicas * hw.chips * hw.power_w / 1e3
+    ax.plot(x, tl.power_w / 1e3, color="C4", label="all chips")
+    ax.axhline(full_kw, ls="--", lw=0.8, color="grey", label=f"full power {full_kw:,.3g} kW")
+    ax.axhline(full_kw * hw.idle_power_fraction, ls=":", lw=0.8, color="grey",
+               label=f"idle {full_kw * hw.idle_power_fraction:,.3g} kW")
+    ax.set_ylabel("chip power\n(kW)")
+    ax.set_ylim(0, full_kw * 1.1)
+    ax.legend(fontsize=8, loc="lower right", ncols=3)
+
+    horizon = float(res.scenario.horizon_s)
+    drain = len(tl) and horizon < float(tl.time_s.iloc[-1]) + bin_s  # the drain is in view
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        if drain:
+            ax.axvline(horizon, color="black", lw=0.6, ls="-.")
+    if drain:
+        axes[0].annotate("horizon: arrivals stop", (horizon, 1), xycoords=("data", "axes fraction"),
+                         xytext=(-3, -10), textcoords="offset points", ha="right", fontsize=7)
+    axes[-1].set_xlabel("simulated time (s)")
+    fig.suptitle(f"{res.scenario.name}: cluster timeline, means over {bin_s:g} s bins{note}\n"
+                 f"{_run_label(res)}", fontsize=11)
+    return _done(fig, path)
 
 
-def utilization(res):
-    """Per-replica busy fraction, MFU, memory-bandwidth utilisation and peak KV use."""
-    plt = _plt()
+_UTIL = (("busy_frac", "busy (running a step)", "of the run's time"),
+         ("mfu", "MFU", "of dense peak FLOP/s"),
+         ("mbu", "MBU", "of HBM bandwidth"),
+         ("kv_peak_frac", "KV cache peak", "of the replica's KV capacity"))
+
+
+def utilisation(res, path: str | os.PathLike | None = None):
+    """Per-replica bars of busy fraction, MFU, memory-bandwidth utilisation and peak KV use, each
+    on its own percentage scale (a replica can be busy 97% of the time at 1% MFU), with the fleet
+    mean as a dashed line."""
     rp = res.replicas
-    fig, ax = plt.subplots(figsize=(10, 3.6))
-    cols = ["busy_frac", "mfu", "mbu", "kv_peak_frac"]
-    data = [rp[c].to_numpy() for c in cols]
-    ax.boxplot(data)
-    ax.set_xticks(range(1, len(cols) + 1), cols)
-    ax.set_ylabel("fraction")
-    ax.set_title(f"{res.scenario.name}: {len(rp)} replicas")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    n = len(rp)
+    fig = _figure((13, 4.2))
+    axes = fig.subplots(1, 4)
+    for i, (ax, (col, title, of)) in enumerate(zip(axes, _UTIL, strict=True)):
+        v = rp[col].to_numpy(dtype=float)
+        bars = ax.bar(rp.replica.to_numpy(), v, color=f"C{i}", width=0.7)
+        if n > 1:
+            mean = float(np.mean(v))
+            ax.axhline(mean, ls="--", lw=0.9, color="black", label=f"fleet mean {mean:.2%}")
+            ax.legend(fontsize=7, loc="lower right")
+        if col == "busy_frac":
+            ax.set_ylim(0, 1.05)
+        else:
+            _headroom(ax, v, floor=1e-4)
+        _pct(ax)
+        if n <= 6:  # more labels would overlap: the axis and the mean line say it
+            ax.bar_label(bars, labels=[f"{x:.2%}" if x < 0.1 else f"{x:.1%}" for x in v],
+                         fontsize=7, padding=2)
+        if n <= 16:
+            ax.set_xticks(rp.replica.to_numpy())
+        ax.set_title(f"{title}\n{of}", fontsize=9)
+        ax.set_xlabel(axis_label("replicas", "replica", unit=False))
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("% (each panel on its own scale)")
+    fig.suptitle(f"{res.scenario.name}: utilisation of {n} replica{'s' * (n != 1)}\n"
+                 f"{_run_label(res)}", fontsize=11)
+    return _done(fig, path)
 
 
-def breakdown(res):
-    """Where a representative decode step's time goes, operator by operator."""
-    plt = _plt()
+#: the spelling the notebooks used before
+utilization = utilisation
+
+
+def breakdown(res, path: str | os.PathLike | None = None):
+    """Where a representative decode step's time goes (:meth:`Result.breakdown`): milliseconds
+    per operator and the per-iteration overhead, with each share of the step; the title names the
+    chip, model, parallelism, batch and context."""
     b = res.breakdown()
-    b = b[b.time_s > 0]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.barh(b.op, b.time_s * 1e3)
-    ax.set_xlabel("milliseconds per step")
-    ax.set_title("decode step breakdown")
-    fig.tight_layout()
-    return fig
+    attrs = b.attrs
+    b = b[b.time_s > 0].sort_values("time_s")
+    fig = _figure((9, 4.4))
+    ax = fig.subplots()
+    colors = ["C7" if op == "overhead" else "C0" for op in b.op]
+    names = ["overhead (per iteration)" if op == "overhead" else op for op in b.op]
+    bars = ax.barh(names, b.time_s * 1e3, color=colors)
+    ax.bar_label(bars, labels=[f"{t * 1e3:.3g} ms ({s:.1%})" for t, s in zip(b.time_s, b.share,
+                                                                            strict=True)],
+                 fontsize=8, padding=3)
+    ax.set_xlim(0, float(b.time_s.max()) * 1e3 * 1.3)
+    ax.set_xlabel("milliseconds per decode step")
+    ax.grid(alpha=0.3, axis="x")
+    s = res.scenario
+    step_ms = attrs.get("step_s", float(b.time_s.sum())) * 1e3
+    ax.set_title(f"decode step on {s.hardware.chip} (TP{s.deployment.tensor_parallel}), {s.model} "
+                 f"{s.precision.weights}: {step_ms:.3g} ms\nbatch {attrs.get('batch', '?')} "
+                 f"sequences at {attrs.get('context_tokens', 0):,} tokens of context each "
+                 "(the run's mean batch and context)", fontsize=10)
+    return _done(fig, path)
+
+
+FIGURES = (("latency_cdf", latency_cdf), ("timeline", timeline),
+           ("utilisation", utilisation), ("breakdown", breakdown))
 
 
 def save_all(res, directory) -> list[Path]:
-    """Write every figure as PNG into ``directory``; returns the paths."""
-    plt = _plt()
+    """Write every figure of :data:`FIGURES` as ``<name>.png`` into ``directory``; returns the
+    paths."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     out = []
-    figures = (("latency_cdf", latency_cdf), ("timeline", timeline),
-               ("utilization", utilization), ("breakdown", breakdown))
-    for name, fn in figures:
-        fig = fn(res)
+    for name, fn in FIGURES:
         p = d / f"{name}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
+        fig = fn(res, path=p)
+        _release(fig)
         out.append(p)
     return out
+
+
+def _release(fig) -> None:
+    """Close a figure pyplot holds (under a notebook backend); a plain Figure needs nothing."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close(fig)  # a no-op for a figure pyplot does not manage

@@ -110,7 +110,10 @@ class Result:
     # ---- convenience ---------------------------------------------------------------------------
     def breakdown(self) -> pd.DataFrame:
         """Per-operator time of a representative decode step (the mean decode batch of the run),
-        to show why a configuration is as fast as it is."""
+        to show why a configuration is as fast as it is. The last row, ``overhead``, is the
+        per-iteration cost outside the operators (launch, scheduling, per-token and per-sequence
+        overheads), so ``time_s`` sums to the step time and ``share`` to 1. ``df.attrs`` holds the
+        step's ``batch`` (sequences), ``context_tokens`` (each) and ``step_s``."""
         rp = self.records.replicas
         req = self._requests
         done = req[req.status == "completed"]
@@ -118,8 +121,10 @@ class Result:
         batch = max(1, min(int(round(rp.out_tokens.sum() / steps)), self.step_model.max_tokens))
         ctx = int(done.prompt_tokens.mean() + done.output_tokens.mean() / 2) if len(done) else 1024
         b = self.step_model.breakdown([], [ctx] * batch)
-        df = pd.DataFrame({"op": list(b.ops), "time_s": list(b.ops.values())})
-        df["share"] = df.time_s / b.total_s
+        ops = {**b.ops, "overhead": b.overhead_s}  # their sum is the step time (b.total_s)
+        df = pd.DataFrame({"op": list(ops), "time_s": list(ops.values())})
+        df["share"] = df.time_s / df.time_s.sum()
+        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()))
         return df
 
     def to_csv(self, directory) -> list:
