@@ -4,7 +4,7 @@
     from maiasim.studies.stats import confidence
 
     sc = ms.load_scenario("scenarios/maia200-llama70b-conv.yaml")
-    df = ms.sweep(sc, grid={"deployment.tensor_parallel": [2, 4, 8],
+    df = ms.sweep(sc, grid={"deployment.tensor_parallel": [1, 2, 4],
                             "hardware.chip": ["maia200", "h100"]},
                   replications=3, executor="processes")
     ci = confidence(df, metrics=["ttft_p99_s", "tokens_per_usd"])   # also ms.sweep.confidence
