@@ -168,9 +168,12 @@ _TIMELINE = (
 _B = "breakdown"
 _BREAKDOWN = (
     Column(_B, "op", "", "a part of the decode step: a GEMM (qkv_proj, o_proj, mlp), "
-           "elementwise kernels, communication, lm_head, or attention"),
-    Column(_B, "time_s", "s", "the operator's time in a representative decode step"),
-    Column(_B, "share", "fraction", "the operator's share of the step's time"),
+           "elementwise kernels, communication, lm_head, attention, or overhead (the "
+           "per-iteration cost outside the operators: launch, scheduling, per-token and "
+           "per-sequence host time)"),
+    Column(_B, "time_s", "s", "the operator's time in a representative decode step (the rows "
+           "sum to the step time)"),
+    Column(_B, "share", "fraction", "the operator's share of the step's time (the rows sum to 1)"),
 )
 
 COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN)
