@@ -136,16 +136,13 @@ def _bin_s(res, tl) -> float:
 def timeline(res, path: str | os.PathLike | None = None):
     """Cluster-wide throughput (output and prompt tokens/s), queued requests, KV cache in use (% of
     the fleet's KV capacity, on its own scale) and chip power (kW, between the fleet's idle and
-    full power) over simulated time, in the timeline's bins (their width is in the title). A last
-    bin cut short by the end of the run is left out (it averages over time that did not happen)."""
+    full power) over simulated time, in the timeline's bins (their width is in the title; the last
+    bin ends with the run and is a mean over the time it covers)."""
     tl = res.timeline
     bin_s = _bin_s(res, tl)
     note = ""
-    if len(tl) > 2 and res.duration_s - float(tl.time_s.iloc[-1]) < bin_s * (1 - 1e-9):
-        note = (f"; the last {res.duration_s - float(tl.time_s.iloc[-1]):.3g} s "
-                "(a partial bin) not shown")
-        tl = tl.iloc[:-1]
-    x = tl.time_s.to_numpy() + bin_s / 2  # each bin's mean, at the bin's middle
+    ends = np.minimum(tl.time_s.to_numpy() + bin_s, res.duration_s)
+    x = (tl.time_s.to_numpy() + ends) / 2  # each bin's mean, at the middle of the time it covers
     fig = _figure((11, 9))
     axes = fig.subplots(4, 1, sharex=True)
 

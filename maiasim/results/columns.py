@@ -148,7 +148,8 @@ _REPLICAS = (
 
 _T = "timeline"
 _TIMELINE = (
-    Column(_T, "time_s", "s", "start of the time bin"),
+    Column(_T, "time_s", "s", "start of the time bin (bins are equal, except the last, which ends "
+           "with the run; every column is a mean over the time its bin covers)"),
     Column(_T, "throughput_tok_s", "tokens/s", "output tokens produced in the bin, cluster-wide, "
            "per second (a step's tokens spread over its duration)"),
     Column(_T, "prefill_tok_s", "tokens/s", "prompt tokens processed in the bin, cluster-wide, "

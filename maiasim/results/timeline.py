@@ -23,7 +23,8 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
 
     ``bin_s``: the scenario's bin width, or None for about 120 bins of a round width. A long
     drain past a fine-grained horizon is binned coarser, to stay within the bins the schema
-    allows."""
+    allows. The last bin ends with the run, so its means are over the time it covers (not a
+    false drop at the end)."""
     st = records.steps
     dur = duration_s
     bin_s = bin_s or _nice_bin(dur)
@@ -31,6 +32,7 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
         bin_s = _nice_bin(dur * 120.0 / MAX_TIMELINE_BINS)
     nb = max(1, int(np.ceil(dur / bin_s)))
     edges = np.arange(nb + 1) * bin_s
+    width = np.maximum(np.minimum(edges[1:], max(dur, 1e-12)) - edges[:-1], 1e-12)
     zeros = np.zeros(nb)
     cols = {"time_s": edges[:-1], "throughput_tok_s": zeros, "prefill_tok_s": zeros,
             "queue_depth": zeros, "batch_size": zeros, "kv_used_frac": zeros,
@@ -53,14 +55,14 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     frac, kv_time = _place_jump_steps(records.jumps, a, seg, lo, hi, frac, kv_time)
     n_rep = hw.replicas
     cap = hw.kv_capacity_tokens
-    cols["throughput_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / bin_s
-    cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / bin_s
+    cols["throughput_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / width
+    cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / width
     busy = np.bincount(b, ov, nb)
-    cols["busy_frac"] = busy / (bin_s * n_rep)
-    cols["queue_depth"] = _queue_integral(records, edges, dur) / bin_s
+    cols["busy_frac"] = busy / (width * n_rep)
+    cols["queue_depth"] = _queue_integral(records, edges, dur) / width
     cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
-    cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (bin_s * n_rep * cap)
-    cols["power_w"] = hw.energy_j(bin_s * n_rep, busy) / bin_s
+    cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (width * n_rep * cap)
+    cols["power_w"] = hw.energy_j(width * n_rep, busy) / width
     return pd.DataFrame(cols)
 
 
