@@ -8,7 +8,7 @@ import simpy
 from ..build import Build
 from ..workload.streams import Stream, rng_for, streams
 from .fastforward import Cause
-from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
+from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
 from .scheduler import make_scheduler
@@ -148,8 +148,6 @@ class _Sim:
         assert np.all(r.generated[completed] == r.output[completed]), "token conservation violated"
         assert np.all(np.isin(r.status, (0, 1, 2, 3))), "request without a state"
         rec.build = self.build
-        rec.meta.update(step=self.step, mem=self.mem, end_s=now,  # (to be retired for .build)
-                        in_flight=int(np.sum(r.status == IN_FLIGHT)))
         return rec
 
 

@@ -112,4 +112,3 @@ class Records:
         self.queue = array("d") if record_steps else None
         self.end_s = 0.0
         self.build = None  #: the :class:`maiasim.build.Build` that was simulated
-        self.meta: dict = {}
