@@ -41,6 +41,10 @@ docs-reference: $(STAMP)
 docs-glossary: $(STAMP)
 	$(BIN)/python -m tools.glossary
 
+# execute every notebooks/*.ipynb headless; the executed copies, with outputs, go to out/notebooks/
+notebooks: $(STAMP)
+	$(BIN)/python -m tools.notebooks
+
 baselines: $(STAMP)
 	$(BIN)/python -m maiasim check --update-all scenarios baselines
 

@@ -36,9 +36,10 @@ def kernel_dirs(tmp_path_factory) -> list[str]:
     return [str(d)]
 
 
-def test_the_two_walkthroughs_exist():
+def test_the_walkthroughs_exist():
     names = {p.name for p in NOTEBOOKS}
-    assert {"01-quickstart.ipynb", "02-compare-chips.ipynb"} <= names
+    assert {"01-quickstart.ipynb", "02-compare-chips.ipynb", "03-capacity-plan.ipynb",
+            "04-hardware-what-if.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
