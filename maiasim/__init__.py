@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from . import plot
 from .api import simulate
 from .errors import DoesNotFit, ScenarioError
 from .results.frames import Result
@@ -17,5 +18,5 @@ from .studies.sweep import sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "from_dict",
+__all__ = ["plot", "Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "from_dict",
            "load_scenario", "simulate", "sweep", "__version__"]

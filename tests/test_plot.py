@@ -127,3 +127,12 @@ def test_save_all_writes_every_figure_and_leaks_no_pyplot_figures(res, tmp_path)
         assert p.stat().st_size > 10_000, p
     plt = sys.modules.get("matplotlib.pyplot")
     assert plt is None or not plt.get_fignums()
+
+
+def test_plots_are_reachable_as_ms_plot_without_importing_matplotlib_early():
+    import subprocess
+    import sys
+
+    code = ("import sys, maiasim as ms; assert callable(ms.plot.latency_cdf); "
+            "assert 'matplotlib' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
