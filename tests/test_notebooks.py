@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,27 +10,17 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
-from jupyter_client.manager import KernelManager  # noqa: E402
+from tools import notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-KERNEL = "maiasim-test-python"
 TIME_LIMIT_S = 60.0
 
 
 @pytest.fixture(scope="module")
 def kernel_dirs(tmp_path_factory) -> list[str]:
-    """A kernelspec that runs this interpreter, so the kernel sees the same venv as the tests
-    (whatever other "python3" kernels the user has installed)."""
-    d = tmp_path_factory.mktemp("kernels")
-    spec = d / KERNEL
-    spec.mkdir()
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "maiasim tests", "language": "python",
-    }))
-    return [str(d)]
+    """A kernelspec that runs this interpreter (the one `make notebooks` uses)."""
+    return [str(notebooks.kernel_dir(tmp_path_factory.mktemp("kernels")))]
 
 
 def test_the_walkthroughs_exist():
@@ -54,13 +41,8 @@ def test_notebook_is_stored_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path, kernel_dirs):
     nb = nbformat.read(path, as_version=4)
-    km = KernelManager(kernel_name=KERNEL,
-                       kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
-    client = nbclient.NotebookClient(nb, km=km, timeout=300, kernel_name=KERNEL,
-                                     resources={"metadata": {"path": str(path.parent)}})
-    t0 = time.perf_counter()
-    client.execute()  # raises CellExecutionError, with the cell and traceback, on the first failure
-    elapsed = time.perf_counter() - t0
+    # raises CellExecutionError, with the cell and traceback, on the first failure
+    elapsed = notebooks.execute(nb, path.parent, kernel_dirs, timeout=300)
     errors = [o for c in nb.cells if c.cell_type == "code"
               for o in c.outputs if o.output_type == "error"]
     assert not errors

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "maiasim-notebooks-python"
 
 
-def _kernel_dir(tmp: Path) -> Path:
+def kernel_dir(tmp: Path) -> Path:
+    """A kernelspec folder under ``tmp`` whose kernel is this interpreter (so a notebook sees this
+    venv whatever other "python3" kernels are installed)."""
     spec = tmp / KERNEL
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
@@ -32,12 +34,27 @@ def _kernel_dir(tmp: Path) -> Path:
     return tmp
 
 
+def execute(nb, folder: Path, kernel_dirs: list[str], timeout: int = 600) -> float:
+    """Run notebook ``nb`` (read from ``folder``) top to bottom, in place, on
+    :func:`kernel_dir`'s kernel; return its seconds. Raises nbclient's CellExecutionError on the
+    first failing cell (``nb`` then holds the outputs so far)."""
+    import nbclient  # optional: the dev extra installs them
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=KERNEL,
+                       kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+    client = nbclient.NotebookClient(nb, km=km, timeout=timeout, kernel_name=KERNEL,
+                                     resources={"metadata": {"path": str(folder)}})
+    t0 = time.perf_counter()
+    client.execute()
+    return time.perf_counter() - t0
+
+
 def run(paths: list[Path], out: Path) -> int:
+    """Execute ``paths`` into ``out``, reporting each; 1 if any failed (after running all)."""
     try:
-        import nbclient
         import nbformat
-        from jupyter_client.kernelspec import KernelSpecManager
-        from jupyter_client.manager import KernelManager
     except ImportError as e:
         print(f"make notebooks needs nbclient, nbformat and ipykernel ({e}); "
               'install them with pip install -e ".[dev]"', file=sys.stderr)
@@ -45,16 +62,12 @@ def run(paths: list[Path], out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     failed = []
     with tempfile.TemporaryDirectory() as tmp:
-        kernels = [str(_kernel_dir(Path(tmp)))]
+        kernels = [str(kernel_dir(Path(tmp)))]
         for path in paths:
-            nb = nbformat.read(path, as_version=4)
-            km = KernelManager(kernel_name=KERNEL,
-                               kernel_spec_manager=KernelSpecManager(kernel_dirs=kernels))
-            client = nbclient.NotebookClient(nb, km=km, timeout=600, kernel_name=KERNEL,
-                                             resources={"metadata": {"path": str(path.parent)}})
             t0 = time.perf_counter()
+            nb = nbformat.read(path, as_version=4)
             try:
-                client.execute()
+                execute(nb, path.parent, kernels)
                 status = "ok"
             except Exception as e:  # noqa: BLE001 - report every notebook, then fail
                 status = f"FAILED: {type(e).__name__}"
