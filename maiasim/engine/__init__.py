@@ -6,15 +6,13 @@
 
 from ..scenario import Scenario
 from .cluster import run
-from .routers import ROUTERS, make_router
-from .scheduler import SCHEDULERS, make_scheduler
+from .routers import ROUTERS, make_router, router_class
+from .scheduler import SCHEDULERS, make_scheduler, scheduler_class
 
 __all__ = ["ROUTERS", "SCHEDULERS", "check", "make_router", "make_scheduler", "run"]
 
 
 def check(sc: Scenario) -> None:
     """Raise ScenarioError for a routing or scheduling policy the engine does not have."""
-    if sc.router.policy not in ROUTERS:
-        make_router(sc.router.policy, 1, None)
-    s = sc.deployment.scheduler
-    make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
+    router_class(sc.router.policy)
+    scheduler_class(sc.deployment.scheduler.policy)

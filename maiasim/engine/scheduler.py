@@ -123,9 +123,14 @@ SCHEDULERS: dict[str, type] = {"vllm": ContinuousBatching}
 
 def make_scheduler(policy: str, max_batch_tokens: int, max_num_seqs: int,
                    chunked_prefill: bool) -> Scheduler:
-    """The named policy, configured (a ScenarioError names the known ones)."""
+    """The named policy, configured."""
+    return scheduler_class(policy)(max_batch_tokens, max_num_seqs, chunked_prefill)
+
+
+def scheduler_class(policy: str) -> type:
+    """The scheduler policy called ``policy`` (a ScenarioError names the known ones)."""
     cls = SCHEDULERS.get(policy)
     if cls is None:
         raise ScenarioError(f"deployment.scheduler.policy: {policy!r} is not a scheduler "
                             f"(known: {', '.join(sorted(SCHEDULERS))})")
-    return cls(max_batch_tokens, max_num_seqs, chunked_prefill)
+    return cls

@@ -37,10 +37,15 @@ ROUTERS: dict[str, type] = {
 }
 
 
-def make_router(policy: str, n: int, rng: np.random.Generator) -> RoutingPolicy:
-    """The named policy over ``n`` replicas (a ScenarioError names the known ones)."""
+def router_class(policy: str) -> type:
+    """The routing policy called ``policy`` (a ScenarioError names the known ones)."""
     cls = ROUTERS.get(policy)
     if cls is None:
         raise ScenarioError(f"router.policy: {policy!r} is not a routing policy "
                             f"(known: {', '.join(sorted(ROUTERS))})")
-    return cls(n, rng)
+    return cls
+
+
+def make_router(policy: str, n: int, rng: np.random.Generator) -> RoutingPolicy:
+    """The named policy over ``n`` replicas."""
+    return router_class(policy)(n, rng)
