@@ -255,10 +255,12 @@ def breakdown(res, path: str | os.PathLike | None = None):
     ax.set_xlim(0, float(b.time_s.max()) * 1e3 * 1.3)
     ax.set_xlabel("milliseconds per decode step")
     ax.grid(alpha=0.3, axis="x")
-    s = res.scenario
+    p = next(q for q in res.scenario.pools if q.name == attrs["pool"])
+    where = "" if len(res.scenario.pools) == 1 else f"pool {p.name}: "
     step_ms = attrs.get("step_s", float(b.time_s.sum())) * 1e3
-    ax.set_title(f"decode step on {s.hardware.chip} (TP{s.deployment.tensor_parallel}), {s.model} "
-                 f"{s.precision.weights}: {step_ms:.3g} ms\nbatch {attrs.get('batch', '?')} "
+    ax.set_title(f"{where}decode step on {p.chip_name} (TP{p.deployment.tensor_parallel}), "
+                 f"{p.model_name} {p.precision.weights}: {step_ms:.3g} ms\nbatch "
+                 f"{attrs.get('batch', '?')} "
                  f"sequences at {attrs.get('context_tokens', 0):,} tokens of context each "
                  "(the run's mean batch and context)", fontsize=10)
     return _done(fig, path)

@@ -64,8 +64,8 @@ class _Sim:
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
                             self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause)
                     for i in range(p.replicas)]
-            # a single-pool scenario draws its router stream as it always has
-            stream = "router" if sc.fleet is None else f"router/{p.name}"
+            # a fleet of one pool draws its router stream as a single-pool scenario always has
+            stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
             router = make_router(p.router.policy, p.replicas, rng_for(sc.seed, stream))
             self.pools.append(Pool(k, b, reps, router, first))
             self.replicas += reps

@@ -62,10 +62,14 @@ class Pool:
         prefill for every request per replica beyond what a batch holds (they are ahead of it).
         An estimate for routing and admission only; the simulation then measures the real one."""
         t = self._prefill_s.get(prompt)
-        if t is None:
-            st = self.build.step
-            t = self._prefill_s[prompt] = st.step_time(prompt, 1, 0, 0,
-                                                       st.prefill_attention(prompt, 0)[0])
+        if t is None:  # the prompt in chunks of at most one step's token budget
+            st, t, done = self.build.step, 0.0, 0
+            while done < prompt:
+                c = min(prompt - done, self.max_tokens)
+                t += st.step_time(c, int(done + c == prompt), 0, 0,
+                                  st.prefill_attention(c, done)[0])
+                done += c
+            self._prefill_s[prompt] = t
         ahead = max(0.0, self.outstanding / self.n - self.max_seqs)
         return t * (1.0 + ahead)
 

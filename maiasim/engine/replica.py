@@ -240,7 +240,7 @@ class Replica:
         if s.first_token < 0:
             s.first_token = self.env.now
             self.rec.requests.first_token_s[s.rid] = s.first_token
-        if s.generated >= s.output:
+        if s.generated >= s.output or s.handoff:  # (a prefill pool stops at the first token)
             del self.running[s.rid]
             self.kv_used -= s.target + self.per_seq
             self._end(s, COMPLETED)

@@ -187,23 +187,36 @@ class Result:
                              request_energy_j=self._request_energy_j)
 
     # ---- convenience ---------------------------------------------------------------------------
-    def breakdown(self) -> pd.DataFrame:
+    def breakdown(self, pool: str | None = None) -> pd.DataFrame:
         """Per-operator time of a representative decode step (the mean decode batch of the run),
         to show why a configuration is as fast as it is. The last row, ``overhead``, is the
         per-iteration cost outside the operators (launch, scheduling, per-token and per-sequence
         overheads), so ``time_s`` sums to the step time and ``share`` to 1. ``df.attrs`` holds the
-        step's ``batch`` (sequences), ``context_tokens`` (each) and ``step_s``."""
+        step's ``batch`` (sequences), ``context_tokens`` (each), ``step_s`` and ``pool``.
+
+        ``pool``: which pool's step (default: the only one; in a fleet, the pool that produced the
+        most output tokens)."""
+        names = [b.pool.name for b in self.builds]
+        if pool is None:
+            i = int(np.argmax(self._pools.output_tokens.to_numpy())) if len(names) > 1 else 0
+        elif pool in names:
+            i = names.index(pool)
+        else:
+            raise ValueError(f"breakdown: no pool {pool!r} (pools: {', '.join(names)})")
+        step = self.builds[i].step
+        mine = self.records.pool_of_replica == i
         rp = self.records.replicas
         req = self._requests
-        done = req[req.status == "completed"]
-        steps = max(int(rp.steps.sum()), 1)
-        batch = max(1, min(int(round(rp.out_tokens.sum() / steps)), self.step_model.max_tokens))
+        done = req[(req.status == "completed") & (req.pool == names[i])]
+        steps = max(int(rp.steps[mine].sum()), 1)
+        batch = max(1, min(int(round(rp.out_tokens[mine].sum() / steps)), step.max_tokens))
         ctx = int(done.prompt_tokens.mean() + done.output_tokens.mean() / 2) if len(done) else 1024
-        b = self.step_model.breakdown([], [ctx] * batch)
+        b = step.breakdown([], [ctx] * batch)
         ops = {**b.ops, "overhead": b.overhead_s}  # their sum is the step time (b.total_s)
         df = pd.DataFrame({"op": list(ops), "time_s": list(ops.values())})
         df["share"] = df.time_s / df.time_s.sum()
-        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()))
+        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()),
+                        pool=names[i])
         return df
 
     def to_csv(self, directory) -> list:

@@ -99,6 +99,13 @@ class PoolConfig(ConfigModel):
         m = self.model
         return m if isinstance(m, str) else (m.hf_id or "custom")
 
+    def describe(self) -> str:
+        """One line: chips, chip, replicas, parallelism, model (and role, when not mixed)."""
+        d = self.deployment
+        role = "" if self.role == "mixed" else f", {self.role}"
+        return (f"{self.chips} x {self.chip_name} as {self.replicas} replicas of "
+                f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {self.model_name}{role}")
+
     def chip_spec(self) -> ChipSpec:
         """The chip as simulated: the catalog's (or inline) spec with ``chip_overrides`` merged."""
         c = self.hardware.chip

@@ -149,6 +149,13 @@ class Scenario(ConfigModel):
         """The model's name (several models: their names joined by '+')."""
         return "+".join(dict.fromkeys(p.model_name for p in self.pools))
 
+    def describe(self) -> str:
+        """The fleet in one line: its one pool, or each pool by name."""
+        if self.fleet is None:
+            return self.pools[0].describe()
+        return f"a fleet of {len(self.pools)} pools: " + "; ".join(
+            f"{p.name}: {p.describe()}" for p in self.pools)
+
     def chip_spec(self) -> ChipSpec:
         """The one pool's chip as simulated (see :meth:`PoolConfig.chip_spec`)."""
         return self.pool().chip_spec()
