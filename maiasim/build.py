@@ -50,7 +50,7 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
             have = ", ".join(sorted(chip.peak_tflops))
             raise ScenarioError(f"precision: {what} need {p} tensor math, which {sc.chip_name} "
                                 f"does not support (supported: {have})")
-    par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
+    par = Parallelism(d.tensor_parallel, d.pipeline_parallel, d.expert_parallel, d.expert_imbalance)
     mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
                       max_num_seqs=s.max_num_seqs, hbm_utilization=s.hbm_utilization,
                       block_tokens=s.block_tokens)

@@ -25,7 +25,13 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec, Float, Int
 from ..spec.model import ModelSpec
 from .cost import CostConfig
-from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, RouterConfig
+from .deployment import (
+    DeploymentConfig,
+    HardwareConfig,
+    PrecisionConfig,
+    RouterConfig,
+    check_expert_parallel,
+)
 from .engine_cfg import EngineConfig, UncertaintyConfig
 from .fields import ConfigModel
 from .limits import MAX_CHIPS, MAX_DEPTH, MAX_HORIZON_S, MAX_REPLICAS, MAX_TIMELINE_BINS
@@ -88,6 +94,8 @@ class Scenario(ConfigModel):
         self.calibration()
         _check_tensor_parallel(self.deployment.tensor_parallel, chip, self.model_spec(),
                                self.chip_name, self.model_name)
+        check_expert_parallel(self.deployment, chip, self.model_spec(), self.chip_name,
+                              self.model_name)
         return self
 
     # ---- resolved views --------------------------------------------------------------------
@@ -97,13 +105,13 @@ class Scenario(ConfigModel):
         d = self.deployment
         if d.replicas is not None:
             return d.replicas
-        return self.hardware.chips // (d.tensor_parallel * d.pipeline_parallel)
+        return self.hardware.chips // d.chips_per_replica
 
     @property
     def chips(self) -> int:
-        """Chips in the fleet: replicas x tensor_parallel x pipeline_parallel."""
-        d = self.deployment
-        return self.replicas * d.tensor_parallel * d.pipeline_parallel
+        """Chips in the fleet: replicas x chips per replica (tensor_parallel x
+        pipeline_parallel, or max(tensor_parallel, expert_parallel) x pipeline_parallel)."""
+        return self.replicas * self.deployment.chips_per_replica
 
     @property
     def chip_name(self) -> str:
@@ -193,7 +201,7 @@ def from_dict(data: dict, base_dir: str | Path | None = None) -> Scenario:
 
 def _check_sizes(sc: Scenario) -> None:
     d = sc.deployment
-    per = d.tensor_parallel * d.pipeline_parallel
+    per = d.chips_per_replica
     chips = sc.hardware.chips
     if d.replicas is None and chips is None:
         raise ValueError("give hardware.chips or deployment.replicas")
