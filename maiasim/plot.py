@@ -73,6 +73,7 @@ def _run_label(res) -> str:
     d = s.deployment
     par = f"TP{d.tensor_parallel}" + (f"/PP{d.pipeline_parallel}" if d.pipeline_parallel > 1
                                       else "")
+    par += f"/EP{d.expert_parallel}" if d.expert_parallel > 1 else ""
     return (f"{s.chips} x {s.hardware.chip} ({s.replicas} x {par}), {s.model} "
             f"{s.precision.weights}")
 

@@ -41,8 +41,9 @@ def command(args: argparse.Namespace) -> int:
     out = output_dir(args.output) if args.output else None
     res = simulate(sc, progress=not args.quiet and sys.stderr.isatty())
     d = sc.deployment
+    ep = f"/EP{d.expert_parallel}" if d.expert_parallel > 1 else ""
     print(f"{sc.name}: {sc.chips} x {sc.chip_name} as {sc.replicas} replicas of "
-          f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {sc.model_name}, simulated "
+          f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}{ep}, {sc.model_name}, simulated "
           f"{res.duration_s:,.1f} s")
     print(format_summary(res.summary))
     for w in res.warnings:

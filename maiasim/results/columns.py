@@ -115,7 +115,8 @@ _REQUESTS = (
 _R = "replicas"
 _REPLICAS = (
     Column(_R, "replica", "", "the replica's number"),
-    Column(_R, "chips", "chips", "chips in the replica: tensor_parallel x pipeline_parallel"),
+    Column(_R, "chips", "chips", "chips in the replica: max(tensor_parallel, expert_parallel) x "
+           "pipeline_parallel"),
     Column(_R, "busy_s", "s", "time the replica spent running steps"),
     Column(_R, "busy_frac", "fraction", "fraction of the run's time the replica was running a "
            "step", label="busy fraction"),
