@@ -183,7 +183,8 @@ def test_chips_per_replica_follow_ep_and_sweeps_rederive_replicas():
     assert b.parallel.attention_dp == 8 and b.parallel.expert_tensor == 1
     wide = sc.with_overrides({"deployment.expert_parallel": 32})
     assert wide.replicas == 2 and wide.chips == 64
-    with pytest.raises(ScenarioError, match="not a multiple"):
+    with pytest.raises(ScenarioError, match=r"not a multiple of max\(tensor_parallel, "
+                                            r"expert_parallel\) x pipeline_parallel = 32"):
         ms.from_dict({**_deepseek(), "deployment": {"tensor_parallel": 1, "expert_parallel": 32},
                       "hardware": {"chip": "gb200", "chips": 48}})
 

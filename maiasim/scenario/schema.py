@@ -202,15 +202,16 @@ def from_dict(data: dict, base_dir: str | Path | None = None) -> Scenario:
 def _check_sizes(sc: Scenario) -> None:
     d = sc.deployment
     per = d.chips_per_replica
+    what = ("tensor_parallel x pipeline_parallel" if d.expert_parallel == 1
+            else "max(tensor_parallel, expert_parallel) x pipeline_parallel")
     chips = sc.hardware.chips
     if d.replicas is None and chips is None:
         raise ValueError("give hardware.chips or deployment.replicas")
     if chips is not None and chips % per:
-        raise ValueError(f"hardware.chips={chips} is not a multiple of tensor_parallel x "
-                         f"pipeline_parallel = {per}")
+        raise ValueError(f"hardware.chips={chips} is not a multiple of {what} = {per}")
     if chips is not None and d.replicas is not None and chips != d.replicas * per:
-        raise ValueError(f"hardware.chips={chips} but deployment.replicas x tensor_parallel x "
-                         f"pipeline_parallel = {d.replicas * per}")
+        raise ValueError(f"hardware.chips={chips} but deployment.replicas x {what} = "
+                         f"{d.replicas * per}")
     if sc.chips > MAX_CHIPS:
         raise ValueError(f"deployment: replicas x tensor_parallel x pipeline_parallel = {sc.chips} "
                          f"chips, more than the {MAX_CHIPS} allowed (the limit of hardware.chips)")
