@@ -44,7 +44,8 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
     chip, model = sc.chip_spec(), sc.model_spec()
     calib = calibration or sc.calibration()
     d, s = sc.deployment, sc.deployment.scheduler
-    prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache)
+    prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache,
+                      sc.precision.communication)
     for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
         if p not in chip.peak_tflops:
             have = ", ".join(sorted(chip.peak_tflops))

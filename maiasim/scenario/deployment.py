@@ -65,6 +65,9 @@ class PrecisionConfig(ConfigModel):
         "the wider of activations and KV cache."))
     kv_cache: Precision = Field(default="fp8", description=(
         "Format of the KV cache; sets KV bytes per token (capacity and decode traffic)."))
+    communication: Precision = Field(default="bf16", description=(
+        "Format of the tensor-parallel all-reduce and pipeline-stage sends (bytes on the wire "
+        "per activation value). Serving stacks reduce in BF16 even when activations are FP8."))
 
 
 class SchedulerConfig(ConfigModel):
