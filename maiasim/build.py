@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .errors import ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
-from .scenario import Scenario
+from .scenario import Scenario, Serving, serving
 from .spec.calibration import Calibration
 from .spec.hardware import ChipSpec
 from .spec.model import ModelSpec
@@ -31,6 +31,7 @@ class Build:
     parallel: Parallelism
     memory: MemoryPlan
     step: StepCostModel
+    serving: Serving
 
     @property
     def chips_per_replica(self) -> int:
@@ -44,7 +45,10 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
     chip, model = sc.chip_spec(), sc.model_spec()
     calib = calibration or sc.calibration()
     d, s = sc.deployment, sc.deployment.scheduler
-    prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache,
+    sv = serving(sc)
+    if sv.step_overhead_s is not None:  # the stack's own host time per iteration
+        calib = calib.model_copy(update={"iteration_overhead_s": sv.step_overhead_s})
+    prec = Precisions(sc.precision.weights, sc.precision.activations, sv.kv_cache,
                       sc.precision.communication)
     for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
         if p not in chip.peak_tflops:
@@ -53,8 +57,10 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
                                 f"does not support (supported: {have})")
     par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
     mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
-                      max_num_seqs=s.max_num_seqs, hbm_utilization=s.hbm_utilization,
-                      block_tokens=s.block_tokens)
+                      max_num_seqs=s.max_num_seqs, hbm_utilization=sv.memory_fraction,
+                      block_tokens=s.block_tokens, semantics=sv.memory_semantics,
+                      cuda_graph_bytes=sv.cuda_graph_bytes,
+                      activation_factor=sv.activation_factor)
     step = StepModel(chip, model, prec, par, calib,
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
-    return Build(sc, chip, model, calib, prec, par, mem, step)
+    return Build(sc, chip, model, calib, prec, par, mem, step, sv)

@@ -17,6 +17,7 @@ def _scenario(**over) -> ms.Scenario:
     base = {
         "name": "t", "seed": 1, "horizon_s": 60,
         "hardware": {"chip": "maia200"}, "model": "llama-3.1-8b",
+        "precision": {"kv_cache": "fp8"},  # the KV capacities below assume FP8 KV
         "deployment": {"replicas": 1},
         "workload": [{"name": "w", "arrival": {"type": "poisson", "rate_per_s": 1},
                       "prompt_tokens": {"type": "fixed", "value": 100},

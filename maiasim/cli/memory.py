@@ -21,8 +21,9 @@ def command(args: argparse.Namespace) -> int:
     """Print the memory plan as a table (GB for bytes)."""
     df = memory_plan(load(args.scenario, args.set))
     a = df.attrs
-    print(f"{args.scenario}: {a['model']} on {a['chip']}, {a['chips_per_replica']} chip(s) per "
-          f"replica; engine memory fraction {a['memory_fraction']:g} of "
+    print(f"{args.scenario}: {a['model']} ({a['weights_format']} weights, {a['kv_cache']} KV "
+          f"cache) on {a['chip']}, {a['chips_per_replica']} chip(s) per replica; stack "
+          f"{a['stack']}: memory fraction {a['memory_fraction']:g} of "
           f"{'free memory after weights' if a['semantics'] == 'free' else 'total memory'} "
           f"({a['semantics']} semantics)")
     print(f"{'':24}{'per chip':>16}{'per replica':>16}")

@@ -11,7 +11,7 @@ from .fastforward import Cause
 from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
-from .scheduler import make_scheduler
+from .schedulers import make_scheduler
 
 
 class _ClosedLoop:
@@ -58,8 +58,9 @@ class _Sim:
         d = sc.deployment
         self.router = make_router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
-        s = d.scheduler
-        sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
+        s, sv = d.scheduler, b.serving
+        sched = make_scheduler(sv.policy, s.max_batch_tokens, s.max_num_seqs, sv.chunked_prefill,
+                               sv.watermark)
         self.replicas = [
             Replica(self.env, i, self.step, self.mem, sched, self.rec, self._finished,
                     sc.engine.fast_forward, s.queue_timeout_s, cause)
@@ -67,7 +68,7 @@ class _Sim:
         ]
         self.max_context = sc.model_spec().max_context
         self.max_tokens = d.scheduler.max_batch_tokens
-        self.chunked = d.scheduler.chunked_prefill
+        self.chunked = sv.chunked_prefill
         self.next_id = 0
 
     def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:

@@ -62,7 +62,9 @@ def memory_plan(scenario: Scenario | dict | str | os.PathLike) -> pd.DataFrame:
             rows.append((name, seqs, seqs, unit))
     df = pd.DataFrame(rows, columns=["item", "per_chip", "per_replica", "unit"]).set_index("item")
     df.attrs.update(chip=sc.chip_name, model=sc.model_name, chips_per_replica=chips,
-                    semantics=m.semantics, memory_fraction=m.memory_fraction)
+                    semantics=m.semantics, memory_fraction=m.memory_fraction,
+                    stack=b.serving.stack, kv_cache=b.precisions.kv_cache,
+                    weights_format=b.precisions.weights)
     return df
 
 
