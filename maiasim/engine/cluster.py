@@ -70,6 +70,8 @@ class _Sim:
         self.max_tokens = d.scheduler.max_batch_tokens
         self.chunked = sv.chunked_prefill
         self.next_id = 0
+        #: the front end's time outside the engine: per request, and per output token
+        self.fe_request, self.fe_token = sv.front_end_request_s, sv.front_end_token_s
 
     def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:
         """Reject the request or route it; True when it was routed (``on_done`` fires later)."""
@@ -97,7 +99,11 @@ class _Sim:
     def _finished(self, replica: Replica, s: Seq) -> None:
         self.router.done(replica.idx)
         if s.on_done is not None:
-            s.on_done()
+            delay = self.fe_request + self.fe_token * s.generated  # the client sees it then
+            if delay > 0:
+                self.env.timeout(delay).callbacks.append(lambda _e: s.on_done())
+            else:
+                s.on_done()
 
     def _open_loop(self, times: list, wls: list, prompts: list, outputs: list):
         env, submit = self.env, self.submit
@@ -145,6 +151,12 @@ class _Sim:
             rep.finalize(now)
         rec.requests.trim()
         r = rec.requests
+        if self.fe_request or self.fe_token:
+            # the front end (HTTP, tokeniser, detokeniser) runs beside the engine: it delays what
+            # the client sees, not the engine's iterations
+            r.first_token_s += self.fe_request + self.fe_token
+            done = r.status == COMPLETED
+            r.finish_s[done] += self.fe_request + self.fe_token * r.output[done]
         completed = r.status == COMPLETED
         assert np.all(r.generated[completed] == r.output[completed]), "token conservation violated"
         assert np.all(np.isin(r.status, (0, 1, 2, 3))), "request without a state"
