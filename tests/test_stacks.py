@@ -7,7 +7,7 @@ import pytest
 from conftest import SMALL
 
 import maiasim as ms
-from maiasim import catalog
+from maiasim import catalog, cli
 from maiasim.build import build
 from maiasim.scenario import serving
 
@@ -102,3 +102,9 @@ def test_guaranteed_no_evict_fast_forward_agrees_with_stepping():
     cols = ["status", "arrival_s", "first_token_s", "finish_s"]
     assert a.requests.preemptions.sum() == 0
     assert a.requests[cols].equals(b.requests[cols])
+
+
+def test_catalog_cli_lists_the_stacks(capsys):
+    assert cli.main(["catalog", "stacks"]) == 0
+    out = capsys.readouterr().out
+    assert "guaranteed_no_evict" in out and "sglang" in out and "from reserve" in out

@@ -21,11 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     """Load and resolve the scenario (raises on any problem) and print what it would run."""
     sc = load(args.scenario, args.set)
-    mem = build(sc).memory
+    b = build(sc)
+    mem = b.memory
     engine.check(sc)
     requests = workload.check(sc)  # the same checks run makes before drawing any request
     print(f"{args.scenario}: valid. {sc.chips} x {sc.chip_name}, {sc.replicas} replicas, model "
-          f"{sc.model_name}; per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
-          f"{mem.kv_capacity_tokens:,} tokens per replica; about {requests:,.0f} requests "
+          f"{sc.model_name}, serving stack {b.serving.stack} ({b.serving.policy} scheduler, "
+          f"{b.precisions.kv_cache} KV); per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV "
+          f"cache {mem.kv_capacity_tokens:,} tokens per replica; about {requests:,.0f} requests "
           f"expected in {sc.horizon_s:g} s")
     return 0
