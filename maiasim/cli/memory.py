@@ -18,12 +18,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    """Print the memory plan as a table (GB for bytes)."""
+    """Print the memory plan as a table (GB for bytes), one per pool of a fleet."""
     df = memory_plan(load(args.scenario, args.set))
+    if "pools" not in df.attrs:
+        _print(args.scenario, df)
+        return 0
+    for name in df.attrs["pools"]:
+        part = df.loc[name]
+        part.attrs = df.attrs["pools"][name]
+        _print(f"{args.scenario} [pool {name}]", part)
+    return 0
+
+
+def _print(title: str, df) -> None:
     a = df.attrs
-    print(f"{args.scenario}: {a['model']} ({a['weights_format']} weights, {a['kv_cache']} KV "
-          f"cache) on {a['chip']}, {a['chips_per_replica']} chip(s) per replica; stack "
-          f"{a['stack']}: memory fraction {a['memory_fraction']:g} of "
+    print(f"{title}: {a['model']} ({a['weights_format']} weights, {a['kv_cache']} KV cache) on "
+          f"{a['chip']}, {a['chips_per_replica']} chip(s) per replica; stack {a['stack']}: memory "
+          f"fraction {a['memory_fraction']:g} of "
           f"{'free memory after weights' if a['semantics'] == 'free' else 'total memory'} "
           f"({a['semantics']} semantics)")
     print(f"{'':24}{'per chip':>16}{'per replica':>16}")
@@ -36,4 +47,3 @@ def command(args: argparse.Namespace) -> int:
         else:
             cells = [f"{v:,.0f}" for v in (row.per_chip, row.per_replica)]
         print(f"{name:24}{cells[0]:>16}{cells[1]:>16}")
-    return 0

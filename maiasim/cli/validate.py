@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .. import engine, workload
-from ..build import build
+from ..build import build_fleet
 from .options import load
 
 HELP = "check a scenario file without running it"
@@ -21,13 +21,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     """Load and resolve the scenario (raises on any problem) and print what it would run."""
     sc = load(args.scenario, args.set)
-    b = build(sc)
-    mem = b.memory
+    fleet = build_fleet(sc)
     engine.check(sc)
     requests = workload.check(sc)  # the same checks run makes before drawing any request
-    print(f"{args.scenario}: valid. {sc.chips} x {sc.chip_name}, {sc.replicas} replicas, model "
-          f"{sc.model_name}, serving stack {b.serving.stack} ({b.serving.policy} scheduler, "
-          f"{b.precisions.kv_cache} KV); per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV "
-          f"cache {mem.kv_capacity_tokens:,} tokens per replica; about {requests:,.0f} requests "
-          f"expected in {sc.horizon_s:g} s")
+    print(f"{args.scenario}: valid. {sc.describe()}; about {requests:,.0f} requests expected in "
+          f"{sc.horizon_s:g} s")
+    for b in fleet.pools:
+        mem = b.memory
+        name = "" if sc.fleet is None else f"{b.pool.name}: "
+        print(f"  {name}serving stack {b.serving.stack} ({b.serving.policy} scheduler, "
+              f"{b.precisions.kv_cache} KV); per chip {mem.weights_bytes / 1e9:.1f} GB weights, "
+              f"KV cache {mem.kv_capacity_tokens:,} tokens per replica")
     return 0

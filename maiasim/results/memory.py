@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..build import build
+from ..build import Build, build_fleet
 from ..scenario import Scenario, from_dict, load_scenario
 from ..workload.streams import streams
 
@@ -36,12 +36,24 @@ def memory_plan(scenario: Scenario | dict | str | os.PathLike) -> pd.DataFrame:
     """One replica's memory, per chip and per replica: device memory, the engine's budget,
     weights, activations, CUDA-graph reservation, KV cache (bytes), and KV capacity in tokens and
     in sequences of the workload's mean length. Rows are :data:`ROWS`; columns ``per_chip``,
-    ``per_replica``, ``unit``. Raises :class:`~maiasim.errors.DoesNotFit` when it does not fit."""
+    ``per_replica``, ``unit``; a fleet of several pools adds a ``pool`` index level (the mean
+    length is then the whole scenario's). Raises :class:`~maiasim.errors.DoesNotFit` when it does
+    not fit."""
     sc = _as_scenario(scenario)
-    b = build(sc)
-    m, chips = b.memory, b.chips_per_replica
+    fleet = build_fleet(sc)
     lengths = [s.prompt.astype(float) + s.output for s in streams(sc) if len(s.prompt)]
     mean_len = float(np.concatenate(lengths).mean()) if lengths else float("nan")
+    frames = [_pool_frame(b, mean_len) for b in fleet.pools]
+    if len(frames) == 1:
+        return frames[0]
+    df = pd.concat(frames, keys=[b.pool.name for b in fleet.pools], names=["pool", "item"])
+    df.attrs.update(pools={b.pool.name: f.attrs for b, f in zip(fleet.pools, frames,
+                                                                   strict=True)})
+    return df
+
+
+def _pool_frame(b: Build, mean_len: float) -> pd.DataFrame:
+    m, chips = b.memory, b.chips_per_replica
     seqs = (m.kv_capacity_tokens // (mean_len + m.per_sequence_tokens)
             if np.isfinite(mean_len) else float("nan"))
     per_chip = {
@@ -61,7 +73,7 @@ def memory_plan(scenario: Scenario | dict | str | os.PathLike) -> pd.DataFrame:
         else:
             rows.append((name, seqs, seqs, unit))
     df = pd.DataFrame(rows, columns=["item", "per_chip", "per_replica", "unit"]).set_index("item")
-    df.attrs.update(chip=sc.chip_name, model=sc.model_name, chips_per_replica=chips,
+    df.attrs.update(chip=b.pool.chip_name, model=b.pool.model_name, chips_per_replica=chips,
                     semantics=m.semantics, memory_fraction=m.memory_fraction,
                     stack=b.serving.stack, kv_cache=b.precisions.kv_cache,
                     weights_format=b.precisions.weights)

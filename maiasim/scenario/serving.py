@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .. import catalog
 from ..spec.stack import StackSpec
-from .schema import Scenario
+from .fleet import PoolConfig
 
 GIB = 2**30
 
@@ -36,13 +36,13 @@ def _given(value, default):
     return default if value is None else value
 
 
-def serving(sc: Scenario) -> Serving:
-    """The scenario's serving settings: ``deployment.stack``'s profile, overridden by whatever
-    the scenario sets explicitly (scheduler policy, chunked prefill, watermark, memory fraction,
-    KV format, front-end times)."""
-    d = sc.deployment
+def serving(pool: PoolConfig) -> Serving:
+    """A pool's serving settings (a single-pool scenario: ``sc.pool()``): its
+    ``deployment.stack``'s profile, overridden by whatever the pool sets explicitly (scheduler
+    policy, chunked prefill, watermark, memory fraction, KV format, front-end times)."""
+    d = pool.deployment
     st, s, fe = catalog.stack(d.stack), d.scheduler, d.front_end
-    chip = sc.chip_spec()
+    chip = pool.chip_spec()
     fraction = (s.hbm_utilization if s.hbm_utilization is not None
                 else st.fraction_for(chip.memory_bytes, d.tensor_parallel * d.pipeline_parallel))
     return Serving(
@@ -54,7 +54,7 @@ def serving(sc: Scenario) -> Serving:
         memory_fraction=fraction,
         cuda_graph_bytes=st.cuda_graph_gib * GIB,
         activation_factor=st.activation_factor,
-        kv_cache=_given(sc.precision.kv_cache, st.kv_format(sc.precision.weights)),
+        kv_cache=_given(pool.precision.kv_cache, st.kv_format(pool.precision.weights)),
         step_overhead_s=st.step_overhead_s,
         front_end_request_s=_given(fe.request_s, st.front_end_request_s),
         front_end_token_s=_given(fe.token_s, st.front_end_token_s),
