@@ -92,7 +92,8 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
             have = ", ".join(sorted(chip.peak_tflops))
             raise ScenarioError(f"{where}: {what} need {p} tensor math, which {pool.chip_name} "
                                 f"does not support (supported: {have})")
-    par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
+    par = Parallelism(d.tensor_parallel, d.pipeline_parallel, d.expert_parallel,
+                      d.expert_imbalance)
     try:
         mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
                           max_num_seqs=s.max_num_seqs, hbm_utilization=sv.memory_fraction,

@@ -68,13 +68,17 @@ def _headroom(ax, values, floor: float = 0.0) -> None:
 
 
 def _run_label(res) -> str:
-    """chip, fleet and model: "16 x maia200 (4 x TP4), llama-3.1-70b fp8"."""
-    s = res.scenario
-    d = s.deployment
-    par = f"TP{d.tensor_parallel}" + (f"/PP{d.pipeline_parallel}" if d.pipeline_parallel > 1
-                                      else "")
-    return (f"{s.chips} x {s.hardware.chip} ({s.replicas} x {par}), {s.model} "
-            f"{s.precision.weights}")
+    """chip, fleet and model: "16 x maia200 (4 x TP4), llama-3.1-70b fp8" (a fleet: per pool)."""
+    parts = []
+    for p in res.scenario.pools:
+        d = p.deployment
+        par = f"TP{d.tensor_parallel}" + (f"/PP{d.pipeline_parallel}" if d.pipeline_parallel > 1
+                                          else "")
+        par += f"/EP{d.expert_parallel}" if d.expert_parallel > 1 else ""
+        name = "" if len(res.scenario.pools) == 1 else f"{p.name}: "
+        parts.append(f"{name}{p.chips} x {p.chip_name} ({p.replicas} x {par}), {p.model_name} "
+                     f"{p.precision.weights}")
+    return "; ".join(parts)
 
 
 def latency_cdf(res, path: str | os.PathLike | None = None):

@@ -193,10 +193,10 @@ class _Sim:
 
     def _finish(self) -> Records:
         rec, now = self.rec, self.env.now
-        if self.sc.engine.drain and (self.sc.engine.max_drain_s is None
-                                     or now < self.sc.horizon_s + self.sc.engine.max_drain_s):
-            # drained: the run ends with the last step or arrival (an interrupted jump leaves a
-            # stale timeout behind that must not stretch the duration)
+        empty = not self.in_transfer and not any(r.running or r.waiting for r in self.replicas)
+        if self.sc.engine.drain and (self.sc.engine.max_drain_s is None or empty):
+            # drained (before any max_drain_s): the run ends with the last step or arrival (an
+            # interrupted jump leaves a stale timeout behind that must not stretch the duration)
             last_arrival = (float(np.nanmax(rec.requests.arrival_s[: rec.requests.n]))
                             if rec.requests.n else 0.0)
             now = max([last_arrival] + [r.last_end for r in self.replicas])

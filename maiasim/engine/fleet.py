@@ -27,8 +27,7 @@ class Pool:
         self.n = len(replicas)
         self.outstanding = 0
         s = p.deployment.scheduler
-        self.max_tokens, self.chunked, self.max_seqs = (s.max_batch_tokens,
-                                                        b.serving.chunked_prefill, s.max_num_seqs)
+        self.max_tokens, self.chunked = s.max_batch_tokens, b.serving.chunked_prefill
         #: the front end's time outside the engine: per request, and per output token
         self.fe_request = b.serving.front_end_request_s
         self.fe_token = b.serving.front_end_token_s
@@ -36,6 +35,7 @@ class Pool:
         self.mem = b.memory
         self.replica_hour_usd = b.chip_hour_usd * b.parallel.chips
         self._prefill_s: dict[int, float] = {}
+        self._per_token_s: float | None = None
 
     def reject_reason(self, prompt: int, output: int) -> str:
         """Why this pool could never serve the request ('' when it can)."""
@@ -61,20 +61,26 @@ class Pool:
         return self.outstanding / self.n
 
     def ttft_estimate_s(self, prompt: int) -> float:
-        """A router's estimate of TTFT here: the prompt's prefill on an idle replica, plus one such
-        prefill for every request per replica beyond what a batch holds (they are ahead of it).
-        An estimate for routing and admission only; the simulation then measures the real one."""
+        """A router's estimate of TTFT here: the prompt's own prefill plus the prompt tokens still
+        to prefill ahead of it (the mean backlog per replica) at the pool's full-step prefill
+        rate. An estimate for routing and admission only (it reads every replica, so only the
+        policies that need it pay for it); the simulation then measures the real TTFT."""
+        if self._per_token_s is None:
+            self._per_token_s = self._prefill_time(self.max_tokens) / self.max_tokens
         t = self._prefill_s.get(prompt)
-        if t is None:  # the prompt in chunks of at most one step's token budget
-            st, t, done = self.build.step, 0.0, 0
-            while done < prompt:
-                c = min(prompt - done, self.max_tokens)
-                t += st.step_time(c, int(done + c == prompt), 0, 0,
-                                  st.prefill_attention(c, done)[0])
-                done += c
-            self._prefill_s[prompt] = t
-        ahead = max(0.0, self.outstanding / self.n - self.max_seqs)
-        return t * (1.0 + ahead)
+        if t is None:
+            t = self._prefill_s[prompt] = self._prefill_time(prompt)
+        ahead = sum(r.backlog for r in self.replicas) / self.n
+        return t + ahead * self._per_token_s
+
+    def _prefill_time(self, prompt: int) -> float:
+        """A prompt's prefill alone on an idle replica, in chunks of one step's token budget."""
+        st, t, done = self.build.step, 0.0, 0
+        while done < prompt:
+            c = min(prompt - done, self.max_tokens)
+            t += st.step_time(c, int(done + c == prompt), 0, 0, st.prefill_attention(c, done)[0])
+            done += c
+        return t
 
 
 class FleetRouter:

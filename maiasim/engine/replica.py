@@ -75,6 +75,7 @@ class Replica:
         self.ctx_sum = 0  # total context of decoding sequences
         self.kv_used = 0
         self.kv_peak = 0
+        self.backlog = 0  # prompt tokens still to prefill, queued or admitted (a routing signal)
         self._order = 0
         self._idle: simpy.Event | None = None
         self._jumping: Jump | None = None  # the fast-forward in progress
@@ -91,6 +92,7 @@ class Replica:
     def enqueue(self, s: Seq) -> None:
         """Queue a routed request; wake the idle loop, or cut a jump short if it can join."""
         w = self.waiting
+        self.backlog += s.target - s.done
         head = not w
         if w and s.priority < w[-1].priority:  # ahead of every request of lower priority
             i = next(i for i, x in enumerate(w) if x.priority > s.priority)
@@ -123,6 +125,7 @@ class Replica:
             return
         head = self.waiting[0] is s
         self.waiting.remove(s)
+        self.backlog -= s.target - s.done
         s.queued = False
         if self._qlog is not None:
             self._qlog((self.env.now, -1.0))
@@ -193,6 +196,7 @@ class Replica:
                 self.kv_peak = kv_step
             for s, c in chunks:
                 s.done += c
+                self.backlog -= c
                 if s.done == s.target:
                     self._prefill_complete(s)
             if chunks:
@@ -226,6 +230,7 @@ class Replica:
         """End the queue head without running it, with ``reason``."""
         s = self.waiting[0]
         self._pop_head(True)
+        self.backlog -= s.target - s.done
         self._end(s, DROPPED, reason)
 
     def _pop_head(self, log: bool) -> None:
@@ -282,8 +287,10 @@ class Replica:
         else:
             self.prefilling.remove(s)
             self.kv_used -= s.target + self.per_seq
+            self.backlog -= s.target - s.done
         s.target = s.prompt + s.generated
         s.done = 0
+        self.backlog += s.target
         self.rec.requests.preemptions[rid] += 1
         self.rec.replicas.preemptions[self.idx] += 1
         self.waiting.appendleft(s)

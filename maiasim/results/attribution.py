@@ -5,7 +5,8 @@ seconds each request used on the pool, estimated from the step model: its prompt
 pool's prefill cost per token, its generated tokens at the pool's decode cost per token (at the
 pool's mean batch and context). A disaggregated request pays the prefill pool for its prompt and
 the decode pool for its tokens. A pool nobody used is shared by every request in proportion to
-its share of the fleet's work (the capacity was provisioned for them). The attributed costs sum
+its share of the work, among the requests for the pool's model when there are any (the
+capacity was provisioned for them). The attributed costs sum
 to the fleet's cost exactly, so grouping by tenant, SLO class or workload never loses a dollar.
 """
 
@@ -23,8 +24,10 @@ def pool_costs(builds, duration_s: float) -> np.ndarray:
     return np.array([b.pool.chips * b.chip_hour_usd * duration_s / 3600.0 for b in builds])
 
 
-def attribute(rec: Records, builds, pool_totals: np.ndarray) -> np.ndarray:
-    """Per request, its share of ``pool_totals`` (one figure per pool: cost or energy)."""
+def attribute(rec: Records, builds, pool_totals: np.ndarray,
+              request_model: np.ndarray) -> np.ndarray:
+    """Per request, its share of ``pool_totals`` (one figure per pool: cost or energy);
+    ``request_model``: the model each request asked for (a pool's ``model_name``)."""
     r = rec.requests
     n, k = len(r.arrival_s), len(builds)
     served = r.first_token_s == r.first_token_s  # its prompt ran (it has a first token)
@@ -41,7 +44,10 @@ def attribute(rec: Records, builds, pool_totals: np.ndarray) -> np.ndarray:
     fleet_w = weights.sum(axis=0)
     for i in range(k):
         total = pool_totals[i]
-        w = weights[i] if weights[i].sum() > 0 else fleet_w
+        w = weights[i]
+        if w.sum() <= 0:  # unused: its model's requests, else everyone, pay for it
+            same = np.where(request_model == builds[i].pool.model_name, fleet_w, 0.0)
+            w = same if same.sum() > 0 else fleet_w
         if w.sum() > 0:
             out += total * w / w.sum()
     return out

@@ -130,7 +130,8 @@ _R = "replicas"
 _REPLICAS = (
     Column(_R, "pool", "", "the pool the replica belongs to"),
     Column(_R, "replica", "", "the replica's number"),
-    Column(_R, "chips", "chips", "chips in the replica: tensor_parallel x pipeline_parallel"),
+    Column(_R, "chips", "chips", "chips in the replica: max(tensor_parallel, expert_parallel) x "
+           "pipeline_parallel"),
     Column(_R, "busy_s", "s", "time the replica spent running steps"),
     Column(_R, "busy_frac", "fraction", "fraction of the run's time the replica was running a "
            "step", label="busy fraction"),
@@ -183,10 +184,11 @@ _TIMELINE = (
 
 _B = "breakdown"
 _BREAKDOWN = (
-    Column(_B, "op", "", "a part of the decode step: a GEMM (qkv_proj, o_proj, mlp), "
-           "elementwise kernels, communication, lm_head, attention, or overhead (the "
-           "per-iteration cost outside the operators: launch, scheduling, per-token and "
-           "per-sequence host time)"),
+    Column(_B, "op", "", "a part of the decode step: a GEMM (qkv_proj, o_proj, mlp; for MoE "
+           "moe_experts, moe_router, moe_shared), elementwise kernels, communication (TP and PP), "
+           "moe_alltoall (expert-parallel dispatch and combine), lm_head, attention, or "
+           "overhead (the per-iteration cost outside the operators: launch, scheduling, "
+           "per-token and per-sequence host time)"),
     Column(_B, "time_s", "s", "the operator's time in a representative decode step (the rows "
            "sum to the step time)"),
     Column(_B, "share", "fraction", "the operator's share of the step's time (the rows sum to 1)"),

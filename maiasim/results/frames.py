@@ -143,7 +143,7 @@ class Result:
     # ---- built once, on first use --------------------------------------------------------------
     @cached_property
     def _requests(self) -> pd.DataFrame:
-        cost = attribute(self.records, self.builds, self._pool_cost)
+        cost = attribute(self.records, self.builds, self._pool_cost, self._request_model)
         return requests_frame(self.records.requests, self.scenario.workload,
                               [b.pool.name for b in self.builds], cost)
 
@@ -170,7 +170,13 @@ class Result:
 
     @cached_property
     def _request_energy_j(self) -> np.ndarray:
-        return attribute(self.records, self.builds, self._pool_energy)
+        return attribute(self.records, self.builds, self._pool_energy, self._request_model)
+
+    @cached_property
+    def _request_model(self) -> np.ndarray:
+        default = self.builds[0].pool.model_name
+        models = np.array([w.model or default for w in self.scenario.workload], dtype=object)
+        return models[self.records.requests.workload.astype(int)]
 
     @property
     def _cost_usd(self) -> float:

@@ -18,7 +18,13 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec, Float
 from ..spec.model import ModelSpec
 from .cost import CostConfig
-from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, RouterConfig
+from .deployment import (
+    DeploymentConfig,
+    HardwareConfig,
+    PrecisionConfig,
+    RouterConfig,
+    check_expert_parallel,
+)
 from .fields import ConfigModel
 from .limits import MAX_CHIPS, MAX_REPLICAS
 from .messages import validate_nested
@@ -79,13 +85,13 @@ class PoolConfig(ConfigModel):
         d = self.deployment
         if d.replicas is not None:
             return d.replicas
-        return self.hardware.chips // (d.tensor_parallel * d.pipeline_parallel)
+        return self.hardware.chips // d.chips_per_replica
 
     @property
     def chips(self) -> int:
-        """Chips in the pool: replicas x tensor_parallel x pipeline_parallel."""
-        d = self.deployment
-        return self.replicas * d.tensor_parallel * d.pipeline_parallel
+        """Chips in the pool: replicas x chips per replica (tensor_parallel x pipeline_parallel,
+        or max(tensor_parallel, expert_parallel) x pipeline_parallel)."""
+        return self.replicas * self.deployment.chips_per_replica
 
     @property
     def chip_name(self) -> str:
@@ -103,8 +109,9 @@ class PoolConfig(ConfigModel):
         """One line: chips, chip, replicas, parallelism, model (and role, when not mixed)."""
         d = self.deployment
         role = "" if self.role == "mixed" else f", {self.role}"
+        ep = f"/EP{d.expert_parallel}" if d.expert_parallel > 1 else ""
         return (f"{self.chips} x {self.chip_name} as {self.replicas} replicas of "
-                f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {self.model_name}{role}")
+                f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}{ep}, {self.model_name}{role}")
 
     def chip_spec(self) -> ChipSpec:
         """The chip as simulated: the catalog's (or inline) spec with ``chip_overrides`` merged."""
@@ -186,16 +193,17 @@ def check_pool(p) -> None:
     """The rules inside one pool (or a single-pool scenario's top-level sections): fleet size and
     the tensor parallelism its chip and model allow."""
     d = p.deployment
-    per = d.tensor_parallel * d.pipeline_parallel
+    per = d.chips_per_replica
+    what = ("tensor_parallel x pipeline_parallel" if d.expert_parallel == 1
+            else "max(tensor_parallel, expert_parallel) x pipeline_parallel")
     chips = p.hardware.chips
     if d.replicas is None and chips is None:
         raise ValueError("give hardware.chips or deployment.replicas")
     if chips is not None and chips % per:
-        raise ValueError(f"hardware.chips={chips} is not a multiple of tensor_parallel x "
-                         f"pipeline_parallel = {per}")
+        raise ValueError(f"hardware.chips={chips} is not a multiple of {what} = {per}")
     if chips is not None and d.replicas is not None and chips != d.replicas * per:
-        raise ValueError(f"hardware.chips={chips} but deployment.replicas x tensor_parallel x "
-                         f"pipeline_parallel = {d.replicas * per}")
+        raise ValueError(f"hardware.chips={chips} but deployment.replicas x {what} = "
+                         f"{d.replicas * per}")
     if p.chips > MAX_CHIPS:
         raise ValueError(f"deployment: replicas x tensor_parallel x pipeline_parallel = "
                          f"{p.chips} chips, more than the {MAX_CHIPS} allowed (the limit of "
@@ -205,8 +213,9 @@ def check_pool(p) -> None:
                          f"replicas, more than the {MAX_REPLICAS} allowed; raise tensor_parallel "
                          "or lower hardware.chips")
     p.calibration()
-    check_tensor_parallel(d.tensor_parallel, p.chip_spec(), p.model_spec(), p.chip_name,
-                          p.model_name)
+    chip, model = p.chip_spec(), p.model_spec()
+    check_tensor_parallel(d.tensor_parallel, chip, model, p.chip_name, p.model_name)
+    check_expert_parallel(d, chip, model, p.chip_name, p.model_name)
 
 
 def tensor_parallel_degrees(chip: ChipSpec, model: ModelSpec) -> list[int]:

@@ -192,13 +192,18 @@ class Scenario(ConfigModel):
         is an error too. Relative trace paths stay relative to this scenario's file."""
         if not overrides:
             return self
-        data = self.model_dump(exclude_defaults=False)
+        data = self.model_dump(exclude_defaults=False, exclude=self._not_given())
         apply_overrides(data, overrides)
         return from_dict(data, base_dir=self._base_dir)
 
     def to_yaml(self) -> str:
         """The scenario as YAML that loads back to an equal scenario (defaults written out)."""
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True,
+                                              exclude=self._not_given()), sort_keys=False)
+
+    def _not_given(self) -> set[str]:
+        """Top-level sections a fleet scenario leaves out (they describe a single pool)."""
+        return set(_POOL_SECTIONS) if self.fleet is not None else set()
 
 
 def from_dict(data: dict, base_dir: str | Path | None = None) -> Scenario:
