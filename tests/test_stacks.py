@@ -8,7 +8,7 @@ from conftest import SMALL
 
 import maiasim as ms
 from maiasim import catalog, cli
-from maiasim.build import build
+from maiasim.build import build, build_fleet
 from maiasim.scenario import serving
 
 #: what every profile must source (or mark as an assumption)
@@ -108,3 +108,20 @@ def test_catalog_cli_lists_the_stacks(capsys):
     assert cli.main(["catalog", "stacks"]) == 0
     out = capsys.readouterr().out
     assert "guaranteed_no_evict" in out and "sglang" in out and "from reserve" in out
+
+
+def test_each_pool_of_a_fleet_takes_its_own_stack():
+    pool = {"hardware": {"chip": "maia200"}, "model": "llama-3.1-70b",
+            "deployment": {"tensor_parallel": 4, "replicas": 1}, "cost": {"chip_hour_usd": 4.25}}
+    d = {"name": "f", "seed": 1, "horizon_s": 20, "workload": copy.deepcopy(SMALL["workload"]),
+         "fleet": {"pools": [
+             {**copy.deepcopy(pool), "name": "a"},
+             {**copy.deepcopy(pool), "name": "b",
+              "deployment": {"tensor_parallel": 4, "replicas": 1, "stack": "trtllm",
+                             "front_end": {"request_s": 0.25}}}]}}
+    a, b = build_fleet(ms.from_dict(d)).pools
+    assert (a.serving.policy, b.serving.policy) == ("vllm", "guaranteed_no_evict")
+    assert (a.precisions.kv_cache, b.precisions.kv_cache) == ("bf16", "fp8")
+    req = ms.simulate(ms.from_dict(d)).requests
+    done = req[req.status == "completed"]
+    assert done[done.pool == "b"].ttft_s.min() > 0.25 > done[done.pool == "a"].ttft_s.min()
