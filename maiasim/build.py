@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .errors import DoesNotFit, ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
 from .physics.cost import chip_hour_usd
+from .physics.transfer import OffloadPlan, plan_offload
 from .scenario import Scenario, Serving, serving
 from .scenario.fleet import PoolConfig
 from .spec.calibration import Calibration
@@ -37,6 +38,7 @@ class Build:
     serving: Serving
     chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
     cost_source: str = ""  #: where that price came from
+    offload: OffloadPlan | None = None  #: the replica's host tier for swapped KV (None: off)
     @property
     def chips_per_replica(self) -> int:
         """Chips in one replica's tensor x pipeline group."""
@@ -107,4 +109,10 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
     step = StepModel(chip, model, prec, par, calib,
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
     usd, source = chip_hour_usd(pool.cost, chip)
-    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source)
+    ko = d.kv_offload
+    try:
+        offload = plan_offload(chip, mem.kv_bytes_per_token, par.chips, ko.capacity_gib,
+                               ko.bandwidth_bytes_per_s)
+    except ValueError as e:
+        raise ScenarioError(f"{'' if sc.fleet is None else f'pool {pool.name}: '}{e}") from None
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source, offload)

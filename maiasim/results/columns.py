@@ -152,6 +152,8 @@ _REPLICAS = (
            "closed form (their steps are counted in steps)"),
     Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "
            "cache", "lower"),
+    Column(_R, "kv_swaps", "count", "preemptions whose KV cache was swapped to host memory "
+           "(deployment.kv_offload) instead of recomputed"),
     Column(_R, "energy_j", "J", "energy of the replica's chips: idle power all the run, the rest "
            "of the chip's power while busy"),
     Column(_R, "saturated", "bool", "the replica's queue grew without bound while requests "

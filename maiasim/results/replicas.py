@@ -89,6 +89,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "steps": rp.steps,
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
+        "kv_swaps": rp.kv_swaps,
         "energy_j": hw.energy_j(dur, rp.busy_s),
         "saturated": saturated,
         "saturated_since_s": since,
