@@ -57,11 +57,15 @@ _SUMMARY = (
            "long)", "lower"),
     Column(_S, "in_flight", "requests", "still queued or running when a cut run stopped", "lower"),
     Column(_S, "duration_s", "s", "simulated time of the run, drain included"),
-    Column(_S, "throughput_tok_s", "tokens/s", "output tokens of completed requests per second of "
-           "the run (prompt tokens not counted)", "higher", True, True),
-    Column(_S, "prompt_tok_s", "tokens/s", "prompt tokens of completed requests per second",
-           "higher"),
-    Column(_S, "request_rate_per_s", "requests/s", "completed requests per second", "higher"),
+    Column(_S, "output_tok_s", "tokens/s", "output (generated) tokens of completed requests per "
+           "second of the run; prompt tokens are not counted (see total_tok_s)", "higher", True,
+           True),
+    Column(_S, "prompt_tok_s", "tokens/s", "prompt (input) tokens of completed requests per second "
+           "of the run", "higher"),
+    Column(_S, "total_tok_s", "tokens/s", "prompt plus output tokens of completed requests per "
+           "second of the run: the figure most serving benchmarks call throughput", "higher"),
+    Column(_S, "completed_req_s", "requests/s", "completed requests per second of the run (not "
+           "the offered arrival rate)", "higher"),
     Column(_S, "goodput_req_s", "requests/s", "completed requests that met every latency target of "
            "their workload, per second", "higher", True, True),
     *_pcts("ttft", "time to first token (arrival to first token)"),
@@ -74,14 +78,15 @@ _SUMMARY = (
            "completed (None without targets)", "true"),
     Column(_S, "cost_usd", "USD", "chip-hours of the run times the chip-hour price, shared between "
            "workloads by tokens processed", "lower"),
-    Column(_S, "tokens_per_usd", "tokens/USD", "output tokens of completed requests per dollar",
-           "higher", True, True),
-    Column(_S, "usd_per_mtok", "USD/Mtok", "dollars per million output tokens (prompt work "
-           "included in the cost)", "lower", True, True),
+    Column(_S, "output_tokens_per_usd", "tokens/USD", "output tokens of completed requests per "
+           "dollar of cost_usd (the prompt work is paid for, not counted)", "higher", True, True),
+    Column(_S, "usd_per_m_output_tok", "USD/M output tokens", "dollars per million output tokens "
+           "of completed requests: cost_usd / output tokens x 1e6, so the cost of the prompt work "
+           "is folded in; prompt tokens are not counted", "lower", True, True),
     Column(_S, "energy_j", "J", "chip energy of the run, shared between workloads by tokens "
            "processed", "lower"),
-    Column(_S, "tokens_per_joule", "tokens/J", "output tokens of completed requests per joule",
-           "higher", True),
+    Column(_S, "output_tokens_per_joule", "tokens/J", "output tokens of completed requests per "
+           "joule of energy_j (prompt work paid for, not counted)", "higher", True),
 )
 
 _Q = "requests"
@@ -101,8 +106,8 @@ _REQUESTS = (
            label="end-to-end latency"),
     Column(_Q, "prompt_tokens", "tokens", "length of the prompt"),
     Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
-    Column(_Q, "generated_tokens", "tokens", "output tokens produced by the end of the run (equals "
-           "output_tokens when completed)"),
+    Column(_Q, "output_tokens_generated", "tokens", "output tokens produced by the end of the "
+           "run (equals output_tokens when completed; fewer when cut or dropped)"),
     Column(_Q, "replica", "", "the replica the router sent it to (-1: refused before routing)"),
     Column(_Q, "preemptions", "count", "times it was evicted from a batch to free KV cache and its "
            "context recomputed later", "lower"),
@@ -116,19 +121,27 @@ _R = "replicas"
 _REPLICAS = (
     Column(_R, "replica", "", "the replica's number"),
     Column(_R, "chips", "chips", "chips in the replica: tensor_parallel x pipeline_parallel"),
-    Column(_R, "busy_s", "s", "time the replica spent running steps"),
-    Column(_R, "busy_frac", "fraction", "fraction of the run's time the replica was running a "
-           "step", label="busy fraction"),
-    Column(_R, "mfu", "fraction", "model FLOPs utilisation: FLOPs the replica's steps did / (chips "
-           "x the chip's dense peak FLOP/s at the GEMM precision x the run's duration)"),
-    Column(_R, "mbu", "fraction", "memory-bandwidth utilisation: HBM bytes the replica's steps "
-           "moved / (chips x the chip's HBM bandwidth x the run's duration)"),
+    Column(_R, "stepping_s", "s", "time the replica spent running steps (of any size)"),
+    Column(_R, "stepping_frac", "fraction", "share of the run's time the replica was running a "
+           "step, however small: NOT how full it is (a replica stepping 97% of the time can be at "
+           "1% MFU and 0.3% KV use; read mfu, mbu and kv_mean_frac for that)",
+           label="stepping (share of time)"),
+    Column(_R, "mfu", "fraction", "model FLOPs utilisation, time-weighted over the whole run: "
+           "FLOPs the replica's steps did / (chips x the chip's dense peak FLOP/s at the GEMM "
+           "precision x duration_s); idle time counts as zero", label="MFU"),
+    Column(_R, "mbu", "fraction", "memory-bandwidth utilisation, time-weighted over the whole run: "
+           "HBM bytes the replica's steps moved / (chips x the chip's HBM bandwidth x "
+           "duration_s); idle time counts as zero", label="MBU"),
     Column(_R, "kv_capacity_tokens", "tokens", "tokens of KV cache the replica holds (HBM left "
            "after weights and activations)"),
+    Column(_R, "kv_mean_frac", "fraction", "KV cache in use, time-weighted over the whole run, as "
+           "a fraction of kv_capacity_tokens (each step's use at its end held over the step; "
+           "idle time counts as zero; NaN for a run that kept no step log)",
+           label="KV cache, time-weighted mean"),
     Column(_R, "kv_peak_frac", "fraction", "the most KV cache in use at any step end, as a "
-           "fraction of kv_capacity_tokens"),
-    Column(_R, "tokens", "tokens", "output tokens the replica produced (a prefill's first token "
-           "included)"),
+           "fraction of kv_capacity_tokens", label="KV cache peak"),
+    Column(_R, "output_tokens", "tokens", "output tokens the replica produced (a prefill's first "
+           "token included)"),
     Column(_R, "prefill_tokens", "tokens", "prompt tokens the replica processed, recomputation "
            "after preemption included"),
     Column(_R, "steps", "count", "engine iterations (batched forward passes) the replica ran"),
@@ -137,7 +150,7 @@ _REPLICAS = (
     Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "
            "cache", "lower"),
     Column(_R, "energy_j", "J", "energy of the replica's chips: idle power all the run, the rest "
-           "of the chip's power while busy"),
+           "of the chip's power while stepping"),
     Column(_R, "saturated", "bool", "the replica's queue grew without bound while requests "
            "arrived (at the horizon: >= 8 queued, never empty for the last quarter or more, "
            "still growing): its latencies depend on the horizon, so quote no capacity from it",
@@ -150,20 +163,20 @@ _T = "timeline"
 _TIMELINE = (
     Column(_T, "time_s", "s", "start of the time bin (bins are equal, except the last, which ends "
            "with the run; every column is a mean over the time its bin covers)"),
-    Column(_T, "throughput_tok_s", "tokens/s", "output tokens produced in the bin, cluster-wide, "
+    Column(_T, "output_tok_s", "tokens/s", "output tokens produced in the bin, cluster-wide, "
            "per second (a step's tokens spread over its duration)"),
-    Column(_T, "prefill_tok_s", "tokens/s", "prompt tokens processed in the bin, cluster-wide, "
-           "per second"),
+    Column(_T, "prefill_tok_s", "tokens/s", "prompt tokens processed (prefilled) in the bin, "
+           "cluster-wide, per second, recomputation after preemption included"),
     Column(_T, "queue_depth", "requests", "time-averaged number of requests waiting in the "
            "replicas' queues during the bin", label="queued requests"),
     Column(_T, "batch_size", "sequences", "mean number of sequences in a running step, weighted "
-           "by busy time in the bin"),
+           "by stepping time in the bin"),
     Column(_T, "kv_used_frac", "fraction", "time-averaged KV cache in use over the cluster's "
            "total KV capacity", label="KV cache used"),
-    Column(_T, "busy_frac", "fraction", "share of the replicas' time in the bin spent running "
-           "steps", label="busy fraction"),
+    Column(_T, "stepping_frac", "fraction", "share of the replicas' time in the bin spent running "
+           "steps of any size (not how full they are)", label="stepping (share of time)"),
     Column(_T, "power_w", "W", "mean power of all chips in the bin (idle power plus the rest of "
-           "the chip's power while busy)"),
+           "the chip's power while stepping)"),
 )
 
 _B = "breakdown"

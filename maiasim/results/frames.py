@@ -13,7 +13,7 @@ from .economics import chip_hour_usd
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
 from .summary import summary_frame
-from .timeline import timeline_frame
+from .timeline import kv_token_seconds, timeline_frame
 from .warnings import run_warnings
 
 
@@ -23,9 +23,10 @@ class Result:
     - ``summary``: one row per workload and one for ``all``: counts, throughput, latency
       percentiles, SLO attainment and verdict, cost and energy; the figures a study compares.
     - ``requests``: one row per request: times, latencies, lengths, replica, final status.
-    - ``replicas``: one row per replica: busy time, MFU, MBU, KV use, tokens, steps, energy.
-    - ``timeline``: cluster-wide time bins: throughput, queue depth, batch size, KV use, busy
-      share, power.
+    - ``replicas``: one row per replica: stepping time, MFU, MBU and mean KV use (time-weighted
+      over the run), peak KV use, tokens, steps, energy.
+    - ``timeline``: cluster-wide time bins: output and prompt tokens/s, queue depth, batch size,
+      KV use, stepping share, power.
 
     :meth:`breakdown` says where a decode step's time goes. Every column's unit, definition and
     better direction is in the column registry, :data:`maiasim.results.columns.COLUMNS` (look one
@@ -51,7 +52,7 @@ class Result:
     def __repr__(self) -> str:
         s = self._summary.loc[self._summary.workload == "all"].iloc[0]
         return (f"<Result {self.scenario.name}: {int(s.requests)} requests, "
-                f"{int(s.completed)} completed, {s.throughput_tok_s:,.0f} tok/s, "
+                f"{int(s.completed)} completed, {s.output_tok_s:,.0f} output tok/s, "
                 f"TTFT p99 {s.ttft_p99_s:.3g} s, TPOT p99 {s.tpot_p99_s:.3g} s>")
 
     # ---- the four frames: copies, so that a caller's edit never reaches a later computation -----
@@ -62,12 +63,13 @@ class Result:
 
     @property
     def replicas(self) -> pd.DataFrame:
-        """One row per replica: busy time, MFU, MBU, KV peak, tokens, steps, energy."""
+        """One row per replica: stepping time, MFU, MBU, mean and peak KV use, tokens, steps,
+        energy."""
         return self._replicas.copy()
 
     @property
     def timeline(self) -> pd.DataFrame:
-        """Cluster-wide time bins: throughput, queue depth, batch size, KV use, busy, power."""
+        """Cluster-wide time bins: tokens/s, queue depth, batch size, KV use, stepping, power."""
         return self._timeline.copy()
 
     @property
@@ -94,7 +96,8 @@ class Result:
     @cached_property
     def _replicas(self) -> pd.DataFrame:
         return replicas_frame(self.records.replicas, self._hw, self.duration_s,
-                              self.records.requests, self.scenario.horizon_s)
+                              self.records.requests, self.scenario.horizon_s,
+                              kv_token_seconds(self.records, self._hw.replicas))
 
     @cached_property
     def _timeline(self) -> pd.DataFrame:

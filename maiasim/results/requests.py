@@ -33,7 +33,7 @@ def requests_frame(r: RequestLog, workloads: Sequence[str]) -> pd.DataFrame:
         "e2e_s": r.finish_s - r.arrival_s,
         "prompt_tokens": r.prompt,
         "output_tokens": r.output,
-        "generated_tokens": r.generated,
+        "output_tokens_generated": r.generated,
         "replica": r.replica,
         "preemptions": r.preemptions,
         "status": pd.Categorical.from_codes(r.status.astype(int), categories=list(STATUS_NAMES)),

@@ -20,7 +20,7 @@ from ..results.columns import COLUMNS, better
 #: latency percentiles (p99 moves in steps when one request crosses), a twentieth for throughput
 #: and economics, one percentage point of SLO attainment, and no new rejected or dropped request.
 DEFAULT_TOLERANCES: dict[str, str] = {
-    "throughput_tok_s": "5%",
+    "output_tok_s": "5%",
     "goodput_req_s": "5%",
     "ttft_p50_s": "10%",
     "ttft_p99_s": "10%",
@@ -30,9 +30,9 @@ DEFAULT_TOLERANCES: dict[str, str] = {
     "e2e_p99_s": "10%",
     "slo_attainment": "0.01",
     "slo_met": "must stay true",  # True in the baseline must not turn False
-    "tokens_per_usd": "5%",
-    "usd_per_mtok": "5%",
-    "tokens_per_joule": "5%",
+    "output_tokens_per_usd": "5%",
+    "usd_per_m_output_tok": "5%",
+    "output_tokens_per_joule": "5%",
     "rejected": "0",
     "dropped": "0",
     "in_flight": "0",
@@ -91,7 +91,7 @@ class Tolerance:
 
 
 def parse_tolerances(items: Any) -> dict[str, Tolerance | None]:
-    """``["ttft_p99_s=10%,tokens_per_usd=5%", "e2e_p99_s=off"]`` or a dict ->
+    """``["ttft_p99_s=10%,output_tokens_per_usd=5%", "e2e_p99_s=off"]`` or a dict ->
     ``{metric: Tolerance or None}``, as ``--tolerance`` gives them.
 
     None (``off``) drops a default metric from the comparison."""
