@@ -12,22 +12,24 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..plot import load_latency
+from ..plot.style import release
 from ..studies.executors import EXECUTORS
 from ..studies.stats import confidence
 from ..studies.sweep import sweep
-from .options import load, parse_grid
+from .options import load, output_dir, parse_grid
 
 HELP = "run a grid of scenario variants"
 
 #: the columns of the printed run table, after the grid keys and the replication
-SHOW = ("chips", "replicas", "throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s",
-        "slo_attainment", "slo_met", "tokens_per_usd", "error")
+SHOW = ("chips", "replicas", "output_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s",
+        "slo_attainment", "slo_met", "output_tokens_per_usd", "error")
 
 #: the metrics of the printed interval table
-CI_SHOWN = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")
+CI_SHOWN = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "output_tokens_per_usd")
 
 #: metrics whose zero spread over replications means the arrivals redrew nothing
-SPREAD = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s")
+SPREAD = ("output_tok_s", "ttft_p99_s", "tpot_p99_s")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a field for every point")
     p.add_argument("--level", type=float, default=0.95,
                    help="confidence level for the replication summary")
-    p.add_argument("-o", "--output", help="CSV file for the full frame")
+    p.add_argument("-o", "--output",
+                   help="a directory for sweep.csv and, when a swept key is an arrival rate "
+                        "(...rate_per_s), load_latency.png (the knee); or a .csv file for the "
+                        "frame alone")
+    p.add_argument("--no-plots", action="store_true", help="no load_latency.png in -o")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -115,9 +121,28 @@ def command(args: argparse.Namespace) -> int:
     if failed:
         print(f"\n{failed} of {len(df)} runs failed (see the error column)")
     if args.output:
-        out = Path(args.output)
+        d = None if args.output.endswith(".csv") else output_dir(args.output)
+        out = Path(args.output) if d is None else d / "sweep.csv"
         if out.parent and not out.parent.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
         print(f"wrote {out}")
+        rates = [k for k in keys if k.endswith("rate_per_s")]
+        if d is not None and rates and not args.no_plots:
+            png = d / "load_latency.png"
+            fig = load_latency(df, png, rate=rates[0], slo=_targets(sc),
+                               title=f"{sc.name}: {sc.model_name} on {sc.chips} x {sc.chip_name}, "
+                                     f"p99 latency against offered load")
+            release(fig)
+            print(f"wrote {png}")
     return 0
+
+
+def _targets(sc) -> dict[str, float]:
+    """The tightest p99 target of each kind over the workloads."""
+    out: dict[str, float] = {}
+    for w in sc.workload:
+        for k, v in w.slo.model_dump().items():
+            if v is not None:
+                out[k] = min(v, out.get(k, v))
+    return out
