@@ -192,7 +192,10 @@ def test_pareto_shows_every_chip_with_its_cost_basis_and_unpriced_ones_apart(tmp
                   "gb200 TP4 x 1"):
         assert label in text, label
     # each priced point names its price and basis; the legend holds the full basis per chip
-    assert "4.25/chip-h, scenario" in text and "catalog capex with default TCO" in text
+    assert "maia200 TP4 x 1, \\$4.25/h scenario price" in text
+    assert "mi300x TP4 x 1, \\$0.29/h owner's TCO" in text
+    assert "4.25/chip-h, scenario cost.chip_hour_usd" in text
+    assert "catalog capex with default TCO" in text
     assert "gb200: unpriced" in text and "no price for these chips" in text
     assert "different bases" in text  # rental, TCO and an assumption are not one basis
     assert "a100 (TP4)" in text  # no feasible plan: named, with its reason

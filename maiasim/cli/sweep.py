@@ -130,9 +130,13 @@ def command(args: argparse.Namespace) -> int:
         rates = [k for k in keys if k.endswith("rate_per_s")]
         if d is not None and rates and not args.no_plots:
             png = d / "load_latency.png"
+            several = sum(any(v is not None for v in w.slo.model_dump().values())
+                          for w in sc.workload) > 1
             fig = load_latency(df, png, rate=rates[0], slo=_targets(sc),
                                title=f"{sc.name}: {sc.model_name} on {sc.chips} x {sc.chip_name}, "
-                                     f"p99 latency against offered load")
+                                     f"p99 latency against offered load" +
+                                     ("\np99 over all workloads' requests; dashed: the tightest "
+                                      "workload's target" if several else ""))
             release(fig)
             print(f"wrote {png}")
     return 0

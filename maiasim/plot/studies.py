@@ -35,13 +35,15 @@ def pareto(plan: pd.DataFrame, path: str | os.PathLike | None = None, *,
     band = fig.add_subplot(grid[1], sharex=ax)
     chips = list(dict.fromkeys(plan.chip))
     style = {c: (f"C{i % 10}", _MARKERS[i % len(_MARKERS)]) for i, c in enumerate(chips)}
+    top = max(float(priced[cost].max()) * 1.25, 1e-9) if len(priced) else 1.0
     for chip, g in priced.groupby("chip", sort=False):
         color, marker = style[chip]
         ax.scatter(g[latency], g[cost], color=color, marker=marker, s=60, zorder=3,
                    label=f"{chip}:\n{_basis(g.iloc[0], 80)}")
         for k, (_, r) in enumerate(g.sort_values(latency).iterrows()):
             ax.annotate(_point_label(r), (r[latency], r[cost]), fontsize=7, color=color,
-                        xytext=(6, 5 if k % 2 == 0 else -16), textcoords="offset points")
+                        xytext=(6, 4 if k % 2 == 0 or r[cost] < 0.1 * top else -11),
+                        textcoords="offset points")
     front = _front(priced, latency, cost)
     if len(front) > 1:
         ax.plot(front[latency], front[cost], color="grey", lw=1, ls="-", zorder=1,
@@ -52,7 +54,7 @@ def pareto(plan: pd.DataFrame, path: str | os.PathLike | None = None, *,
         ax.annotate(f"p99 target {fmt_s(slo)}", (slo, 1), xycoords=("data", "axes fraction"),
                     xytext=(-3, -12), textcoords="offset points", ha="right", fontsize=8)
     ax.set_ylabel("USD per million output tokens\n(prompt work folded in)")
-    ax.set_ylim(0, max(float(priced[cost].max()) * 1.25, 1e-9) if len(priced) else 1.0)
+    ax.set_ylim(0, top)
     ax.grid(alpha=0.3, which="both")
     ax.tick_params(labelbottom=False)
     if not len(priced):
@@ -98,11 +100,25 @@ def pareto(plan: pd.DataFrame, path: str | os.PathLike | None = None, *,
 
 
 def _point_label(r, basis: bool = True) -> str:
-    """``maia200 TP4 x 2`` and, when priced, its price and basis in short on a second line."""
+    """``maia200 TP4 x 2`` and, when priced, the basis of its price in short:
+    ``maia200 TP4 x 2, $4.25/h scenario price`` (the legend gives each chip's in full)."""
     text = f"{r.chip} TP{r.tensor_parallel} x {_int(r.replicas)}"
     if basis:
-        text += f"\n{_basis(r, 36)}"
+        price = r.get("chip_hour_usd")
+        usd = "" if _nan(price) else f"${price:.3g}/h "
+        text += f", {usd}{_tag(r.get('cost_source'))}".replace("$", r"\$")
     return text
+
+
+#: short names of the price bases a plan row's ``cost_source`` starts with
+_TAGS = (("plan prices", "--price"), ("scenario cost.tco", "scenario TCO"),
+         ("scenario", "scenario price"), ("catalog price", "catalog rental"),
+         ("catalog capex", "owner's TCO"))
+
+
+def _tag(source) -> str:
+    src = str(source or "price source unknown")
+    return next((tag for start, tag in _TAGS if src.startswith(start)), _short(src, 24))
 
 
 def _basis(r, n: int) -> str:

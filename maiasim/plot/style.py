@@ -55,15 +55,16 @@ def headroom(ax, values, floor: float = 0.0) -> None:
 
 
 def log_seconds(ax, axis: str = "x", span: float = 10.0) -> None:
-    """A log axis (``"x"`` or ``"y"``) with ticks at 1, 2 and 5 x 10^n (and 3 and 7 when the data
+    """A log axis (``"x"`` or ``"y"``) with ticks at 1, 2 and 5 x 10^n (more when the data
     ``span``, largest over smallest, is under a decade), written as plain numbers (a range of less
     than a decade otherwise gets overlapping minor-tick labels or none)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     getattr(ax, f"set_{axis}scale")("log")
     a = getattr(ax, f"{axis}axis")
-    a.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0, 7.0) if span < 10 else
-                                   (1.0, 2.0, 5.0)))
+    subs = ((1.0, 2.0, 5.0) if span >= 10 else (1.0, 2.0, 3.0, 5.0, 7.0) if span >= 3
+            else tuple(float(k) for k in range(1, 10)))
+    a.set_major_locator(LogLocator(subs=subs))
     a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a.set_minor_formatter(NullFormatter())
 
