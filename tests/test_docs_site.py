@@ -30,6 +30,9 @@ def test_mkdocs_build_strict(tmp_path):
         assert (site / page).is_file(), page
     api = (site / "api" / "plot" / "index.html").read_text(encoding="utf-8")
     assert "pareto" in api and "load_latency" in api  # mkdocstrings rendered the docstrings
+    assert ":func:<code>" not in api  # Sphinx roles are dropped, their code spans kept
+    result = (site / "api" / "result" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../../glossary/"' in result  # a link between pages stays a link
     # the repository-file links of the GitHub pages are shown as paths, not broken links
     assert "data/calibration/README.md" in (site / "validation" / "index.html").read_text(
         encoding="utf-8")
