@@ -3,6 +3,8 @@ and token rates whose names say what they count."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import small_scenario
@@ -11,6 +13,8 @@ import maiasim as ms
 from maiasim.build import build
 from maiasim.engine.cluster import run as run_engine
 from maiasim.results.frames import Result
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +69,29 @@ def test_token_rates_say_what_they_count(res):
     for old in ("throughput_tok_s", "usd_per_mtok", "tokens_per_usd", "tokens_per_joule",
                 "request_rate_per_s"):
         assert old not in res.summary.columns
+
+
+def test_an_old_column_name_is_answered_with_its_new_one(tmp_path, capsys):
+    """A baseline written before the renames, or a --tolerance in the old words, is a clear
+    error that names the new column (exit 2)."""
+    from maiasim import cli
+    from maiasim.results.columns import RENAMED, column
+
+    for old, new in RENAMED.items():
+        assert any(column(f, new) for f in ("summary", "requests", "replicas", "timeline")), new
+        assert not any(column(f, old) for f in ("summary", "requests", "replicas", "timeline"))
+    base = tmp_path / "old.csv"
+    text = (ROOT / "baselines" / "maia200-llama70b-conv.csv").read_text(encoding="utf-8")
+    for old, new in RENAMED.items():
+        if old in ("tokens", "busy_s", "busy_frac", "generated_tokens"):
+            continue
+        text = text.replace(new, old)
+    base.write_text(text, encoding="utf-8")
+    sc = str(ROOT / "scenarios" / "maia200-llama70b-conv.yaml")
+    assert cli.main(["check", sc, "--baseline", str(base)]) == 2
+    err = capsys.readouterr().err
+    assert "throughput_tok_s is now output_tok_s" in err and "Traceback" not in err
+    current = str(ROOT / "baselines" / "maia200-llama70b-conv.csv")
+    assert cli.main(["check", sc, "--baseline", current,
+                     "--tolerance", "usd_per_mtok=5%"]) == 2
+    assert "usd_per_mtok is now usd_per_m_output_tok" in capsys.readouterr().err

@@ -192,6 +192,15 @@ _BREAKDOWN = (
 
 COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN)
 
+#: columns renamed so that each name says what it counts (old name -> new name), for messages
+#: that meet an old name (a baseline, a --tolerance, a notebook)
+RENAMED: dict[str, str] = {
+    "throughput_tok_s": "output_tok_s", "request_rate_per_s": "completed_req_s",
+    "tokens_per_usd": "output_tokens_per_usd", "usd_per_mtok": "usd_per_m_output_tok",
+    "tokens_per_joule": "output_tokens_per_joule", "generated_tokens": "output_tokens_generated",
+    "busy_s": "stepping_s", "busy_frac": "stepping_frac", "tokens": "output_tokens",
+}
+
 _BY_KEY = {(c.frame, c.name): c for c in COLUMNS}
 _BY_NAME = {c.name: c for c in COLUMNS if c.frame == _S}
 
@@ -242,3 +251,12 @@ def banded() -> tuple[str, ...]:
 def with_ci() -> tuple[str, ...]:
     """Summary metrics that get confidence intervals over sweep replications by default."""
     return tuple(c.name for c in COLUMNS if c.frame == _S and c.ci)
+
+
+def renamed_note(names: Iterable[str]) -> str:
+    """``" (renamed: throughput_tok_s is now output_tok_s)"`` for the old names among ``names``,
+    or ``""``."""
+    old = [n for n in dict.fromkeys(names) if n in RENAMED]
+    if not old:
+        return ""
+    return " (renamed: " + ", ".join(f"{n} is now {RENAMED[n]}" for n in old) + ")"

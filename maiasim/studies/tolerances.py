@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from ..results.columns import COLUMNS, better
+from ..results.columns import COLUMNS, better, renamed_note
 
 #: the metrics compared by default and how much each may get worse. The simulation is deterministic
 #: (same scenario and seed, same frames), so any change comes from a change of code, calibration or
@@ -114,8 +114,8 @@ def parse_tolerances(items: Any) -> dict[str, Tolerance | None]:
         d = direction(metric)
         if d is None:
             known = ", ".join(sorted(DEFAULT_TOLERANCES))
-            raise UsageError(f"--tolerance {metric!r}: not a comparable summary metric "
-                             f"(e.g. {known})")
+            raise UsageError(f"--tolerance {metric!r}: not a comparable summary metric"
+                             f"{renamed_note([metric])} (e.g. {known})")
         if v is None or str(v).strip().lower() in ("off", "none", "skip"):
             out[metric] = None
         elif metric == "slo_met":
