@@ -10,6 +10,7 @@ have is listed here and nothing else is.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -260,3 +261,20 @@ def renamed_note(names: Iterable[str]) -> str:
     if not old:
         return ""
     return " (renamed: " + ", ".join(f"{n} is now {RENAMED[n]}" for n in old) + ")"
+
+
+def glossary_text(width: int = 96) -> str:
+    """Every column as plain text, frame by frame (``name [unit], better higher: definition``),
+    for ``help(ms.Result)``; docs/glossary.md is the same registry as Markdown tables."""
+    out = ["Columns (the registry, maiasim.results.columns; also docs/glossary.md):"]
+    for frame in ("summary", "requests", "replicas", "timeline", "breakdown"):
+        out.append(f"\n{frame}:")
+        for c in COLUMNS:
+            if c.frame != frame:
+                continue
+            head = f"{c.name}" + (f" [{c.unit}]" if c.unit else "")
+            head += f", better {c.better}" if c.better in ("higher", "lower") else (
+                ", must stay True" if c.better == "true" else "")
+            out.append(textwrap.fill(f"{head}: {c.definition}", width, initial_indent="  ",
+                                     subsequent_indent="      "))
+    return "\n".join(out)

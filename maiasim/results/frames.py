@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..engine.records import Records
 from ..scenario import Scenario
+from .columns import glossary_text
 from .economics import chip_hour_usd
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
@@ -140,3 +141,7 @@ class Result:
             getattr(self, f"_{name}").to_csv(p, index=False)
             paths.append(p)
         return paths
+
+
+# help(ms.Result) lists every column, from the registry (the one place a column is defined)
+Result.__doc__ = f"{Result.__doc__}\n{glossary_text()}\n"
