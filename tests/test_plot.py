@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import small_scenario
@@ -16,6 +17,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from maiasim import plot  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -288,3 +291,18 @@ def test_cli_sweep_over_a_rate_writes_the_knee(tmp_path):
     assert cli.main(["sweep", str(f), "--grid", "deployment.tensor_parallel=4", "--set",
                      "horizon_s=20", "--executor", "serial", "-q", "-o", str(out2)]) == 0
     assert (out2 / "sweep.csv").exists() and not (out2 / "load_latency.png").exists()
+    # a trace replayed faster: the load is 1 / time_scale times the trace's rate
+    out3 = tmp_path / "scale"
+    trace = str(ROOT / "scenarios" / "maia200-llama70b-conv.yaml")
+    assert cli.main(["sweep", trace, "--grid", "workload.0.arrival.time_scale=1,0.5,0.25",
+                     "--set", "horizon_s=60", "--executor", "serial", "-q", "-o", str(out3)]) == 0
+    assert (out3 / "load_latency.png").stat().st_size > 10_000
+
+
+def test_load_latency_of_a_time_scale_sweep_reads_in_multiples_of_the_trace():
+    df = _sweep_frame()
+    df["1 / time_scale"] = df.pop("workload.0.arrival.rate_per_s")
+    fig = plot.load_latency(df, rate="1 / time_scale", unit="x the trace's recorded rate")
+    assert fig.axes[3].get_xlabel() == ("offered load: 1 / time_scale (x the trace's recorded "
+                                        "rate)")
+    assert any(lab.startswith("knee: 8x") for lab in fig.axes[0].get_legend_handles_labels()[1])

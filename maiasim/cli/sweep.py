@@ -52,9 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", type=float, default=0.95,
                    help="confidence level for the replication summary")
     p.add_argument("-o", "--output",
-                   help="a directory for sweep.csv and, when a swept key is an arrival rate "
-                        "(...rate_per_s), load_latency.png (the knee); or a .csv file for the "
-                        "frame alone")
+                   help="a directory for sweep.csv and, when a swept key sets the load (an "
+                        "arrival ...rate_per_s or a trace's ...time_scale), load_latency.png (the "
+                        "knee); or a .csv file for the frame alone")
     p.add_argument("--no-plots", action="store_true", help="no load_latency.png in -o")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -127,19 +127,30 @@ def command(args: argparse.Namespace) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
         print(f"wrote {out}")
-        rates = [k for k in keys if k.endswith("rate_per_s")]
-        if d is not None and rates and not args.no_plots:
-            png = d / "load_latency.png"
-            several = sum(any(v is not None for v in w.slo.model_dump().values())
-                          for w in sc.workload) > 1
-            fig = load_latency(df, png, rate=rates[0], slo=_targets(sc),
-                               title=f"{sc.name}: {sc.model_name} on {sc.chips} x {sc.chip_name}, "
-                                     f"p99 latency against offered load" +
-                                     ("\np99 over all workloads' requests; dashed: the tightest "
-                                      "workload's target" if several else ""))
-            release(fig)
-            print(f"wrote {png}")
+        if d is not None and not args.no_plots:
+            _plot_knee(df, keys, sc, d / "load_latency.png")
     return 0
+
+
+def _plot_knee(df: pd.DataFrame, keys: list[str], sc, png: Path) -> None:
+    """load_latency.png when a swept key sets the load: an arrival rate (``...rate_per_s``), or a
+    trace's ``time_scale`` (the load is then 1 / time_scale times the trace's recorded rate)."""
+    rate, unit = next((k for k in keys if k.endswith("rate_per_s")), None), "requests/s"
+    scale = next((k for k in keys if k.endswith("time_scale")), None)
+    if rate is None and scale is not None:
+        rate, unit = f"1 / {scale}", "x the trace's recorded rate"
+        df = df.assign(**{rate: 1.0 / df[scale].astype(float)})
+    if rate is None:
+        return
+    several = sum(any(v is not None for v in w.slo.model_dump().values())
+                  for w in sc.workload) > 1
+    fig = load_latency(df, png, rate=rate, unit=unit, slo=_targets(sc),
+                       title=f"{sc.name}: {sc.model_name} on {sc.chips} x {sc.chip_name}, p99 "
+                             "latency against offered load" +
+                       ("\np99 over all workloads' requests; dashed: the tightest workload's "
+                        "target" if several else ""))
+    release(fig)
+    print(f"wrote {png}")
 
 
 def _targets(sc) -> dict[str, float]:

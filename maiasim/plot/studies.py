@@ -144,7 +144,8 @@ def _front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 def load_latency(sweep: pd.DataFrame, path: str | os.PathLike | None = None, *,
                  rate: str | None = None,
                  latencies: tuple[str, ...] = ("ttft_p99_s", "tpot_p99_s", "e2e_p99_s"),
-                 slo: dict[str, float] | None = None, title: str | None = None):
+                 slo: dict[str, float] | None = None, title: str | None = None,
+                 unit: str = "requests/s"):
     """p99 latencies against offered load from a sweep over an arrival rate (one row per point
     and replication, from :func:`maiasim.sweep`): the knee where queueing starts. One panel per
     latency, on a log scale: the mean over replications, their range shaded, and the knee marked
@@ -154,8 +155,9 @@ def load_latency(sweep: pd.DataFrame, path: str | os.PathLike | None = None, *,
 
     ``rate``: the swept column (default: the first grid key whose name ends in ``rate_per_s``; any
     numeric column of offered requests/s will do, e.g. one computed from a swept ``time_scale``);
-    ``slo``: targets by latency column, drawn as dashed lines. Rows with an ``error`` are left
-    out and counted in the title."""
+    ``unit``: of the rate, for the axis (e.g. "x the trace's recorded rate" for the inverse of a
+    swept ``time_scale``); ``slo``: targets by latency column, drawn as dashed lines. Rows with an
+    ``error`` are left out and counted in the title."""
     key = rate or _rate_key(sweep)
     ok = sweep[sweep.error.isna()] if "error" in sweep.columns else sweep
     failed = len(sweep) - len(ok)
@@ -179,7 +181,7 @@ def load_latency(sweep: pd.DataFrame, path: str | os.PathLike | None = None, *,
         knee = _knee(x, mean)
         if knee is not None:
             ax.axvline(knee, ls=":", lw=1, color="black",
-                       label=f"knee: {knee:.3g}/s (p99 twice the lowest rate's)")
+                       label=f"knee: {knee:.3g}{_per(unit)} (p99 twice the lowest rate's)")
         lo, hi = np.nanmin(g[(col, "min")]), np.nanmax(g[(col, "max")])
         log_seconds(ax, "y", span=hi / lo if lo > 0 else 10.0)
         ax.set_title(_latency_label(col), fontsize=9)
@@ -195,7 +197,7 @@ def load_latency(sweep: pd.DataFrame, path: str | os.PathLike | None = None, *,
             low.plot(x, tok[0] * x / x[0], ls="--", lw=1, color="grey",
                      label="proportional to the load (from the lowest rate)")
         low.legend(fontsize=7, loc="upper left")
-    low.set_xlabel(f"offered load: {key} (requests/s)")
+    low.set_xlabel(f"offered load: {key} ({unit})")
     low.set_ylabel("output tokens/s")
     low.grid(alpha=0.3)
     low.yaxis.set_major_formatter("{x:,.0f}")
@@ -204,6 +206,11 @@ def load_latency(sweep: pd.DataFrame, path: str | os.PathLike | None = None, *,
         head += f"; {failed} run{'s' * (failed != 1)} failed and left out"
     fig.suptitle(head, fontsize=10)
     return done(fig, path)
+
+
+def _per(unit: str) -> str:
+    """How a rate's value reads: ``/s`` for requests per second, ``x`` for a multiple."""
+    return "/s" if unit == "requests/s" else "x" if unit.startswith("x ") else f" {unit}"
 
 
 def _rate_key(df: pd.DataFrame) -> str:
