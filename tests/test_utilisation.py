@@ -10,7 +10,7 @@ import pytest
 from conftest import small_scenario
 
 import maiasim as ms
-from maiasim.build import build
+from maiasim.build import build_fleet
 from maiasim.engine.cluster import run as run_engine
 from maiasim.results.frames import Result
 
@@ -53,7 +53,7 @@ def test_stepping_is_not_fullness():
 
 def test_kv_mean_is_nan_without_a_step_log():
     sc = small_scenario()
-    rp = Result(sc, run_engine(build(sc), record_steps=False)).replicas
+    rp = Result(sc, run_engine(build_fleet(sc), record_steps=False)).replicas
     assert rp.kv_mean_frac.isna().all()
     assert rp.mfu.notna().all()
 

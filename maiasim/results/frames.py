@@ -5,12 +5,14 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..engine.records import Records
 from ..scenario import Scenario
+from .attribution import attribute, pool_costs
 from .columns import glossary_text
-from .economics import chip_hour_usd
+from .pools import pools_frame
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
 from .summary import summary_frame
@@ -41,14 +43,38 @@ class Result:
         self.scenario = scenario
         self.records = records
         self.duration_s = float(records.end_s)
-        # the replica's physics, read once, here, from the resolved scenario the engine ran:
+        # the pools' physics, read once, here, from the resolved scenario the engine ran:
         # the frames take what they need from _hw
-        b = records.build
-        self.step_model = b.step
-        self.memory_plan = b.memory
-        self.chip_hour_usd, self.cost_source = chip_hour_usd(scenario.cost, b.chip)
-        self._hw = ReplicaHardware.of(b.chip, b.precisions.gemm, b.memory, scenario.replicas,
-                                      b.chips_per_replica)
+        self.builds = records.fleet.pools
+        self._hw = ReplicaHardware.of(self.builds)
+        self._pool_cost = pool_costs(self.builds, self.duration_s)
+
+    @property
+    def step_model(self):
+        """The step model of a single-pool run's replicas (a fleet: ``builds[i].step``)."""
+        return self.builds[self._only()].step
+
+    @property
+    def memory_plan(self):
+        """The memory plan of a single-pool run's replicas (a fleet: ``builds[i].memory``)."""
+        return self.builds[self._only()].memory
+
+    @property
+    def chip_hour_usd(self) -> float:
+        """Price per chip-hour: the pool's, or for a fleet the mean over its chips."""
+        if len(self.builds) == 1:
+            return self.builds[0].chip_hour_usd
+        return float(np.sum(self._pool_cost)) * 3600.0 / max(self.duration_s, 1e-12) / \
+            self.scenario.chips
+
+    @property
+    def cost_source(self) -> str:
+        """Where the price came from (a fleet: per pool, in :attr:`pools`)."""
+        return self.builds[0].cost_source if len(self.builds) == 1 else "per pool (Result.pools)"
+
+    def _only(self) -> int:
+        self.scenario.pool()  # a clear error for a fleet of several pools
+        return 0
 
     def __repr__(self) -> str:
         s = self._summary.loc[self._summary.workload == "all"].iloc[0]
@@ -79,6 +105,34 @@ class Result:
         return self._summary.copy()
 
     @property
+    def pools(self) -> pd.DataFrame:
+        """One row per pool: chip, model, role, size, price and cost, tokens, utilisation,
+        energy and saturated replicas."""
+        return self._pools.copy()
+
+    def summary_by(self, by: str) -> pd.DataFrame:
+        """The summary with one row per ``tenant`` or ``slo_class`` (or ``workload``) and one for
+        ``all``; cost and energy are those attributed to each group's requests."""
+        if by not in ("workload", "tenant", "slo_class"):
+            raise ValueError(f"summary_by: {by!r} is not workload, tenant or slo_class")
+        if by == "workload":
+            return self.summary
+        return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
+                             cost_usd=self._cost_usd, energy_j=self._energy_j,
+                             request_energy_j=self._request_energy_j, by=by)
+
+    def cost_by(self, by: str = "tenant") -> pd.DataFrame:
+        """Attributed cost, tokens and energy per ``tenant``, ``slo_class``, ``workload`` or
+        ``pool`` (requests' shares of every pool's cost; the ``cost_usd`` column sums to the
+        fleet's cost)."""
+        req = self._requests.assign(energy_j=self._request_energy_j)
+        g = req.groupby(by, observed=True)
+        return pd.DataFrame({
+            "requests": g.size(), "output_tokens": g.output_tokens_generated.sum(),
+            "prompt_tokens": g.prompt_tokens.sum(), "cost_usd": g.cost_usd.sum(min_count=1),
+            "energy_j": g.energy_j.sum()}).reset_index()
+
+    @property
     def warnings(self) -> list[str]:
         """One-line warnings about the run that the summary would hide (see
         :mod:`maiasim.results.warnings`), e.g. arrivals that ended long before the horizon."""
@@ -92,12 +146,16 @@ class Result:
     # ---- built once, on first use --------------------------------------------------------------
     @cached_property
     def _requests(self) -> pd.DataFrame:
-        return requests_frame(self.records.requests, [w.name for w in self.scenario.workload])
+        cost = attribute(self.records, self.builds, self._pool_cost, self._request_model)
+        return requests_frame(self.records.requests, self.scenario.workload,
+                              [b.pool.name for b in self.builds], cost)
 
     @cached_property
     def _replicas(self) -> pd.DataFrame:
+        pool = pd.Categorical.from_codes(self.records.pool_of_replica.astype(int),
+                                         categories=[b.pool.name for b in self.builds])
         return replicas_frame(self.records.replicas, self._hw, self.duration_s,
-                              self.records.requests, self.scenario.horizon_s,
+                              self.records.requests, self.scenario.horizon_s, pool,
                               kv_token_seconds(self.records, self._hw.replicas))
 
     @cached_property
@@ -106,37 +164,78 @@ class Result:
                               self.scenario.engine.timeline_bin_s)
 
     @cached_property
+    def _pools(self) -> pd.DataFrame:
+        return pools_frame(self.builds, self._replicas, self._requests, self._pool_cost)
+
+    @cached_property
+    def _pool_energy(self) -> np.ndarray:
+        codes = self.records.pool_of_replica
+        return np.bincount(codes, self._replicas.energy_j.to_numpy(), len(self.builds))
+
+    @cached_property
+    def _request_energy_j(self) -> np.ndarray:
+        return attribute(self.records, self.builds, self._pool_energy, self._request_model)
+
+    @cached_property
+    def _request_model(self) -> np.ndarray:
+        default = self.builds[0].pool.model_name
+        models = np.array([w.model or default for w in self.scenario.workload], dtype=object)
+        return models[self.records.requests.workload.astype(int)]
+
+    @property
+    def _cost_usd(self) -> float:
+        return float(np.sum(self._pool_cost))
+
+    @property
+    def _energy_j(self) -> float:
+        return float(self._pool_energy.sum())
+
+    @cached_property
     def _summary(self) -> pd.DataFrame:
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
-                             chips=self.scenario.chips, chip_hour_usd=self.chip_hour_usd,
-                             energy_j=float(self._replicas.energy_j.sum()))
+                             cost_usd=self._cost_usd, energy_j=self._energy_j,
+                             request_energy_j=self._request_energy_j)
 
     # ---- convenience ---------------------------------------------------------------------------
-    def breakdown(self) -> pd.DataFrame:
+    def breakdown(self, pool: str | None = None) -> pd.DataFrame:
         """Per-operator time of a representative decode step (the mean decode batch of the run),
         to show why a configuration is as fast as it is. The last row, ``overhead``, is the
         per-iteration cost outside the operators (launch, scheduling, per-token and per-sequence
         overheads), so ``time_s`` sums to the step time and ``share`` to 1. ``df.attrs`` holds the
-        step's ``batch`` (sequences), ``context_tokens`` (each) and ``step_s``."""
+        step's ``batch`` (sequences), ``context_tokens`` (each), ``step_s`` and ``pool``.
+
+        ``pool``: which pool's step (default: the only one; in a fleet, the pool that produced the
+        most output tokens)."""
+        names = [b.pool.name for b in self.builds]
+        if pool is None:
+            i = int(np.argmax(self._pools.output_tokens.to_numpy())) if len(names) > 1 else 0
+        elif pool in names:
+            i = names.index(pool)
+        else:
+            raise ValueError(f"breakdown: no pool {pool!r} (pools: {', '.join(names)})")
+        step = self.builds[i].step
+        mine = self.records.pool_of_replica == i
         rp = self.records.replicas
         req = self._requests
-        done = req[req.status == "completed"]
-        steps = max(int(rp.steps.sum()), 1)
-        batch = max(1, min(int(round(rp.out_tokens.sum() / steps)), self.step_model.max_tokens))
+        done = req[(req.status == "completed") & (req.pool == names[i])]
+        steps = max(int(rp.steps[mine].sum()), 1)
+        batch = max(1, min(int(round(rp.out_tokens[mine].sum() / steps)), step.max_tokens))
         ctx = int(done.prompt_tokens.mean() + done.output_tokens.mean() / 2) if len(done) else 1024
-        b = self.step_model.breakdown([], [ctx] * batch)
+        b = step.breakdown([], [ctx] * batch)
         ops = {**b.ops, "overhead": b.overhead_s}  # their sum is the step time (b.total_s)
         df = pd.DataFrame({"op": list(ops), "time_s": list(ops.values())})
         df["share"] = df.time_s / df.time_s.sum()
-        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()))
+        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()),
+                        pool=names[i])
         return df
 
     def to_csv(self, directory) -> list:
-        """Write the four frames as CSV files; returns the paths."""
+        """Write the frames (summary, requests, replicas, timeline, pools) as CSV files; returns
+        the paths."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in ("summary", "requests", "replicas", "timeline"):
+        for name in ("summary", "requests", "replicas", "timeline", "pools"):
             p = d / f"{name}.csv"
             getattr(self, f"_{name}").to_csv(p, index=False)
             paths.append(p)

@@ -18,37 +18,57 @@ from .saturation import saturation
 
 @dataclass(frozen=True)
 class ReplicaHardware:
-    """What the frames need to turn a replica's counts into utilisations, KV shares and energy.
+    """What the frames need to turn a replica's counts into utilisations, KV shares and energy:
+    one entry per replica of the fleet (pools may differ in chip, model and parallelism).
 
     ``peak_flops`` and ``hbm_bytes_per_s`` are per chip; ``chips`` is chips per replica."""
 
     replicas: int
-    chips: int
-    peak_flops: float  # dense peak at the GEMM precision, per chip
-    hbm_bytes_per_s: float
-    kv_capacity_tokens: int
-    power_w: float
-    idle_power_fraction: float
+    chips: np.ndarray
+    peak_flops: np.ndarray  # dense peak at the GEMM precision, per chip
+    hbm_bytes_per_s: np.ndarray
+    kv_capacity_tokens: np.ndarray
+    power_w: np.ndarray
+    idle_power_fraction: np.ndarray
 
     @classmethod
-    def of(cls, chip, gemm_precision: str, memory_plan, replicas: int,
-           chips: int) -> ReplicaHardware:
-        """From the resolved chip, the precision its GEMMs run at, the replica's memory plan, and
-        the fleet's replica count and chips per replica."""
-        return cls(replicas, chips, chip.peak_flops(gemm_precision),
-                   chip.hbm_bandwidth_bytes_per_s, memory_plan.kv_capacity_tokens, chip.power_w,
-                   chip.idle_power_fraction)
+    def of(cls, builds) -> ReplicaHardware:
+        """From the resolved pools (:class:`maiasim.build.Build`, in fleet order): each pool's
+        chip, the precision its GEMMs run at, its memory plan, replica count and chips per
+        replica."""
+        def each(f):
+            return np.concatenate([np.full(b.pool.replicas, f(b), dtype=float) for b in builds])
+        return cls(sum(b.pool.replicas for b in builds),
+                   each(lambda b: b.parallel.chips).astype(np.int64),
+                   each(lambda b: b.chip.peak_flops(b.precisions.gemm)),
+                   each(lambda b: b.chip.hbm_bandwidth_bytes_per_s),
+                   each(lambda b: b.memory.kv_capacity_tokens).astype(np.int64),
+                   each(lambda b: b.chip.power_w),
+                   each(lambda b: b.chip.idle_power_fraction))
 
     def energy_j(self, duration_s, busy_s):
-        """Energy of one replica's chips over ``duration_s`` with ``busy_s`` of it busy (or, with
-        arrays or sums, of several replicas)."""
+        """Energy of each replica's chips over ``duration_s`` with ``busy_s`` of it busy."""
         return energy_j(self.chips, self.power_w, self.idle_power_fraction, duration_s, busy_s)
+
+    def power_w_of(self, width_s: np.ndarray, busy_by_replica_s: np.ndarray) -> np.ndarray:
+        """Fleet power per time bin of ``width_s``, from each bin's busy seconds weighted by the
+        busy replica's draw (``busy_by_replica_s``: the sum over segments of overlap x the
+        replica's dynamic power, W·s): idle draw all the time, the rest while busy."""
+        idle = float((self.chips * self.power_w * self.idle_power_fraction).sum())
+        return idle + busy_by_replica_s / width_s
+
+    @property
+    def dynamic_w(self) -> np.ndarray:
+        """Each replica's draw above idle while it steps (W)."""
+        return self.chips * self.power_w * (1.0 - self.idle_power_fraction)
 
 
 def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: RequestLog,
-                   horizon_s: float, kv_token_s: np.ndarray | None = None) -> pd.DataFrame:
+                   horizon_s: float, pool: pd.Categorical,
+                   kv_token_s: np.ndarray | None = None) -> pd.DataFrame:
     """One row per replica: stepping time, MFU, MBU, KV capacity, mean and peak KV use, tokens,
-    steps, energy, and whether its queue grew without bound (:mod:`.saturation`).
+    steps, energy, and whether its queue grew without bound (:mod:`.saturation`). ``pool``: each
+    replica's pool name.
 
     Utilisations are time-weighted over the whole run (idle time counts as zero), so they sit
     beside ``stepping_frac`` without flattering it. ``kv_token_s``: each replica's KV use
@@ -60,6 +80,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
     bw = hw.hbm_bytes_per_s * per
     cap = hw.kv_capacity_tokens
     return pd.DataFrame({
+        "pool": pool,
         "replica": np.arange(len(rp.busy_s)),
         "chips": per,
         "stepping_s": rp.busy_s,

@@ -54,7 +54,7 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     kv_time = a["kv_tokens"][seg] * ov
     frac, kv_time = _place_jump_steps(records.jumps, a, seg, lo, hi, frac, kv_time)
     n_rep = hw.replicas
-    cap = hw.kv_capacity_tokens
+    cap = float(hw.kv_capacity_tokens.sum()) / n_rep  # mean per replica
     cols["output_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / width
     cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / width
     busy = np.bincount(b, ov, nb)
@@ -62,7 +62,10 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     cols["queue_depth"] = _queue_integral(records, edges, dur) / width
     cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
     cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (width * n_rep * cap)
-    cols["power_w"] = hw.energy_j(width * n_rep, busy) / width
+    dyn = hw.dynamic_w
+    busy_w = busy * dyn[0] if (dyn == dyn[0]).all() else \
+        np.bincount(b, ov * dyn[a["replica"][seg]], nb)
+    cols["power_w"] = hw.power_w_of(width, busy_w)
     return pd.DataFrame(cols)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..build import build
+from ..build import build_fleet
 from ..engine import run as run_engine
 from ..results.columns import banded
 from ..results.frames import Result
@@ -79,12 +79,12 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     if samples < 0:
         raise ValueError("uncertainty samples must be >= 0")
     nominal_cal = effective_calibration(scenario, calibration)
-    res = Result(scenario, run_engine(build(scenario, nominal_cal), progress=progress))
+    res = Result(scenario, run_engine(build_fleet(scenario, nominal_cal), progress=progress))
     if samples == 0:
         return res
     rows = []
     for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
-        s = Result(scenario, run_engine(build(scenario, cal), record_steps=False)).summary
+        s = Result(scenario, run_engine(build_fleet(scenario, cal), record_steps=False)).summary
         s.insert(0, "draw", i)
         for name in sorted(cal.ranges):
             v = cal.gemm_fraction("default") if name == "gemm_peak_fraction" else getattr(cal, name)
