@@ -306,3 +306,13 @@ def test_load_latency_of_a_time_scale_sweep_reads_in_multiples_of_the_trace():
     assert fig.axes[3].get_xlabel() == ("offered load: 1 / time_scale (x the trace's recorded "
                                         "rate)")
     assert any(lab.startswith("knee: 8x") for lab in fig.axes[0].get_legend_handles_labels()[1])
+
+
+def test_utilisation_of_a_fleet_colours_the_bars_by_pool():
+    res = ms.simulate(ms.load_scenario(ROOT / "scenarios" / "fleet-maia200-gb200-two-tenants.yaml")
+                      .with_overrides({"horizon_s": 60}))
+    fig = plot.utilisation(res)
+    pools = list(dict.fromkeys(res.replicas.pool.astype(str)))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == pools
+    colours = {p.get_facecolor() for p in fig.axes[1].patches}
+    assert len(colours) == len(pools)

@@ -145,15 +145,19 @@ def utilisation(res, path: str | os.PathLike | None = None):
     """Per-replica bars of the share of time spent stepping, then MFU, memory-bandwidth
     utilisation and KV use, each time-weighted over the whole run and on its own percentage scale
     (a replica can step 97% of the time at 1% MFU), with the fleet mean as a dashed line and each
-    replica's peak KV use as a marker."""
+    replica's peak KV use as a marker. In a fleet of several pools the bars are coloured by pool
+    (legend below)."""
     rp = res.replicas
     n = len(rp)
     x = rp.replica.to_numpy()
-    fig = figure((13, 4.4))
+    pools = list(dict.fromkeys(rp.pool.astype(str))) if "pool" in rp.columns else []
+    by_pool = len(pools) > 1
+    fig = figure((13, 4.8 if by_pool else 4.4))
     axes = fig.subplots(1, 4)
     for i, (ax, (col, title, of)) in enumerate(zip(axes, _UTIL, strict=True)):
         v = rp[col].to_numpy(dtype=float)
-        bars = ax.bar(x, v, color=f"C{i}", width=0.7)
+        color = ([f"C{pools.index(q)}" for q in rp.pool.astype(str)] if by_pool else f"C{i}")
+        bars = ax.bar(x, v, color=color, width=0.7)
         top, notes = v, []
         if n > 1:
             mean = float(np.nanmean(v))
@@ -178,6 +182,11 @@ def utilisation(res, path: str | os.PathLike | None = None):
         ax.set_xlabel(axis_label("replicas", "replica", unit=False))
         ax.grid(alpha=0.3, axis="y")
     axes[0].set_ylabel("% (each panel on its own scale)")
+    if by_pool:
+        from matplotlib.patches import Patch
+
+        fig.legend([Patch(color=f"C{k}") for k in range(len(pools))], pools, loc="outside lower "
+                   "center", ncols=len(pools), fontsize=8, title="pool", title_fontsize=8)
     fig.suptitle(f"{res.scenario.name}: utilisation of {n} replica{'s' * (n != 1)} (stepping is "
                  f"not fullness: read MFU, MBU and KV)\n{_run_label(res)}", fontsize=11)
     return done(fig, path)
