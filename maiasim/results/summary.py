@@ -58,9 +58,10 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             "dropped": int((df.status == "dropped").sum()),
             "in_flight": int((df.status == "in_flight").sum()),
             "duration_s": dur,
-            "throughput_tok_s": out_tok / dur,
+            "output_tok_s": out_tok / dur,
             "prompt_tok_s": float(done.prompt_tokens.sum()) / dur,
-            "request_rate_per_s": len(done) / dur,
+            "total_tok_s": (out_tok + float(done.prompt_tokens.sum())) / dur,
+            "completed_req_s": len(done) / dur,
             "goodput_req_s": float(met.sum()) / dur,
         }
         for col in LATENCIES:
@@ -73,10 +74,10 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["slo_attainment"] = float(met[judged].mean()) if judged.any() else np.nan
         row["slo_met"] = p99_targets_met(row, slo) if slo is not None else None
         row["cost_usd"] = cost
-        row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
-        row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+        row["output_tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
+        row["usd_per_m_output_tok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
         row["energy_j"] = energy
-        row["tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        row["output_tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]
