@@ -34,7 +34,7 @@ def test_swapping_replaces_recomputation_and_conserves_tokens():
     r = swap.replicas.iloc[0]
     assert r.kv_swaps > 0 and r.kv_swaps <= r.preemptions
     done = swap.requests[swap.requests.status == "completed"]
-    assert len(done) == 600 and (done.generated_tokens == done.output_tokens).all()
+    assert len(done) == 600 and (done.output_tokens_generated == done.output_tokens).all()
     # swapped sequences are not prefilled again: less prompt work than with recomputation
     assert r.prefill_tokens < rec.replicas.iloc[0].prefill_tokens
 
