@@ -23,6 +23,9 @@ from .fastforward import Cause, DecodeRun, Jump, StepEnd
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
 
+#: the cause of the interrupt that ends a failed replica's serving loop (engine/failures.py)
+FAILED = "replica failed"
+
 
 class Seq:
     """A request's state while it lives in a replica."""
@@ -330,7 +333,9 @@ class Replica:
         end = j.end_of(steps)
         try:
             yield StepEnd(env, end - t0, self._priority)
-        except simpy.Interrupt:
+        except simpy.Interrupt as e:
+            if e.cause is FAILED:
+                raise  # the replica went down (engine/failures.py)
             j.steps = steps = self._jump_end_after_interrupt(j)
             end = j.end_of(steps)
             if end > env.now:

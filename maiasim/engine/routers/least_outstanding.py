@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: what a down replica's count is raised by (more requests than any replica ever holds)
+PARKED = 1 << 40
+
 
 class LeastOutstanding:
     """Replicas kept in buckets by outstanding count (dicts keep insertion order), so a pick is
@@ -25,6 +28,10 @@ class LeastOutstanding:
     def done(self, replica: int) -> None:
         """One request fewer outstanding on ``replica``."""
         self._move(replica, -1)
+
+    def available(self, replica: int, up: bool) -> None:
+        """A down replica is parked far above every count, so it is never the least loaded."""
+        self._move(replica, -PARKED if up else PARKED)
 
     def _move(self, i: int, delta: int) -> None:
         c = self.outstanding[i]
