@@ -48,7 +48,7 @@ def check_failures(sc: Scenario) -> None:
         return
     names = {p.name: p.replicas for p in sc.pools}
     for i, d in enumerate(f.drains):
-        where = f"failures.drains.{i}"
+        where = f"failures.drains[{i}]"
         if d.pool is not None and d.pool not in names:
             raise ScenarioError(f"{where}.pool: no pool {d.pool!r} (pools: "
                                 f"{', '.join(names)})")
