@@ -15,6 +15,8 @@ from conftest import SMALL
 import maiasim as ms
 from maiasim.engine.failures import check_failures
 from maiasim.scenario.failures import LLAMA3_GPU_HOURS, FailuresConfig
+from maiasim.studies.plan import plan
+from maiasim.studies.spares import enough_up, replica_unavailability, spares_for
 
 #: every component fails often enough that a minute of traffic on 2 replicas sees several
 DRILL = {"chip": {"rate_per_hour": 15.0, "repair_s": 4.0, "reload_s": 2.0},
@@ -218,3 +220,35 @@ def test_cli_exits_2_on_a_bad_failure_rate(tmp_path):
                        text=True)
     assert r.returncode == 2
     assert "failures.chip.rate_per_hour" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- N+k planning -------------------------------------------------------------------------------
+
+
+def test_spares_math_against_hand_computation():
+    cfg = FailuresConfig(chip={"rate_per_hour": 0.01, "repair_s": 3600, "reload_s": 0},
+                         hbm={"rate_per_hour": 0}, host={"rate_per_hour": 0},
+                         link={"rate_per_hour": 0})
+    u = replica_unavailability(cfg, 4, 4)  # 4 chips: 0.04 failures/h of 1 h each
+    assert u == pytest.approx(0.04 / 1.04)
+    assert enough_up(3, 0, u) == pytest.approx((1 - u) ** 3)
+    assert enough_up(3, 1, u) == pytest.approx((1 - u) ** 4 + 4 * u * (1 - u) ** 3)
+    k = spares_for(3, u, 0.999)
+    assert enough_up(3, k, u) >= 0.999 > enough_up(3, k - 1, u)
+    assert replica_unavailability(FailuresConfig(enabled=False), 4, 4) == 0.0
+
+
+def test_plan_adds_spares_and_sizes_for_an_availability_target():
+    sc = _sc(**{"horizon_s": 20})
+    df = plan(sc, spares=2)
+    row = df.iloc[0]
+    assert row.feasible and row.spares == 2 and row.chips == row.replicas * 4
+    base = int(row.replicas) - 2
+    # the published default rates leave a TP4 Maia 200 replica down ~1e-4 of the time
+    df = plan(sc, availability=0.99999)
+    row = df.iloc[0]
+    assert row.spares >= 1 and row.enough_up >= 0.99999 and row.replicas == base + row.spares
+    with pytest.raises(ms.ScenarioError, match="availability"):
+        plan(sc, availability=1.5)
+    with pytest.raises(ms.ScenarioError, match="spares"):
+        plan(sc, spares=-1)

@@ -29,8 +29,8 @@ from ..errors import ScenarioError
 from ..scenario import Scenario
 from ..scenario.failures import COMPONENTS, FailuresConfig
 from ..workload.streams import rng_for
-from .records import DROPPED, REASON
 from .fastforward import StepEnd
+from .records import DROPPED, REASON
 from .replica import FAILED, Replica, Seq
 
 if TYPE_CHECKING:  # (annotations only: the cluster imports this module)
