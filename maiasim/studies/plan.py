@@ -64,7 +64,8 @@ PLAN_METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "sl
 
 #: the columns of :func:`plan`'s frame, in order
 PLAN_COLUMNS = ("rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips",
-                "spares", "enough_up", "feasible", "reason", "chip_hour_usd", "cost_per_hour_usd", "cost_source",
+                "spares", "enough_up", "feasible", "reason", "chip_hour_usd", "cost_per_hour_usd",
+                "cost_source",
                 *PLAN_METRICS, "verified", "fewer_meets_slo", "fewer_fails_on", "simulations")
 
 
@@ -265,8 +266,8 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
     search is one task). ``spares`` adds that many replicas beyond the fewest that meet the SLOs
     (N+k); ``availability`` adds as many as needed for at least N to be up with that probability,
     from the scenario's failure rates (the published defaults when it has no ``failures``; see
-    :mod:`.spares`); ``enough_up`` reports that probability. ``max_replicas`` (at most :data:`MAX_REPLICAS`) caps the search, which
-    also stops once more replicas stopped helping.
+    :mod:`.spares`); ``enough_up`` reports that probability. ``max_replicas`` (at most
+    :data:`MAX_REPLICAS`) caps the search, which also stops once more replicas stopped helping.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if not any(has_targets(w.slo) for w in sc.workload):
