@@ -252,3 +252,17 @@ def test_plan_adds_spares_and_sizes_for_an_availability_target():
         plan(sc, availability=1.5)
     with pytest.raises(ms.ScenarioError, match="spares"):
         plan(sc, spares=-1)
+
+
+def test_cli_run_prints_the_failures_and_writes_their_frame(tmp_path):
+    d = copy.deepcopy(SMALL)
+    d["failures"] = DRILL
+    p = tmp_path / "drill.yaml"
+    p.write_text(yaml.safe_dump(d))
+    r = subprocess.run([sys.executable, "-m", "maiasim", "run", str(p), "-o", str(tmp_path / "o"),
+                        "--no-plots"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "failures: " in r.stdout and "availability" in r.stdout
+    f = pd.read_csv(tmp_path / "o" / "failures.csv")
+    assert list(f.columns) == ["time_s", "pool", "replica", "component", "repair_end_s"]
+    assert len(f)

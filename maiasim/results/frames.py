@@ -242,13 +242,17 @@ class Result:
         return df
 
     def to_csv(self, directory) -> list:
-        """Write the frames (summary, requests, replicas, timeline, pools) as CSV files; returns
-        the paths."""
+        """Write the frames (summary, requests, replicas, timeline, pools; failures when on) as
+        CSV files; returns the paths."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
         for name in ("summary", "requests", "replicas", "timeline", "pools"):
             p = d / f"{name}.csv"
             getattr(self, f"_{name}").to_csv(p, index=False)
+            paths.append(p)
+        if self.records.failures is not None:  # with failures on
+            p = d / "failures.csv"
+            self.failures.to_csv(p, index=False)
             paths.append(p)
         return paths
