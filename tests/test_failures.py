@@ -266,3 +266,24 @@ def test_cli_run_prints_the_failures_and_writes_their_frame(tmp_path):
     f = pd.read_csv(tmp_path / "o" / "failures.csv")
     assert list(f.columns) == ["time_s", "pool", "replica", "component", "repair_end_s"]
     assert len(f)
+
+
+def test_drains_at_the_same_instant_stop_a_replica_whose_jump_was_just_cut():
+    # both replicas decode one long request in a jump; the first drain moves replica 0's request
+    # to replica 1, cutting its jump short; the second takes replica 1 down at the same instant,
+    # before that interrupt reaches its loop: both requests end, with no replica left up
+    off = {k: {"rate_per_hour": 0.0} for k in ("chip", "hbm", "host", "link")}
+    drains = [{"at_s": 20.0, "duration_s": 5.0, "replicas": [0]},
+              {"at_s": 20.0, "duration_s": 5.0, "replicas": [1]}]
+    over = {"workload.0.arrival": {"type": "burst", "count": 2},
+            "workload.0.prompt_tokens": {"type": "fixed", "value": 100},
+            "workload.0.output_tokens": {"type": "fixed", "value": 8000}}
+    gen = []
+    for ff in (True, False):
+        res = ms.simulate(_sc({**off, "drains": drains}, **over, **{"engine.fast_forward": ff}))
+        _conserved(res)
+        req = res.requests
+        assert (req.reason == "no_replica_available").all() and req.retries.tolist() == [1, 1]
+        assert res.replicas.jumps.sum() > 0 if ff else True
+        gen.append(req.generated_tokens.tolist())
+    assert gen[0] == gen[1] and min(gen[0]) > 100

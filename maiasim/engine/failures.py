@@ -188,7 +188,7 @@ class Failures:
         """(failure events, outages) of the run, outages still in force cut at ``end``."""
         out = list(self.outages)
         out += [(i, self.since[i], end) for i, d in enumerate(self.down) if d]
-        return self.events, out
+        return [e for e in self.events if e[0] <= end], out
 
 
 # ---- a replica going down ---------------------------------------------------------------------
@@ -231,7 +231,7 @@ def stop(rep: Replica) -> list[tuple[Seq, bool]]:
 
 
 def _defuse_failure(proc: simpy.Process) -> None:
-    """A serving loop ended by :data:`FAILED` is not an error (any other exception still is)."""
-    e = proc.value if not proc.ok else None
-    if isinstance(e, simpy.Interrupt) and e.cause is FAILED:
+    """A stopped serving loop ends by an interrupt: :data:`FAILED`, or an arrival's that was
+    already on its way to a jump (not an error; any other exception still is)."""
+    if not proc.ok and isinstance(proc.value, simpy.Interrupt):
         proc.defused = True

@@ -334,7 +334,7 @@ class Replica:
         try:
             yield StepEnd(env, end - t0, self._priority)
         except simpy.Interrupt as e:
-            if e.cause is FAILED:
+            if e.cause is FAILED or self._jumping is not j:
                 raise  # the replica went down (engine/failures.py)
             j.steps = steps = self._jump_end_after_interrupt(j)
             end = j.end_of(steps)
