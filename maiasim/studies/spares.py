@@ -37,11 +37,15 @@ def enough_up(n: int, spares: int, u: float) -> float:
     m = n + spares
     if u <= 0:
         return 1.0
-    return float(sum(math.comb(m, j) * u ** j * (1 - u) ** (m - j) for j in range(spares + 1)))
+    if u >= 1:
+        return 0.0
+    lu, lv, lm = math.log(u), math.log1p(-u), math.lgamma(m + 1)
+    return min(1.0, sum(math.exp(lm - math.lgamma(j + 1) - math.lgamma(m - j + 1) + j * lu
+                                 + (m - j) * lv) for j in range(spares + 1)))
 
 
 def spares_for(n: int, u: float, target: float, most: int = 10_000) -> int:
-    """Fewest spares ``k`` with :func:`enough_up` ``(n, k, u) >= target``."""
+    """Fewest spares ``k`` with :func:`enough_up` ``(n, k, u) >= target`` (at most ``most``)."""
     k = 0
     while enough_up(n, k, u) < target and k < most:
         k += 1
