@@ -175,12 +175,21 @@ def test_failures_in_a_disaggregated_fleet_conserve_requests():
 
 def test_default_rates_are_the_llama3_breakdown():
     f = FailuresConfig()
-    assert f.chip.rate == pytest.approx(148 / LLAMA3_GPU_HOURS)
-    assert f.hbm.rate == pytest.approx(72 / LLAMA3_GPU_HOURS)
-    assert f.link.rate == pytest.approx(35 / LLAMA3_GPU_HOURS)
-    assert f.host.rate == pytest.approx(2 / (2048 * 54 * 24))
+    assert f.rate("chip") == pytest.approx(148 / LLAMA3_GPU_HOURS)
+    assert f.rate("hbm") == pytest.approx(72 / LLAMA3_GPU_HOURS)
+    assert f.rate("link") == pytest.approx(35 / LLAMA3_GPU_HOURS)
+    assert f.rate("host") == pytest.approx(2 / (2048 * 54 * 24))
     assert f.chip.repair_s == pytest.approx(2.2 * 3600) and f.chip.reload_s == 600
-    assert FailuresConfig(chip={"mtbf_hours": 1000}).chip.rate == pytest.approx(1e-3)
+    assert FailuresConfig(chip={"mtbf_hours": 1000}).rate("chip") == pytest.approx(1e-3)
+    # a component given only its repair time keeps its published rate
+    part = FailuresConfig(chip={"repair_s": 60})
+    assert part.rate("chip") == pytest.approx(148 / LLAMA3_GPU_HOURS)
+    assert part.chip.down_s == 660
+    assert FailuresConfig(chip={"rate_per_hour": 0}).rate("chip") == 0
+    # a rate given as MTBF by an override of a scenario with default rates
+    sc = _sc({}).with_overrides({"failures.chip.mtbf_hours": 50})
+    assert sc.failures.rate("chip") == pytest.approx(0.02)
+    assert ms.from_dict(yaml.safe_load(sc.to_yaml())).failures == sc.failures
 
 
 @pytest.mark.parametrize("bad, field", [

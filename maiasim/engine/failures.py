@@ -91,7 +91,7 @@ class Failures:
         per_node = b.chip.chips_per_node
         hosts = -(-chips // per_node)
         counts = (chips, chips, hosts, chips)  # chip, hbm, host, link
-        rates = [cfg.component(k).rate * n / 3600.0 for k, n in zip(COMPONENTS, counts,
+        rates = [cfg.rate(k) * n / 3600.0 for k, n in zip(COMPONENTS, counts,
                                                                      strict=True)]
         total = sum(rates)
         if total <= 0:

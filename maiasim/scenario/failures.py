@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from ..spec.hardware import Float, Int
 from .fields import ConfigModel
 
-__all__ = ["COMPONENTS", "ComponentFailures", "DrainConfig", "FailuresConfig"]
+__all__ = ["COMPONENTS", "DEFAULT_RATES", "ComponentFailures", "DrainConfig", "FailuresConfig"]
 
 #: component kinds that fail, in the order a failure draw considers them
 COMPONENTS = ("chip", "hbm", "host", "link")
@@ -37,7 +37,8 @@ class ComponentFailures(ConfigModel):
 
     rate_per_hour: Float | None = Field(default=None, ge=0, le=_MAX_RATE, description=(
         "Failures per component-hour (chip, HBM and link: per chip; host: per host, a tray of "
-        "the chip's `chips_per_node`). At most 3600. Give this or `mtbf_hours`."))
+        "the chip's `chips_per_node`). At most 3600. Give this or `mtbf_hours`; neither: the "
+        "component's published rate (see `failures.chip`, `hbm`, `host`, `link`)."))
     mtbf_hours: Float | None = Field(default=None, gt=0, le=1e12, description=(
         "Mean hours between failures of one component (1 / rate_per_hour)."))
     repair_s: Float = Field(default=RECOVERY_S, ge=0, le=1e8, description=(
@@ -55,12 +56,11 @@ class ComponentFailures(ConfigModel):
                              f"(got {self.rate_per_hour:g} and {self.mtbf_hours:g})")
         return self
 
-    @property
-    def rate(self) -> float:
-        """Failures per component-hour (0 when neither rate nor MTBF is given)."""
+    def rate(self, default: float) -> float:
+        """Failures per component-hour: as given (or 1 / ``mtbf_hours``), else ``default``."""
         if self.mtbf_hours is not None:
             return 1.0 / self.mtbf_hours
-        return self.rate_per_hour or 0.0
+        return self.rate_per_hour if self.rate_per_hour is not None else default
 
     @property
     def down_s(self) -> float:
@@ -68,9 +68,10 @@ class ComponentFailures(ConfigModel):
         return self.repair_s + self.reload_s
 
 
-def _default(failures: int, hours: int) -> ComponentFailures:
-    """A component's published failure count over its component-hours, as a rate."""
-    return ComponentFailures(rate_per_hour=failures / hours)
+#: the published rates per component-hour, used where a component's rate is not given
+#: ([LLAMA3-REL]: faulty GPU 148, HBM3 72, CPU 2, network 35 of 419 unexpected interruptions)
+DEFAULT_RATES = {"chip": 148 / LLAMA3_GPU_HOURS, "hbm": 72 / LLAMA3_GPU_HOURS,
+                 "host": 2 / LLAMA3_HOST_HOURS, "link": 35 / LLAMA3_GPU_HOURS}
 
 
 class DrainConfig(ConfigModel):
@@ -106,22 +107,22 @@ class FailuresConfig(ConfigModel):
     enabled: bool = Field(default=True, description=(
         "false: no failures and no drains (the run is exactly the failure-free one)."))
     chip: ComponentFailures = Field(
-        default=_default(148, LLAMA3_GPU_HOURS), description=(
+        default=ComponentFailures(), description=(
             "Chip (GPU die) failures, per chip-hour. Default 148 / 21,233,664 GPU-hours = "
             "6.97e-6 (MTBF ~16 years): 'faulty GPU 148' of Llama 3's 419 unexpected "
             "interruptions on 16,384 H100 in 54 days (HARDWARE_FACTS §4d, [LLAMA3-REL])."))
     hbm: ComponentFailures = Field(
-        default=_default(72, LLAMA3_GPU_HOURS), description=(
+        default=ComponentFailures(), description=(
             "HBM failures, per chip-hour. Default 72 / 21,233,664 = 3.39e-6: 'HBM3 72' of the "
             "same run ([LLAMA3-REL]); Delta saw H100 memory errors 3.2x as often as A100's "
             "([DELTA-SC25])."))
     host: ComponentFailures = Field(
-        default=_default(2, LLAMA3_HOST_HOURS), description=(
+        default=ComponentFailures(), description=(
             "Host (tray: CPU, board, power) failures, per host-hour; a host holds the chip's "
             "`chips_per_node` chips. Default 2 / 2,654,208 host-hours = 7.5e-7: 'CPU 2' of the "
             "same run ([LLAMA3-REL]; its other host causes are not in HARDWARE_FACTS)."))
     link: ComponentFailures = Field(
-        default=_default(35, LLAMA3_GPU_HOURS), description=(
+        default=ComponentFailures(), description=(
             "Network link (NIC, cable, switch port) failures, per chip-hour. Default 35 / "
             "21,233,664 = 1.65e-6: 'network 35' of the same run ([LLAMA3-REL])."))
     drains: tuple[DrainConfig, ...] = Field(default=(), max_length=10_000, description=(
@@ -133,3 +134,8 @@ class FailuresConfig(ConfigModel):
     def component(self, name: str) -> ComponentFailures:
         """The settings of component ``name`` (one of :data:`COMPONENTS`)."""
         return getattr(self, name)
+
+    def rate(self, name: str) -> float:
+        """Failures per component-hour of component ``name``: as given, else the published one
+        (:data:`DEFAULT_RATES`)."""
+        return self.component(name).rate(DEFAULT_RATES[name])

@@ -24,7 +24,7 @@ def replica_unavailability(cfg: FailuresConfig | None, chips_per_replica: int,
         return 0.0
     hosts = -(-chips_per_replica // chips_per_node)
     counts = dict.fromkeys(COMPONENTS, chips_per_replica) | {"host": hosts}
-    rates = {k: cfg.component(k).rate * counts[k] / 3600.0 for k in COMPONENTS}
+    rates = {k: cfg.rate(k) * counts[k] / 3600.0 for k in COMPONENTS}
     lam = sum(rates.values())
     if lam <= 0:
         return 0.0
