@@ -4,11 +4,11 @@
 ``check(scenario)`` refuses, without running, what ``run`` would refuse at start.
 """
 
-from ..scenario import Scenario
+from ..scenario import Scenario, serving
 from .cluster import run
 from .failures import check_failures
 from .routers import ROUTERS, make_router, router_class
-from .scheduler import SCHEDULERS, make_scheduler, scheduler_class
+from .schedulers import SCHEDULERS, make_scheduler, scheduler_class
 
 __all__ = ["ROUTERS", "SCHEDULERS", "check", "make_router", "make_scheduler", "run"]
 
@@ -19,4 +19,4 @@ def check(sc: Scenario) -> None:
     check_failures(sc)
     for p in sc.pools:
         router_class(p.router.policy)
-        scheduler_class(p.deployment.scheduler.policy)
+        scheduler_class(serving(p).policy)
