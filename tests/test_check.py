@@ -144,11 +144,12 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
 DIRECTIONS = {
     "higher is worse": ["rejected", "dropped", "in_flight", "duration_s", "cost_usd",
                         "usd_per_m_output_tok", "energy_j", "preemptions", "unknown_time_s",
+                        "retried", "dropped_retries_exhausted", "no_replica_available",
                         *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
                           for p in ("p50", "p90", "p99", "mean")]],
     "lower is worse": ["completed", "output_tok_s", "prompt_tok_s", "total_tok_s",
                        "completed_req_s", "goodput_req_s", "slo_attainment",
-                       "output_tokens_per_usd", "output_tokens_per_joule"],
+                       "output_tokens_per_usd", "output_tokens_per_joule", "availability"],
     "must stay true": ["slo_met"],
     None: ["workload", "requests", "bogus"],
 }

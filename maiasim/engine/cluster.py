@@ -7,6 +7,7 @@ import simpy
 
 from ..build import Fleet
 from ..workload.streams import Stream, rng_for, streams
+from .failures import Failures
 from .fastforward import Cause
 from .fleet import FleetRouter, Links, Pool
 from .offload import HostTier
@@ -94,6 +95,8 @@ class _Sim:
             self.wl_priority.append(w.priority)
             self.wl_ttft.append(w.slo.ttft_p99_s)
         self.next_id = 0
+        f_cfg = sc.failures
+        self.failures = Failures(self, f_cfg) if f_cfg is not None and f_cfg.enabled else None
 
     def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:
         """Reject the request or route it; True when it was routed (``on_done`` fires later)."""
@@ -148,7 +151,10 @@ class _Sim:
         r, now = self.rec.requests, self.env.now
         wl = int(r.workload[s.rid])
         fits = [p for p in self.decode[wl] if not p.reject_reason(s.prompt, s.output)]
-        dst = self.router.pick(fits, s.prompt, None)
+        dst = self.router.pick(fits, s.prompt, None) if fits else None
+        if dst is None:  # (only with failures on: every decode replica is down)
+            self.failures.drop_detached(s.rid, s.generated, s.on_done)
+            return
         rep = dst.route()
         _, end = self.links.reserve(now, src, replica.idx, dst, rep.idx, s.prompt)
         r.prefill_replica[s.rid], r.replica[s.rid], r.pool[s.rid] = replica.idx, rep.idx, dst.idx
@@ -159,6 +165,9 @@ class _Sim:
 
         def arrive(_e, rid=s.rid):
             self.in_transfer.discard(rid)
+            if not dst.up[rep.idx - dst.first]:  # it went down: the KV cache arrived nowhere
+                self.failures.lost(dst, rep, seq, True)
+                return
             rep.enqueue(seq)
 
         self.env.timeout(end - now).callbacks.append(arrive)
@@ -205,6 +214,8 @@ class _Sim:
                             if rec.requests.n else 0.0)
             now = max([last_arrival] + [r.last_end for r in self.replicas])
         rec.end_s = now
+        if self.failures is not None:
+            rec.failures = self.failures.close(now)
         for rep in self.replicas:
             rep.finalize(now)
         for rid in self.in_transfer:

@@ -24,6 +24,9 @@ from .offload import HostTier
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
 
+#: the cause of the interrupt that ends a failed replica's serving loop (engine/failures.py)
+FAILED = "replica failed"
+
 
 class Seq:
     """A request's state while it lives in a replica."""
@@ -343,7 +346,9 @@ class Replica:
         end = j.end_of(steps)
         try:
             yield StepEnd(env, end - t0, self._priority)
-        except simpy.Interrupt:
+        except simpy.Interrupt as e:
+            if e.cause is FAILED or self._jumping is not j:
+                raise  # the replica went down (engine/failures.py)
             j.steps = steps = steps_after_interrupt(j, self.env.now, self._cause, self._priority)
             end = j.end_of(steps)
             if end > env.now:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Better = Literal["higher", "lower", "true"] | None
-Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools"]
+Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools", "failures"]
 
 #: the latency percentiles the summary reports for TTFT, TPOT and end-to-end latency
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
@@ -88,6 +88,15 @@ _SUMMARY = (
            "processed", "lower"),
     Column(_S, "output_tokens_per_joule", "tokens/J", "output tokens of completed requests per "
            "joule of energy_j (prompt work paid for, not counted)", "higher", True),
+    Column(_S, "availability", "fraction", "share of the fleet's replica-time spent serving, "
+           "not failed, under repair or reload, or drained (1 without `failures`; the fleet's, on "
+           "every row)", "higher"),
+    Column(_S, "retried", "requests", "requests that lost their replica to a failure or drain "
+           "and were retried on another", "lower"),
+    Column(_S, "dropped_retries_exhausted", "requests", "dropped after losing their replica "
+           "more than `failures.max_retries` times", "lower"),
+    Column(_S, "no_replica_available", "requests", "rejected on arrival or dropped because no "
+           "replica of their pool was up (failures, drains)", "lower"),
 )
 
 _Q = "requests"
@@ -122,6 +131,8 @@ _REQUESTS = (
            "lower"),
     Column(_Q, "preemptions", "count", "times it was evicted from a batch to free KV cache and its "
            "context recomputed later", "lower"),
+    Column(_Q, "retries", "count", "times it lost its replica to a failure or drain and was "
+           "retried on another (its prompt and generated tokens recomputed)", "lower"),
     Column(_Q, "status", "", "completed, rejected (refused on arrival), dropped (left the queue) "
            "or in_flight (still queued or running at the end of a cut run)"),
     Column(_Q, "reason", "", "why a request did not complete (empty when completed), e.g. "
@@ -196,6 +207,8 @@ _TIMELINE = (
            "steps of any size (not how full they are)", label="stepping (share of time)"),
     Column(_T, "power_w", "W", "mean power of all chips in the bin (idle power plus the rest of "
            "the chip's power while stepping)"),
+    Column(_T, "replicas_down", "replicas", "time-averaged number of replicas down in the bin "
+           "(failed, under repair or reload, or drained)", "lower"),
 )
 
 _B = "breakdown"
@@ -241,8 +254,19 @@ _POOLS = (
            "lower"),
 )
 
+_F = "failures"
+_FAILURES = (
+    Column(_F, "time_s", "s", "when the replica went down"),
+    Column(_F, "pool", "", "its pool"),
+    Column(_F, "replica", "", "the replica (numbered across the fleet)"),
+    Column(_F, "component", "", "what failed: chip, hbm, host (a tray: every replica on it) or "
+           "link; drain for planned maintenance"),
+    Column(_F, "repair_end_s", "s", "when its repair (or replacement) and model reload end, or "
+           "the drain does: it serves again then, unless another outage holds it"),
+)
+
 COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN,
-                               *_POOLS)
+                               *_POOLS, *_FAILURES)
 
 #: columns renamed so that each name says what it counts (old name -> new name), for messages
 #: that meet an old name (a baseline, a --tolerance, a notebook)
@@ -318,7 +342,7 @@ def glossary_text(width: int = 96) -> str:
     """Every column as plain text, frame by frame (``name [unit], better higher: definition``),
     for ``help(ms.Result)``; docs/glossary.md is the same registry as Markdown tables."""
     out = ["Columns (the registry, maiasim.results.columns; also docs/glossary.md):"]
-    for frame in ("summary", "requests", "replicas", "timeline", "pools", "breakdown"):
+    for frame in ("summary", "requests", "replicas", "timeline", "pools", "breakdown", "failures"):
         out.append(f"\n{frame}:")
         for c in COLUMNS:
             if c.frame != frame:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import PERCENTILES, ordered
+from .failures import failure_counts
 from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
 #: the per-request latencies the summary gives percentiles of (``ttft_s`` -> ``ttft_p99_s``, ...)
@@ -22,14 +23,15 @@ LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
 
 def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float,
                   cost_usd: float, energy_j: float, request_energy_j: np.ndarray,
-                  by: str = "workload") -> pd.DataFrame:
+                  by: str = "workload", availability: float = 1.0) -> pd.DataFrame:
     """The summary of a run from its requests frame.
 
     ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd`` and ``energy_j``:
     the fleet's over the run, shared out per request by what each used (the requests frame's
     ``cost_usd`` column, and ``request_energy_j``; :mod:`.attribution`). ``by``: one row per
     ``workload`` (the default), ``tenant`` or ``slo_class``, and one for ``all``; the first
-    column is named after it."""
+    column is named after it. ``availability``: the fleet's share of replica-time serving
+    (every row carries it)."""
     dur = max(duration_s, 1e-12)
     rows = []
     if by == "workload":
@@ -78,6 +80,8 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["usd_per_m_output_tok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
         row["energy_j"] = energy
         row["output_tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        row["availability"] = availability
+        row.update(failure_counts(df))
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]

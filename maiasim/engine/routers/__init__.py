@@ -1,8 +1,9 @@
 """Routing policies: which replica an arriving request joins. O(1) per request.
 
-A policy is a class with ``pick() -> replica index`` and ``done(replica)`` (a request routed there
-has ended), built as ``Policy(n_replicas, rng)``. Adding one is a new module in this folder and one
-line in :data:`ROUTERS`; the scenario names it in ``router.policy``.
+A policy is a class with ``pick() -> replica index``, ``done(replica)`` (a request routed there
+has ended) and ``available(replica, up)`` (it failed or serves again), built as
+``Policy(n_replicas, rng)``. Adding one is a new module in this folder and one line in
+:data:`ROUTERS`; the scenario names it in ``router.policy``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class RoutingPolicy(Protocol):
 
     def done(self, replica: int) -> None:
         """A request routed to ``replica`` ended (completed, dropped)."""
+        ...
+
+    def available(self, replica: int, up: bool) -> None:
+        """``replica`` went down (a failure, a drain) or serves again. The pool never takes a
+        down replica: a policy may ignore this (it is asked again) or stop picking it."""
         ...
 
 
