@@ -11,7 +11,7 @@ from .failures import Failures
 from .fastforward import Cause
 from .fleet import FleetRouter, Links, Pool
 from .offload import HostTier
-from .records import COMPLETED, REASON, REJECTED, Records
+from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
 from .schedulers import make_scheduler
@@ -136,7 +136,7 @@ class _Sim:
     def _finished(self, replica: Replica, s: Seq) -> None:
         pool = self.pools[self.rec.pool_of_replica[replica.idx]]
         pool.done(replica)
-        if s.handoff:
+        if s.handoff and self.rec.requests.status[s.rid] == IN_FLIGHT:  # prefilled, not dropped
             self._hand_off(pool, replica, s)
         elif s.on_done is not None:
             delay = pool.fe_request + pool.fe_token * s.generated  # the client sees it then
