@@ -9,6 +9,7 @@ from ..build import Fleet
 from ..workload.streams import Stream, rng_for, streams
 from .fastforward import Cause
 from .fleet import FleetRouter, Links, Pool
+from .prefix_cache import PrefixCache
 from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
@@ -33,7 +34,8 @@ class _ClosedLoop:
         while self.next < len(st.prompt) and sim.env.now < sim.horizon:
             i = self.next
             self.next += 1
-            if sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done):
+            g = -1 if st.group is None else int(st.group[i])
+            if sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done, g):
                 return
             if st.think_time_s > 0:  # rejected: think, then try the next request
                 sim.env.timeout(st.think_time_s).callbacks.append(self.issue)
@@ -62,7 +64,8 @@ class _Sim:
             p, s = b.pool, b.pool.deployment.scheduler
             sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
-                            self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause)
+                            self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause,
+                            PrefixCache(s.block_tokens) if s.prefix_caching else None)
                     for i in range(p.replicas)]
             # a fleet of one pool draws its router stream as a single-pool scenario always has
             stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
@@ -80,6 +83,7 @@ class _Sim:
         self.in_transfer: set[int] = set()
         # per workload: the pools that take its arrivals, and those that decode its hand-offs
         self.entry, self.decode, self.wl_priority, self.wl_ttft = [], [], [], []
+        self.wl_prefix = [w.prefix.tokens if w.prefix else 0 for w in sc.workload]
         for w in sc.workload:
             model = w.model or self.pools[0].model
             serves = [p for p in self.pools if p.model == model and (
@@ -90,8 +94,9 @@ class _Sim:
             self.wl_ttft.append(w.slo.ttft_p99_s)
         self.next_id = 0
 
-    def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:
-        """Reject the request or route it; True when it was routed (``on_done`` fires later)."""
+    def submit(self, wl: int, prompt: int, output: int, on_done=None, group: int = -1) -> bool:
+        """Reject the request or route it; True when it was routed (``on_done`` fires later).
+        ``group``: its shared-prefix group within the workload (-1: none)."""
         rid = self.next_id
         self.next_id += 1
         r = self.rec.requests
@@ -113,9 +118,11 @@ class _Sim:
             r.reason[rid] = REASON[reason if not fits else "slo_admission"]
             r.pool[rid] = (fits or self.entry[wl])[0].idx
             return False
-        rep = pool.route()
+        key = -1 if group < 0 else (wl << 24) | group  # (groups < 2^24)
+        rep = pool.route(key)
         r.replica[rid], r.pool[rid] = rep.idx, pool.idx
         seq = Seq(rid, prompt, output, now, on_done, self.wl_priority[wl])
+        seq.prefix, seq.prefix_tokens = key, self.wl_prefix[wl]
         seq.handoff = pool.role == "prefill" and output > 1  # one token: done at prefill
         rep.enqueue(seq)
         return True
@@ -154,12 +161,12 @@ class _Sim:
 
         self.env.timeout(end - now).callbacks.append(arrive)
 
-    def _open_loop(self, times: list, wls: list, prompts: list, outputs: list):
+    def _open_loop(self, times: list, wls: list, prompts: list, outputs: list, groups: list):
         env, submit = self.env, self.submit
-        for t, w, p, o in zip(times, wls, prompts, outputs, strict=True):
+        for t, w, p, o, g in zip(times, wls, prompts, outputs, groups, strict=True):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            submit(w, p, o)
+            submit(w, p, o, None, g)
 
     def run(self, progress: bool = False) -> Records:
         """Start the arrivals and closed-loop clients, run to the horizon (or drain), finish."""
@@ -171,7 +178,9 @@ class _Sim:
             cols = [np.concatenate([np.full(len(s.times), s.workload)
                                     for s in open_streams])[order],
                     np.concatenate([s.prompt for s in open_streams])[order],
-                    np.concatenate([s.output for s in open_streams])[order]]
+                    np.concatenate([s.output for s in open_streams])[order],
+                    np.concatenate([np.full(len(s.times), -1) if s.group is None else s.group
+                                    for s in open_streams])[order]]
             env.process(self._open_loop(times[order].tolist(), *(c.tolist() for c in cols)))
         for s in self.streams:
             if s.times is None:

@@ -44,10 +44,14 @@ class Pool:
             return "prompt_exceeds_max_batch_tokens"
         return ""
 
-    def route(self) -> Replica:
-        """The replica the pool's router picks; counts the request as outstanding."""
+    def route(self, prefix: int = -1) -> Replica:
+        """The replica the pool's router picks (given the request's ``prefix`` group key when it
+        has one and the router routes by it); counts the request as outstanding."""
         self.outstanding += 1
-        return self.replicas[self.router.pick()]
+        r = self.router
+        if prefix >= 0 and hasattr(r, "pick_for"):
+            return self.replicas[r.pick_for(prefix)]
+        return self.replicas[r.pick()]
 
     def done(self, replica: Replica) -> None:
         self.outstanding -= 1

@@ -47,6 +47,7 @@ class RequestLog:
         self.prefill_replica = np.full(n, -1, np.int32)  # disaggregated: where it was prefilled
         self.kv_transfer_s = np.full(n, np.nan)  # disaggregated: seconds its KV hand-off took
         self.preemptions = np.zeros(n, np.int32)
+        self.cached_tokens = np.zeros(n, np.int64)  # prompt tokens its first admission reused
         self.status = np.full(n, IN_FLIGHT, np.int8)
         self.reason = np.zeros(n, np.int8)
 

@@ -20,6 +20,7 @@ import simpy
 
 from ..physics import MemoryPlan, StepCostModel
 from .fastforward import Cause, DecodeRun, Jump, StepEnd
+from .prefix_cache import PrefixCache, PrefixSharing
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
 
@@ -29,7 +30,7 @@ class Seq:
 
     __slots__ = ("rid", "prompt", "output", "arrival", "generated", "target", "done", "ctx_base",
                  "finish_step", "first_token", "order", "on_done", "queued", "priority",
-                 "handoff")
+                 "handoff", "prefix", "prefix_tokens", "shared")
 
     def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None,
                  priority: int = 0):
@@ -45,6 +46,8 @@ class Seq:
         self.queued = False  # in the replica's waiting queue
         self.priority = priority  # lower is admitted first
         self.handoff = False  # a prefill pool's sequence: its end hands it to a decode pool
+        self.prefix, self.prefix_tokens = -1, 0  # its shared prefix's key (-1: none) and length
+        self.shared = 0  # tokens of its context held by a prefix-cache entry (see PrefixSharing)
 
     def prefilled(self, first_token_s: float) -> Seq:
         """Mark a decode pool's sequence whose prompt was prefilled elsewhere: its first token is
@@ -54,12 +57,14 @@ class Seq:
         return self
 
 
-class Replica:
+class Replica(PrefixSharing):
     """One model replica: its queue, batch and KV cache, and the loop that serves them."""
     def __init__(self, env: simpy.Environment, idx: int, step: StepCostModel, mem: MemoryPlan,
                  sched: Scheduler, rec: Records, on_finish, fast_forward: bool,
-                 queue_timeout_s: float | None = None, cause: Cause | None = None):
+                 queue_timeout_s: float | None = None, cause: Cause | None = None,
+                 cache: PrefixCache | None = None):
         self.env, self.idx, self.step, self.rec = env, idx, step, rec
+        self.cache = cache  # prefix caching (None: off)
         self.sched = sched
         self.cap = mem.kv_capacity_tokens
         self.per_seq = mem.per_sequence_tokens
@@ -191,6 +196,8 @@ class Replica:
                 self.k += 1
                 self.ctx_sum += n_dec
                 self.kv_used += n_dec
+                if self.cache is not None:
+                    self._evict()
             kv_step = self.kv_used  # the peak is reached just before completions free memory
             if kv_step > self.kv_peak:
                 self.kv_peak = kv_step
@@ -212,8 +219,9 @@ class Replica:
         has checked that it fits). A sequence prefilled elsewhere (``done == target``, a KV
         hand-off) starts decoding at once; any other starts prefilling."""
         s = self.waiting[0]
-        self._pop_head(s.order != 0)
-        if s.order == 0:  # a first admission (a preempted sequence keeps its order)
+        first = s.order == 0
+        self._pop_head(not first)
+        if first:  # a first admission (a preempted sequence keeps its order)
             self.rec.requests.admit_s[s.rid] = self.env.now
         self._order += 1
         s.order = self._order
@@ -223,6 +231,8 @@ class Replica:
             self._start_decode(s)
         else:
             s.done = 0
+            if self.cache is not None and s.prefix >= 0:
+                self._prefix_hit(s, first)
             self.prefilling.append(s)
         return s
 
@@ -242,12 +252,15 @@ class Replica:
     def _prefill_complete(self, s: Seq) -> None:
         """The prompt's last chunk ran: a token is out; the sequence starts decoding or finishes."""
         s.generated += 1
+        if self.cache is not None:
+            self._prefix_insert(s)
         if s.first_token < 0:
             s.first_token = self.env.now
             self.rec.requests.first_token_s[s.rid] = s.first_token
         if s.generated >= s.output or s.handoff:  # (a prefill pool stops at the first token)
             del self.running[s.rid]
-            self.kv_used -= s.target + self.per_seq
+            self.kv_used -= s.target + self.per_seq - s.shared
+            self._unshare(s)
             self._end(s, COMPLETED)
             return
         self._start_decode(s)
@@ -268,7 +281,8 @@ class Replica:
             ctx = s.ctx_base + k
             self.n_dec -= 1
             self.ctx_sum -= ctx
-            self.kv_used -= ctx + self.per_seq
+            self.kv_used -= ctx + self.per_seq - s.shared
+            self._unshare(s)
             del self.running[s.rid]
             s.generated = s.output
             s.finish_step = -1
@@ -283,11 +297,12 @@ class Replica:
             s.finish_step = -1
             self.n_dec -= 1
             self.ctx_sum -= ctx
-            self.kv_used -= ctx + self.per_seq
+            self.kv_used -= ctx + self.per_seq - s.shared
         else:
             self.prefilling.remove(s)
-            self.kv_used -= s.target + self.per_seq
+            self.kv_used -= s.target + self.per_seq - s.shared
             self.backlog -= s.target - s.done
+        self._unshare(s)
         s.target = s.prompt + s.generated
         s.done = 0
         self.backlog += s.target
@@ -372,6 +387,8 @@ class Replica:
         self.k += steps
         self.ctx_sum += grown
         kv = self.kv_used = self.kv_used + grown
+        if self.cache is not None:
+            self._evict()
         if kv > self.kv_peak:
             self.kv_peak = kv
         log = self.rec.steps

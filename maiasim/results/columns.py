@@ -61,6 +61,9 @@ _SUMMARY = (
            "the run (prompt tokens not counted)", "higher", True, True),
     Column(_S, "prompt_tok_s", "tokens/s", "prompt tokens of completed requests per second",
            "higher"),
+    Column(_S, "prefix_hit_rate", "fraction", "prompt tokens served from a replica's prefix "
+           "cache over prompt tokens, of requests admitted to a batch (vLLM's prefix cache hit "
+           "rate; 0 without a workload `prefix` or with prefix caching off)", "higher"),
     Column(_S, "request_rate_per_s", "requests/s", "completed requests per second", "higher"),
     Column(_S, "goodput_req_s", "requests/s", "completed requests that met every latency target of "
            "their workload, per second", "higher", True, True),
@@ -101,6 +104,8 @@ _REQUESTS = (
            label="end-to-end latency"),
     Column(_Q, "prompt_tokens", "tokens", "length of the prompt"),
     Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
+    Column(_Q, "cached_tokens", "tokens", "prompt tokens its first admission found in the "
+           "replica's prefix cache and did not prefill (vLLM's num_cached_tokens)"),
     Column(_Q, "generated_tokens", "tokens", "output tokens produced by the end of the run (equals "
            "output_tokens when completed)"),
     Column(_Q, "tenant", "", "who sent it (its workload's `tenant`)"),
@@ -148,6 +153,9 @@ _REPLICAS = (
     Column(_R, "prefill_tokens", "tokens", "prompt tokens the replica processed, recomputation "
            "after preemption included"),
     Column(_R, "steps", "count", "engine iterations (batched forward passes) the replica ran"),
+    Column(_R, "tokens_per_step", "tokens", "speculative decoding: tokens each decoding "
+           "sequence emits per verification step on average, (1 - a^(k+1)) / (1 - a) for "
+           "acceptance rate a and k draft tokens (1 without speculation)", "higher"),
     Column(_R, "jumps", "count", "fast-forwards: runs of identical decode steps computed in "
            "closed form (their steps are counted in steps)"),
     Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "

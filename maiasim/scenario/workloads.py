@@ -16,7 +16,7 @@ from .limits import MAX_COUNT, MAX_HORIZON_S, MAX_RATE, MAX_TOKENS
 
 __all__ = [
     "SLO", "Arrival", "Burst", "ClosedLoop", "Fixed", "Gamma", "Lengths", "Lognormal", "Poisson",
-    "TraceArrival", "TraceLengths", "Uniform", "WorkloadConfig",
+    "PrefixConfig", "TraceArrival", "TraceLengths", "Uniform", "WorkloadConfig",
 ]
 
 # ---- arrivals -------------------------------------------------------------------------------
@@ -158,6 +158,20 @@ class SLO(ConfigModel):
     e2e_p99_s: Float | None = Field(default=None, gt=0)
 
 
+class PrefixConfig(ConfigModel):
+    """A shared prompt prefix (a system prompt, few-shot examples, a document many questions ask
+    about): every request's prompt starts with one of ``groups`` distinct prefixes of ``tokens``
+    tokens, drawn uniformly from the workload's own ``prefix`` random stream. With
+    `deployment.scheduler.prefix_caching`, a replica that has one cached skips its prefill."""
+
+    tokens: Int = Field(ge=1, le=MAX_TOKENS, description=(
+        "Length of the shared prefix. It is prepended to the request's own prompt: the prompt is "
+        "`tokens` + a draw of `prompt_tokens` long. At most 16,777,216."))
+    groups: Int = Field(default=1, ge=1, le=1 << 24, description=(
+        "Number of distinct prefixes; each request carries one, uniformly at random (1 = every "
+        "request shares the same prefix). At most 16,777,216."))
+
+
 class WorkloadConfig(ConfigModel):
     """One named request stream; several share a fleet and are reported apart."""
 
@@ -185,6 +199,9 @@ class WorkloadConfig(ConfigModel):
     priority: Int = Field(default=0, ge=-1000, le=1000, description=(
         "Queue priority inside a replica: a lower value is admitted first (vLLM's convention); "
         "requests of equal priority are served in arrival order. -1000 to 1000."))
+    prefix: PrefixConfig | None = Field(default=None, description=(
+        "A prompt prefix its requests share (see *PrefixConfig*); none by default. Prefix caching "
+        "(`deployment.scheduler.prefix_caching`) turns it into skipped prefill and shared KV."))
 
     @model_validator(mode="after")
     def _lengths(self):

@@ -1,7 +1,8 @@
 """Routing policies: which replica an arriving request joins. O(1) per request.
 
 A policy is a class with ``pick() -> replica index`` and ``done(replica)`` (a request routed there
-has ended), built as ``Policy(n_replicas, rng)``. Adding one is a new module in this folder and one
+has ended), built as ``Policy(n_replicas, rng)``; one that also has ``pick_for(prefix_key)`` is
+given the prefix group of requests that have one. Adding one is a new module in this folder and one
 line in :data:`ROUTERS`; the scenario names it in ``router.policy``.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from ...errors import ScenarioError
 from .least_outstanding import LeastOutstanding
+from .prefix_affinity import PrefixAffinity
 from .random import RandomChoice
 from .round_robin import RoundRobin
 
@@ -34,6 +36,7 @@ ROUTERS: dict[str, type] = {
     "least_outstanding": LeastOutstanding,
     "round_robin": RoundRobin,
     "random": RandomChoice,
+    "prefix_affinity": PrefixAffinity,
 }
 
 
