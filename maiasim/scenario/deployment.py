@@ -171,7 +171,7 @@ class DeploymentConfig(ConfigModel):
     scheduler: SchedulerConfig = Field(default=SchedulerConfig(), description=(
         "The replica's continuous-batching scheduler."))
     speculative: SpeculativeConfig | None = Field(default=None, description=(
-        "Speculative decoding (see *SpeculativeConfig*); off by default."))
+        "Speculative decoding (the `speculative` keys below); off by default."))
 
     @model_validator(mode="after")
     def _imbalance_within_ranks(self):

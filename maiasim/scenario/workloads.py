@@ -200,7 +200,8 @@ class WorkloadConfig(ConfigModel):
         "Queue priority inside a replica: a lower value is admitted first (vLLM's convention); "
         "requests of equal priority are served in arrival order. -1000 to 1000."))
     prefix: PrefixConfig | None = Field(default=None, description=(
-        "A prompt prefix its requests share (see *PrefixConfig*); none by default. Prefix caching "
+        "A prompt prefix its requests share (the `prefix` keys below); none by default. Prefix "
+        "caching "
         "(`deployment.scheduler.prefix_caching`) turns it into skipped prefill and shared KV."))
 
     @model_validator(mode="after")
