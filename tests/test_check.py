@@ -147,7 +147,8 @@ DIRECTIONS = {
                         *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
                           for p in ("p50", "p90", "p99", "mean")]],
     "lower is worse": ["completed", "throughput_tok_s", "prompt_tok_s", "request_rate_per_s",
-                       "goodput_req_s", "slo_attainment", "tokens_per_usd", "tokens_per_joule"],
+                       "goodput_req_s", "slo_attainment", "tokens_per_usd", "tokens_per_joule",
+                       "prefix_hit_rate"],
     "must stay true": ["slo_met"],
     None: ["workload", "requests", "bogus"],
 }

@@ -60,12 +60,13 @@ class _Sim:
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
         self.replicas: list[Replica] = []
         self.pools: list[Pool] = []
+        shared = any(w.prefix is not None for w in sc.workload)  # else no cache to keep
         for k, (b, first) in enumerate(zip(f.pools, f.first, strict=True)):
             p, s = b.pool, b.pool.deployment.scheduler
             sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
                             self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause,
-                            PrefixCache(s.block_tokens) if s.prefix_caching else None)
+                            PrefixCache(s.block_tokens) if s.prefix_caching and shared else None)
                     for i in range(p.replicas)]
             # a fleet of one pool draws its router stream as a single-pool scenario always has
             stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
