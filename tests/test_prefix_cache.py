@@ -152,3 +152,38 @@ def test_cli_reports_the_hit_rate(tmp_path, capsys):
     s = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert s.prefix_hit_rate[0] > 0.5
     assert "cached_tokens" in pd.read_csv(tmp_path / "out" / "requests.csv").columns
+
+
+def _chat(**over) -> ms.Scenario:
+    sc = _scenario(**{"horizon_s": 300, "workload.0.arrival": {
+        "type": "closed_loop", "concurrency": 16, "count": 400, "think_time_s": 1.0},
+        "workload.0.prompt_tokens.value": 200, "workload.0.output_tokens.value": 100,
+        "workload.0.session": {"turns": 5}})
+    return sc.with_overrides(over) if over else sc
+
+
+def test_conversation_turns_resend_their_context_and_hit_the_cache():
+    sc = _chat(**{"router.policy": "prefix_affinity"})
+    on = ms.simulate(sc)
+    off = ms.simulate(sc.with_overrides({"deployment.scheduler.prefix_caching": False}))
+    req = on.requests
+    # turn j's prompt is the previous turns' prompts and answers plus a 200-token message
+    assert set(req.prompt_tokens.unique()) == {200, 500, 800, 1100, 1400}
+    assert (off.requests.prompt_tokens == req.prompt_tokens).all()
+    # every later turn finds its conversation on its home replica: (0+288+592+896+1200) / 4000
+    assert on.summary.prefix_hit_rate[0] == pytest.approx(2976 / 4000, abs=0.01)
+    assert on.replicas.prefill_tokens.sum() < 0.3 * off.replicas.prefill_tokens.sum()
+    assert on.summary.ttft_p50_s[0] < off.summary.ttft_p50_s[0]
+    spread = ms.simulate(sc.with_overrides({"router.policy": "round_robin"}))
+    assert spread.summary.prefix_hit_rate[0] < on.summary.prefix_hit_rate[0] - 0.1
+    ff, st = _pair(sc.with_overrides({"horizon_s": 60}))
+    _assert_same(ff, st)
+
+
+def test_session_needs_a_closed_loop_and_no_prefix():
+    with pytest.raises(ScenarioError, match="closed_loop"):
+        _scenario(**{"workload.0.session": {"turns": 3}})
+    with pytest.raises(ScenarioError, match="session and prefix"):
+        _chat(**{"workload.0.prefix": {"tokens": 100}})
+    with pytest.raises(ScenarioError, match="turns"):
+        _chat(**{"workload.0.session.turns": 1})

@@ -9,11 +9,12 @@ from ..build import Fleet
 from ..workload.streams import Stream, rng_for, streams
 from .fastforward import Cause
 from .fleet import FleetRouter, Links, Pool
-from .prefix_cache import PrefixCache
+from .prefix_cache import PrefixCache, prefix_key
 from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
 from .scheduler import make_scheduler
+from .sessions import Conversations
 
 
 class _ClosedLoop:
@@ -34,8 +35,10 @@ class _ClosedLoop:
         while self.next < len(st.prompt) and sim.env.now < sim.horizon:
             i = self.next
             self.next += 1
-            g = -1 if st.group is None else int(st.group[i])
-            if sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done, g):
+            w = st.workload
+            key = -1 if st.group is None else prefix_key(w, int(st.group[i]))
+            if sim.submit(w, int(st.prompt[i]), int(st.output[i]), self.done, key,
+                          sim.wl_prefix[w]):
                 return
             if st.think_time_s > 0:  # rejected: think, then try the next request
                 sim.env.timeout(st.think_time_s).callbacks.append(self.issue)
@@ -60,7 +63,7 @@ class _Sim:
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
         self.replicas: list[Replica] = []
         self.pools: list[Pool] = []
-        shared = any(w.prefix is not None for w in sc.workload)  # else no cache to keep
+        shared = any(w.prefix or w.session for w in sc.workload)  # else no cache to keep
         for k, (b, first) in enumerate(zip(f.pools, f.first, strict=True)):
             p, s = b.pool, b.pool.deployment.scheduler
             sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
@@ -95,9 +98,11 @@ class _Sim:
             self.wl_ttft.append(w.slo.ttft_p99_s)
         self.next_id = 0
 
-    def submit(self, wl: int, prompt: int, output: int, on_done=None, group: int = -1) -> bool:
+    def submit(self, wl: int, prompt: int, output: int, on_done=None, key: int = -1,
+               shared: int = 0) -> bool:
         """Reject the request or route it; True when it was routed (``on_done`` fires later).
-        ``group``: its shared-prefix group within the workload (-1: none)."""
+        ``key``: the prefix-cache key of the ``shared`` tokens its prompt starts with (-1: none;
+        :func:`.prefix_cache.prefix_key`, :func:`.prefix_cache.session_key`)."""
         rid = self.next_id
         self.next_id += 1
         r = self.rec.requests
@@ -119,11 +124,10 @@ class _Sim:
             r.reason[rid] = REASON[reason if not fits else "slo_admission"]
             r.pool[rid] = (fits or self.entry[wl])[0].idx
             return False
-        key = -1 if group < 0 else (wl << 24) | group  # (groups < 2^24)
         rep = pool.route(key)
         r.replica[rid], r.pool[rid] = rep.idx, pool.idx
         seq = Seq(rid, prompt, output, now, on_done, self.wl_priority[wl])
-        seq.prefix, seq.prefix_tokens = key, self.wl_prefix[wl]
+        seq.prefix, seq.prefix_tokens = key, shared
         seq.handoff = pool.role == "prefill" and output > 1  # one token: done at prefill
         rep.enqueue(seq)
         return True
@@ -167,7 +171,7 @@ class _Sim:
         for t, w, p, o, g in zip(times, wls, prompts, outputs, groups, strict=True):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            submit(w, p, o, None, g)
+            submit(w, p, o, None, -1 if g < 0 else prefix_key(w, g), self.wl_prefix[w])
 
     def run(self, progress: bool = False) -> Records:
         """Start the arrivals and closed-loop clients, run to the horizon (or drain), finish."""
@@ -185,7 +189,8 @@ class _Sim:
             env.process(self._open_loop(times[order].tolist(), *(c.tolist() for c in cols)))
         for s in self.streams:
             if s.times is None:
-                _ClosedLoop(self, s).start()
+                session = sc.workload[s.workload].session
+                (Conversations(self, s, session.turns) if session else _ClosedLoop(self, s)).start()
         e = sc.engine
         end = None if e.drain else sc.horizon_s
         if e.drain and e.max_drain_s is not None:

@@ -17,6 +17,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+#: keys from here on are conversations (sessions), below are shared-prefix groups
+SESSION = 1 << 40
+
+
+def prefix_key(workload: int, group: int) -> int:
+    """The cache key of a workload's shared-prefix group (groups < 2^24)."""
+    return (workload << 24) | group
+
+
+def session_key(workload: int, conversation: int) -> int:
+    """The cache key of one conversation of a workload (conversations < 2^32)."""
+    return SESSION + (workload << 32) + conversation
+
 
 class PrefixCache:
     """The cached prefixes of one replica, by prefix key (workload and group)."""
@@ -99,16 +112,37 @@ class PrefixSharing:
         self._evict()
 
     def _prefix_insert(self, s) -> None:
-        """The prompt is prefilled: a sequence that missed caches its prefix's whole blocks."""
-        if s.prefix >= 0 and not s.shared:
+        """The prompt is prefilled: a sequence that missed caches its prefix's whole blocks
+        (a conversation turn caches at its end instead, :meth:`_leave`)."""
+        if 0 <= s.prefix < SESSION and not s.shared:
             s.shared = self.cache.insert(s.prefix, s.prefix_tokens)
 
-    def _unshare(self, s) -> None:
-        """The sequence left the batch (its own KV already freed): release its cached prefix,
-        which stops counting as used when no sequence uses it any more."""
+    def _leave(self, s, ctx: int, completed: bool) -> None:
+        """The sequence leaves the batch with ``ctx`` tokens of context: free its own KV and
+        release its cached prefix, which stops counting as used when no sequence uses it any
+        more. A completed conversation turn first leaves its whole context cached for the next
+        turn (vLLM caches decoded blocks too)."""
+        if completed and s.prefix >= SESSION and self.cache is not None:
+            self._retain(s, ctx)
+        self.kv_used -= ctx + self.per_seq - s.shared
         if s.shared:
             self.kv_used -= self.cache.release(s.prefix)
             s.shared = 0
+
+    def _retain(self, s, ctx: int) -> None:
+        """Grow (or create) the conversation's cache entry to the turn's whole context: its
+        tokens move from the sequence's own KV to the entry."""
+        c = self.cache
+        size = c.cacheable(ctx)
+        if size <= s.shared:
+            return
+        if s.shared:
+            c.entries[s.prefix][0] = size
+        elif s.prefix in c.entries:
+            return  # (cached by another copy meanwhile)
+        else:
+            c.entries[s.prefix] = [size, 1]
+        s.shared = size
 
     def _evict(self) -> None:
         """Keep used KV plus unused cached prefixes within capacity."""

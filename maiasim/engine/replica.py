@@ -259,8 +259,7 @@ class Replica(PrefixSharing):
             self.rec.requests.first_token_s[s.rid] = s.first_token
         if s.generated >= s.output or s.handoff:  # (a prefill pool stops at the first token)
             del self.running[s.rid]
-            self.kv_used -= s.target + self.per_seq - s.shared
-            self._unshare(s)
+            self._leave(s, s.target, True)
             self._end(s, COMPLETED)
             return
         self._start_decode(s)
@@ -281,8 +280,7 @@ class Replica(PrefixSharing):
             ctx = s.ctx_base + k
             self.n_dec -= 1
             self.ctx_sum -= ctx
-            self.kv_used -= ctx + self.per_seq - s.shared
-            self._unshare(s)
+            self._leave(s, ctx, True)
             del self.running[s.rid]
             s.generated = s.output
             s.finish_step = -1
@@ -297,12 +295,11 @@ class Replica(PrefixSharing):
             s.finish_step = -1
             self.n_dec -= 1
             self.ctx_sum -= ctx
-            self.kv_used -= ctx + self.per_seq - s.shared
         else:
             self.prefilling.remove(s)
-            self.kv_used -= s.target + self.per_seq - s.shared
+            ctx = s.target
             self.backlog -= s.target - s.done
-        self._unshare(s)
+        self._leave(s, ctx, False)
         s.target = s.prompt + s.generated
         s.done = 0
         self.backlog += s.target

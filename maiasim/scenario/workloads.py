@@ -16,7 +16,7 @@ from .limits import MAX_COUNT, MAX_HORIZON_S, MAX_RATE, MAX_TOKENS
 
 __all__ = [
     "SLO", "Arrival", "Burst", "ClosedLoop", "Fixed", "Gamma", "Lengths", "Lognormal", "Poisson",
-    "PrefixConfig", "TraceArrival", "TraceLengths", "Uniform", "WorkloadConfig",
+    "PrefixConfig", "SessionConfig", "TraceArrival", "TraceLengths", "Uniform", "WorkloadConfig",
 ]
 
 # ---- arrivals -------------------------------------------------------------------------------
@@ -172,6 +172,18 @@ class PrefixConfig(ConfigModel):
         "request shares the same prefix). At most 16,777,216."))
 
 
+class SessionConfig(ConfigModel):
+    """Multi-turn conversations: each closed-loop client holds a conversation of ``turns`` turns,
+    and each turn's prompt re-sends the conversation so far (the previous turn's prompt and
+    answer) followed by a new message of `prompt_tokens`. With
+    `deployment.scheduler.prefix_caching`, a replica that served the previous turn still holds
+    its context and prefills only the new message."""
+
+    turns: Int = Field(ge=2, le=1_000_000, description=(
+        "Turns per conversation; after the last (or a turn that is rejected or dropped) the "
+        "client starts a new conversation. 2 to 1,000,000."))
+
+
 class WorkloadConfig(ConfigModel):
     """One named request stream; several share a fleet and are reported apart."""
 
@@ -201,8 +213,12 @@ class WorkloadConfig(ConfigModel):
         "requests of equal priority are served in arrival order. -1000 to 1000."))
     prefix: PrefixConfig | None = Field(default=None, description=(
         "A prompt prefix its requests share (the `prefix` keys below); none by default. Prefix "
-        "caching "
-        "(`deployment.scheduler.prefix_caching`) turns it into skipped prefill and shared KV."))
+        "caching (`deployment.scheduler.prefix_caching`) turns it into skipped prefill and "
+        "shared KV."))
+    session: SessionConfig | None = Field(default=None, description=(
+        "Multi-turn conversations (the `session` keys below): needs `arrival.type: closed_loop` "
+        "(a turn waits for the previous answer); not combined with `prefix` yet. None by "
+        "default."))
 
     @model_validator(mode="after")
     def _lengths(self):
@@ -213,4 +229,9 @@ class WorkloadConfig(ConfigModel):
                 raise ValueError(f"{k} is required unless arrival.type is trace")
             if isinstance(v, TraceLengths) and v.path is None and not is_trace:
                 raise ValueError(f"{k}.path is required when arrival.type is not trace")
+        if self.session is not None and not isinstance(self.arrival, ClosedLoop):
+            raise ValueError("session needs arrival.type closed_loop (a conversation's next turn "
+                             f"waits for the previous answer), not {self.arrival.type}")
+        if self.session is not None and self.prefix is not None:
+            raise ValueError("session and prefix together are not modelled yet: use one")
         return self
