@@ -61,6 +61,8 @@ class SpeculativeStep:
         self._affine: dict[int, tuple[float, float]] = {}
 
     def __getattr__(self, name: str):
+        if name.startswith("__") or name == "target":  # (copying and unpickling look these up)
+            raise AttributeError(name)
         return getattr(self.target, name)
 
     # ---- the StepCostModel contract ------------------------------------------------------------
