@@ -15,7 +15,7 @@ from .errors import DoesNotFit, ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
 from .physics.cost import chip_hour_usd
 from .physics.speculative import SpeculativeStep, speculative_memory
-from .scenario import Scenario
+from .scenario import Scenario, Serving, serving
 from .scenario.fleet import PoolConfig
 from .spec.calibration import Calibration
 from .spec.hardware import ChipSpec
@@ -36,6 +36,7 @@ class Build:
     parallel: Parallelism
     memory: MemoryPlan
     step: StepCostModel
+    serving: Serving
     chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
     cost_source: str = ""  #: where that price came from
     @property
@@ -82,8 +83,11 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
     chip, model = pool.chip_spec(), pool.model_spec()
     calib = calibration or pool.calibration()
     d, s = pool.deployment, pool.deployment.scheduler
-    prec = Precisions(pool.precision.weights, pool.precision.activations,
-                      pool.precision.kv_cache)
+    sv = serving(pool)
+    if sv.step_overhead_s is not None:  # the stack's own host time per iteration
+        calib = calib.model_copy(update={"iteration_overhead_s": sv.step_overhead_s})
+    prec = Precisions(pool.precision.weights, pool.precision.activations, sv.kv_cache,
+                      pool.precision.communication)
     where = "precision" if sc.fleet is None else f"pool {pool.name}: precision"
     for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
         if p not in chip.peak_tflops:
@@ -94,8 +98,10 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
                       d.expert_imbalance)
     try:
         mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
-                          max_num_seqs=s.max_num_seqs, hbm_utilization=s.hbm_utilization,
-                          block_tokens=s.block_tokens)
+                          max_num_seqs=s.max_num_seqs, hbm_utilization=sv.memory_fraction,
+                          block_tokens=s.block_tokens, semantics=sv.memory_semantics,
+                          cuda_graph_bytes=sv.cuda_graph_bytes,
+                          activation_factor=sv.activation_factor)
     except DoesNotFit as e:
         if sc.fleet is None:
             raise
@@ -105,7 +111,7 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
     if d.speculative is not None:
         mem, step = _speculative(sc, pool, chip, model, prec, par, calib, mem)
     usd, source = chip_hour_usd(pool.cost, chip)
-    return Build(sc, pool, chip, model, calib, prec, par, mem, step, usd, source)
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source)
 
 
 def _speculative(sc: Scenario, pool: PoolConfig, chip: ChipSpec, model: ModelSpec,

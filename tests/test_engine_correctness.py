@@ -18,6 +18,7 @@ def _scenario(**over) -> ms.Scenario:
     base = {
         "name": "t", "seed": 1, "horizon_s": 60,
         "hardware": {"chip": "maia200"}, "model": "llama-3.1-8b",
+        "precision": {"kv_cache": "fp8"},  # the KV capacities below assume FP8 KV
         "deployment": {"replicas": 1},
         "workload": [{"name": "w", "arrival": {"type": "poisson", "rate_per_s": 1},
                       "prompt_tokens": {"type": "fixed", "value": 100},
@@ -91,6 +92,7 @@ def test_fast_forward_is_exact_when_the_run_is_cut(cut):
 def _queue_scenario(rho: float, ff: bool) -> ms.Scenario:
     """One sequence at a time and fixed lengths: an M/D/1 queue at utilisation ``rho``."""
     sc = _scenario(**{"deployment.scheduler.max_num_seqs": 1, "horizon_s": 400,
+                      "deployment.front_end.request_s": 0.0,  # service = the engine's time
                       "workload.0.output_tokens": {"type": "fixed", "value": 50}})
     probe = ms.simulate(sc.with_overrides({"workload.0.arrival.rate_per_s": 0.01}))
     service = float(probe.requests.e2e_s.median())

@@ -15,6 +15,7 @@ from ..errors import LimitExceeded, ScenarioError
 from .cost import TCO, CostConfig
 from .deployment import (
     DeploymentConfig,
+    FrontEndConfig,
     HardwareConfig,
     PrecisionConfig,
     RouterConfig,
@@ -24,6 +25,7 @@ from .engine_cfg import EngineConfig, UncertaintyConfig
 from .loading import load_scenario, load_yaml, read_scenario_text
 from .overrides import apply_overrides
 from .schema import Scenario, from_dict, tensor_parallel_degrees
+from .serving import Serving, serving
 from .workloads import (
     SLO,
     Arrival,
@@ -42,9 +44,10 @@ from .workloads import (
 
 __all__ = [
     "SLO", "TCO", "Arrival", "Burst", "ClosedLoop", "CostConfig", "DeploymentConfig",
-    "EngineConfig", "Fixed", "Gamma", "HardwareConfig", "Lengths", "LimitExceeded", "Lognormal",
+    "EngineConfig", "Fixed", "FrontEndConfig", "Gamma", "HardwareConfig", "Lengths",
+    "LimitExceeded", "Lognormal", "Serving",
     "Poisson", "PrecisionConfig", "RouterConfig", "Scenario", "ScenarioError", "SchedulerConfig",
     "TraceArrival", "TraceLengths", "UncertaintyConfig", "Uniform", "WorkloadConfig",
     "apply_overrides", "from_dict", "load_scenario", "load_yaml", "read_scenario_text",
-    "tensor_parallel_degrees",
+    "serving", "tensor_parallel_degrees",
 ]
