@@ -187,3 +187,15 @@ def test_session_needs_a_closed_loop_and_no_prefix():
         _chat(**{"workload.0.prefix": {"tokens": 100}})
     with pytest.raises(ScenarioError, match="turns"):
         _chat(**{"workload.0.session.turns": 1})
+
+
+def test_the_stack_decides_unless_the_scenario_does():
+    sc = _scenario({"tokens": 1500})
+    assert ms.simulate(sc).summary.prefix_hit_rate[0] > 0.8  # vllm (V1): on
+    v0 = sc.with_overrides({"deployment.stack": "vllm-v0"})
+    assert ms.simulate(v0).summary.prefix_hit_rate[0] == 0.0  # V0: off by default
+    on = v0.with_overrides({"deployment.scheduler.prefix_caching": True})
+    assert ms.simulate(on).summary.prefix_hit_rate[0] > 0.8
+    for stack in ("trtllm", "sglang"):
+        assert ms.simulate(sc.with_overrides({"deployment.stack": stack})).summary \
+            .prefix_hit_rate[0] > 0.8

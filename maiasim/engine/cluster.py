@@ -70,7 +70,8 @@ class _Sim:
                                    sv.chunked_prefill, sv.watermark)
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
                             self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause,
-                            PrefixCache(s.block_tokens) if s.prefix_caching and shared else None)
+                            PrefixCache(s.block_tokens) if b.serving.prefix_caching and shared
+                            else None)
                     for i in range(p.replicas)]
             # a fleet of one pool draws its router stream as a single-pool scenario always has
             stream = "router" if len(f.pools) == 1 else f"router/{p.name}"

@@ -110,12 +110,14 @@ class SchedulerConfig(ConfigModel):
         "(`sglang`: mem_fraction_static, derived from a reserve). Omitted: the stack's."))
     queue_timeout_s: Float | None = Field(default=None, gt=0, description=(
         "drop a request still queued this long after arrival (a client giving up)"))
-    prefix_caching: bool = Field(default=True, description=(
-        "Automatic prefix caching (vLLM v1's default; SGLang's radix cache): full KV blocks of "
-        "a workload's shared `prefix` stay cached after use, a request that finds its prefix "
-        "cached skips that prefill and shares those blocks, and unused cached blocks are "
-        "evicted least recently used when KV is needed. Only workloads with a `prefix` are "
-        "affected."))
+    prefix_caching: bool | None = Field(default=None, description=(
+        "Automatic prefix caching (vLLM's automatic prefix caching, SGLang's radix cache, "
+        "TensorRT-LLM's KV block reuse): full KV blocks of a workload's shared `prefix` or "
+        "conversation `session` stay cached after use, a request that finds them cached skips "
+        "that prefill and shares those blocks, and unused cached blocks are evicted least "
+        "recently used when KV is needed. Only workloads with a `prefix` or `session` are "
+        "affected. Omitted: the stack's default (on for vllm, trtllm and sglang; off for "
+        "vllm-v0)."))
 
 
 class SpeculativeConfig(ConfigModel):
@@ -198,7 +200,8 @@ class DeploymentConfig(ConfigModel):
     stack: str = Field(default="vllm", description=(
         "The serving stack whose defaults the replica takes (`maiasim/catalog/stacks.yaml`): "
         "`vllm` (V1), `vllm-v0`, `trtllm`, `sglang`. It sets the scheduler policy, chunked "
-        "prefill, memory semantics and reservations, default KV format and front-end time; "
+        "prefill, prefix caching, memory semantics and reservations, default KV format and "
+        "front-end time; "
         "settings given here override it."))
     scheduler: SchedulerConfig = Field(default=SchedulerConfig(), description=(
         "The replica's continuous-batching scheduler."))
