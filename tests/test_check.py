@@ -149,7 +149,8 @@ DIRECTIONS = {
                           for p in ("p50", "p90", "p99", "mean")]],
     "lower is worse": ["completed", "output_tok_s", "prompt_tok_s", "total_tok_s",
                        "completed_req_s", "goodput_req_s", "slo_attainment",
-                       "output_tokens_per_usd", "output_tokens_per_joule", "availability"],
+                       "output_tokens_per_usd", "output_tokens_per_joule", "availability",
+                       "prefix_hit_rate"],
     "must stay true": ["slo_met"],
     None: ["workload", "requests", "bogus"],
 }

@@ -51,12 +51,14 @@ class Pool:
             return "no_replica_available"
         return ""
 
-    def route(self) -> Replica:
-        """The replica the pool's router picks; counts the request as outstanding."""
+    def route(self, prefix: int = -1) -> Replica:
+        """The replica the pool's router picks (given the request's ``prefix`` group key when it
+        has one and the router routes by it); counts the request as outstanding."""
         self.outstanding += 1
-        i = self.router.pick()
+        r = self.router
+        i = r.pick_for(prefix) if prefix >= 0 and hasattr(r, "pick_for") else r.pick()
         while not self.up[i]:  # (only with failures on: a router may pick a replica that is down)
-            i = self.router.pick()
+            i = r.pick()
         return self.replicas[i]
 
     def set_up(self, i: int, up: bool) -> None:

@@ -50,6 +50,7 @@ class RequestLog:
         self.kv_transfer_s = np.full(n, np.nan)  # disaggregated: seconds its KV hand-off took
         self.preemptions = np.zeros(n, np.int32)
         self.retries = np.zeros(n, np.int16)  # times it lost its replica to a failure or drain
+        self.cached_tokens = np.zeros(n, np.int64)  # prompt tokens its first admission reused
         self.status = np.full(n, IN_FLIGHT, np.int8)
         self.reason = np.zeros(n, np.int8)
 

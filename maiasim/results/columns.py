@@ -67,6 +67,9 @@ _SUMMARY = (
            "second of the run: the figure most serving benchmarks call throughput", "higher"),
     Column(_S, "completed_req_s", "requests/s", "completed requests per second of the run (not "
            "the offered arrival rate)", "higher"),
+    Column(_S, "prefix_hit_rate", "fraction", "prompt tokens served from a replica's prefix "
+           "cache over prompt tokens, of requests admitted to a batch (vLLM's prefix cache hit "
+           "rate; 0 without a workload `prefix` or with prefix caching off)", "higher"),
     Column(_S, "goodput_req_s", "requests/s", "completed requests that met every latency target of "
            "their workload, per second", "higher", True, True),
     *_pcts("ttft", "time to first token (arrival to first token)"),
@@ -116,6 +119,8 @@ _REQUESTS = (
            label="end-to-end latency"),
     Column(_Q, "prompt_tokens", "tokens", "length of the prompt"),
     Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
+    Column(_Q, "cached_tokens", "tokens", "prompt tokens its first admission found in the "
+           "replica's prefix cache and did not prefill (vLLM's num_cached_tokens)"),
     Column(_Q, "output_tokens_generated", "tokens", "output tokens produced by the end of the "
            "run (equals output_tokens when completed; fewer when cut or dropped)"),
     Column(_Q, "tenant", "", "who sent it (its workload's `tenant`)"),
@@ -173,6 +178,9 @@ _REPLICAS = (
     Column(_R, "prefill_tokens", "tokens", "prompt tokens the replica processed, recomputation "
            "after preemption included"),
     Column(_R, "steps", "count", "engine iterations (batched forward passes) the replica ran"),
+    Column(_R, "tokens_per_step", "tokens", "speculative decoding: tokens each decoding "
+           "sequence emits per verification step on average, (1 - a^(k+1)) / (1 - a) for "
+           "acceptance rate a and k draft tokens (1 without speculation)", "higher"),
     Column(_R, "jumps", "count", "fast-forwards: runs of identical decode steps computed in "
            "closed form (their steps are counted in steps)"),
     Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "

@@ -30,6 +30,7 @@ class ReplicaHardware:
     kv_capacity_tokens: np.ndarray
     power_w: np.ndarray
     idle_power_fraction: np.ndarray
+    tokens_per_step: np.ndarray  # speculative decoding's expected tokens per step (1: none)
 
     @classmethod
     def of(cls, builds) -> ReplicaHardware:
@@ -44,7 +45,8 @@ class ReplicaHardware:
                    each(lambda b: b.chip.hbm_bandwidth_bytes_per_s),
                    each(lambda b: b.memory.kv_capacity_tokens).astype(np.int64),
                    each(lambda b: b.chip.power_w),
-                   each(lambda b: b.chip.idle_power_fraction))
+                   each(lambda b: b.chip.idle_power_fraction),
+                   each(_tokens_per_step))
 
     def energy_j(self, duration_s, busy_s):
         """Energy of each replica's chips over ``duration_s`` with ``busy_s`` of it busy."""
@@ -94,6 +96,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "output_tokens": rp.out_tokens,
         "prefill_tokens": rp.prefill_tokens,
         "steps": rp.steps,
+        "tokens_per_step": hw.tokens_per_step,
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
         "kv_swaps": rp.kv_swaps,
@@ -101,3 +104,9 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "saturated": saturated,
         "saturated_since_s": since,
     })
+
+
+def _tokens_per_step(b) -> float:
+    """A pool's expected tokens per sequence per decode step (speculative decoding)."""
+    spec = b.pool.deployment.speculative
+    return 1.0 if spec is None else spec.tokens_per_step

@@ -64,6 +64,7 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             "prompt_tok_s": float(done.prompt_tokens.sum()) / dur,
             "total_tok_s": (out_tok + float(done.prompt_tokens.sum())) / dur,
             "completed_req_s": len(done) / dur,
+            "prefix_hit_rate": _hit_rate(df),
             "goodput_req_s": float(met.sum()) / dur,
         }
         for col in LATENCIES:
@@ -96,3 +97,10 @@ def _with_targets(df: pd.DataFrame, slo, workloads, is_all: bool) -> np.ndarray:
         return np.full(len(df), has_targets(slo))
     names = [w.name for w in workloads if has_targets(w.slo)]
     return df.workload.isin(names).to_numpy()
+
+
+def _hit_rate(df: pd.DataFrame) -> float:
+    """Prompt tokens served from the prefix cache over prompt tokens, of admitted requests."""
+    admitted = df[df.admit_s.notna()]
+    prompt = float(admitted.prompt_tokens.sum())
+    return float(admitted.cached_tokens.sum()) / prompt if prompt > 0 else 0.0

@@ -2,7 +2,8 @@
 
 A policy is a class with ``pick() -> replica index``, ``done(replica)`` (a request routed there
 has ended) and ``available(replica, up)`` (it failed or serves again), built as
-``Policy(n_replicas, rng)``. Adding one is a new module in this folder and one line in
+``Policy(n_replicas, rng)``; one that also has ``pick_for(prefix_key)`` is given the prefix group
+of requests that have one. Adding one is a new module in this folder and one line in
 :data:`ROUTERS`; the scenario names it in ``router.policy``.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from ...errors import ScenarioError
 from .least_outstanding import LeastOutstanding
+from .prefix_affinity import PrefixAffinity
 from .random import RandomChoice
 from .round_robin import RoundRobin
 
@@ -40,6 +42,7 @@ ROUTERS: dict[str, type] = {
     "least_outstanding": LeastOutstanding,
     "round_robin": RoundRobin,
     "random": RandomChoice,
+    "prefix_affinity": PrefixAffinity,
 }
 
 
