@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .errors import ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
+from .physics.datacenter import capped, rack_for
 from .scenario import Scenario
 from .spec.calibration import Calibration
 from .spec.hardware import ChipSpec
@@ -42,6 +43,7 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
     """Resolve ``sc`` (raises :class:`~maiasim.errors.ScenarioError` for a precision the chip
     lacks and :class:`~maiasim.errors.DoesNotFit` when the model does not fit)."""
     chip, model = sc.chip_spec(), sc.model_spec()
+    chip = capped(chip, rack_for(sc.chip_name, chip, sc.datacenter))  # a rack budget slows it
     calib = calibration or sc.calibration()
     d, s = sc.deployment, sc.deployment.scheduler
     prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache)

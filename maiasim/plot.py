@@ -172,8 +172,8 @@ def timeline(res, path: str | os.PathLike | None = None):
     full_kw = hw.replicas * hw.chips * hw.power_w / 1e3
     ax.plot(x, tl.power_w / 1e3, color="C4", label="all chips")
     ax.axhline(full_kw, ls="--", lw=0.8, color="grey", label=f"full power {full_kw:,.3g} kW")
-    ax.axhline(full_kw * hw.idle_power_fraction, ls=":", lw=0.8, color="grey",
-               label=f"idle {full_kw * hw.idle_power_fraction:,.3g} kW")
+    ax.axhline(hw.replicas * hw.chips * hw.idle_power_w / 1e3, ls=":", lw=0.8, color="grey",
+               label=f"idle {hw.replicas * hw.chips * hw.idle_power_w / 1e3:,.3g} kW")
     ax.set_ylabel("chip power\n(kW)")
     ax.set_ylim(0, full_kw * 1.1)
     ax.legend(fontsize=8, loc="lower right", ncols=3)

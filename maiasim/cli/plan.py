@@ -31,8 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chips", help="comma-separated catalog chips (default: the scenario's chip)")
     p.add_argument("--tp", help="comma-separated tensor-parallel degrees (default: the scenario's)")
     p.add_argument("--price", action="append", metavar="CHIP=USD",
-                   help="USD per chip-hour for a chip, replacing the scenario's or catalog's "
-                        "(repeatable)")
+                   help="USD per chip-hour for a chip on the plan's cost basis, replacing the "
+                        "scenario's or catalog's (repeatable)")
+    p.add_argument("--basis", choices=("rental", "ownership"),
+                   help="price every chip by rental or by ownership (default: the scenario's "
+                        "cost.basis); one basis for all chips, so the ranking is like with like")
     p.add_argument("--max-replicas", type=int, default=512,
                    help=f"give up above this many replicas (default 512, at most "
                         f"{MAX_REPLICAS:_})")
@@ -101,18 +104,21 @@ def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None
 def command(args: argparse.Namespace) -> int:
     """Exit 0 when at least one plan is feasible, 1 when none is, 2 on bad input."""
     chips, tp, prices = _parse(args)
-    sc = load(args.scenario, args.set)
+    sc = load(args.scenario, [*(args.set or []), *([f"cost.basis={args.basis}"]
+                                                   if args.basis else [])])
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
               progress=not args.quiet and sys.stderr.isatty())
     print(f"{sc.name}: {sc.model_name}, SLOs {_slo_text(sc)}; cheapest fleet per chip and TP "
           f"(search up to {args.max_replicas} replicas, {int(df.simulations.sum())} simulations)")
+    print(f"cost basis: {sc.cost.effective_basis} for every chip (like with like; change it "
+          "with --basis)")
     print(format_plan(df))
     feas = df[df.feasible.astype(bool)]
     unpriced = sorted(set(feas[feas.cost_per_hour_usd.isna()].chip))
     if unpriced:
-        print(f"note: no price for {', '.join(unpriced)} (give one with --price CHIP=USD); "
-              "those plans rank last")
+        print(f"note: no {sc.cost.effective_basis} price for {', '.join(unpriced)} (give one "
+              "with --price CHIP=USD, or try the other --basis); those plans rank last")
     if len(feas):
         best = feas.iloc[0]
         print(f"best: {int(best.replicas)} x TP{best.tensor_parallel} {best.chip} = "

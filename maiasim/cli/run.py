@@ -16,7 +16,7 @@ HELP = "simulate a scenario and print its summary"
 #: the summary columns printed, a terminal-wide selection of the registry's summary columns
 SUMMARY_COLUMNS = ("workload", "requests", "completed", "throughput_tok_s", "ttft_p50_s",
                    "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
-                   "tokens_per_usd", "usd_per_mtok")
+                   "cost_basis", "usd_per_chip_hour", "tokens_per_usd", "usd_per_mtok")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="directory for CSV frames and PNG plots")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a field, e.g. deployment.replicas=8")
+    p.add_argument("--basis", choices=("rental", "ownership"),
+                   help="price chip-hours by rental or ownership (sets cost.basis)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -37,7 +39,8 @@ def format_summary(df: pd.DataFrame) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """Run the scenario; write frames (and plots) to ``-o`` when given."""
-    sc = load(args.scenario, args.set)
+    sc = load(args.scenario, [*(args.set or []), *([f"cost.basis={args.basis}"]
+                                                   if args.basis else [])])
     out = output_dir(args.output) if args.output else None
     res = simulate(sc, progress=not args.quiet and sys.stderr.isatty())
     d = sc.deployment
@@ -45,6 +48,8 @@ def command(args: argparse.Namespace) -> int:
           f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {sc.model_name}, simulated "
           f"{res.duration_s:,.1f} s")
     print(format_summary(res.summary))
+    print(f"cost basis {res.cost_basis}: ${res.chip_hour_usd:,.3f} per chip-hour; "
+          f"{res.cost_source}")
     for w in res.warnings:
         print(f"maiasim: warning: {w}", file=sys.stderr)
     if out is not None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..engine.records import Records
+from ..physics.datacenter import rack_for
 from ..scenario import Scenario
-from .economics import chip_hour_usd
+from .economics import FleetEnergy, chip_hour_usd
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
 from .summary import summary_frame
@@ -44,9 +45,10 @@ class Result:
         b = records.build
         self.step_model = b.step
         self.memory_plan = b.memory
-        self.chip_hour_usd, self.cost_source = chip_hour_usd(scenario.cost, b.chip)
+        #: the chip's racks, power model and PUE, as build capped it (maiasim.physics.power)
+        self.rack = rack_for(scenario.chip_name, scenario.chip_spec(), scenario.datacenter)
         self._hw = ReplicaHardware.of(b.chip, b.precisions.gemm, b.memory, scenario.replicas,
-                                      b.chips_per_replica)
+                                      b.chips_per_replica, self.rack)
 
     def __repr__(self) -> str:
         s = self._summary.loc[self._summary.workload == "all"].iloc[0]
@@ -102,10 +104,39 @@ class Result:
                               self.scenario.engine.timeline_bin_s)
 
     @cached_property
+    def energy(self) -> FleetEnergy:
+        """The run's energy at the chip, rack and wall, and the racks it occupies."""
+        return FleetEnergy.of(self.rack, self.scenario.chips, self.duration_s,
+                              float(self._replicas.energy_j.sum()))
+
+    @cached_property
+    def _price(self) -> tuple[float, str, str]:
+        chips = self.scenario.chips
+        return chip_hour_usd(self.scenario.cost, self.scenario.chip_name, self.records.build.chip,
+                             rack=self.rack,
+                             avg_power_w=self.energy.avg_it_power_w_per_chip(chips,
+                                                                             self.duration_s))
+
+    @property
+    def chip_hour_usd(self) -> float:
+        """The price of a chip-hour on :attr:`cost_basis` (ownership: at the measured power)."""
+        return self._price[0]
+
+    @property
+    def cost_basis(self) -> str:
+        """``rental`` or ``ownership``."""
+        return self._price[1]
+
+    @property
+    def cost_source(self) -> str:
+        """Where the chip-hour price came from."""
+        return self._price[2]
+
+    @cached_property
     def _summary(self) -> pd.DataFrame:
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
                              chips=self.scenario.chips, chip_hour_usd=self.chip_hour_usd,
-                             energy_j=float(self._replicas.energy_j.sum()))
+                             cost_basis=self.cost_basis, fleet=self.energy)
 
     # ---- convenience ---------------------------------------------------------------------------
     def breakdown(self) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.records import ReplicaLog, RequestLog
-from .economics import energy_j
+from ..physics.power import RackPower
 from .saturation import saturation
 
 
@@ -27,22 +27,31 @@ class ReplicaHardware:
     peak_flops: float  # dense peak at the GEMM precision, per chip
     hbm_bytes_per_s: float
     kv_capacity_tokens: int
-    power_w: float
-    idle_power_fraction: float
+    rack: RackPower  # the chip's power model, racks and PUE (maiasim.physics.power)
 
     @classmethod
     def of(cls, chip, gemm_precision: str, memory_plan, replicas: int,
-           chips: int) -> ReplicaHardware:
-        """From the resolved chip, the precision its GEMMs run at, the replica's memory plan, and
-        the fleet's replica count and chips per replica."""
+           chips: int, rack: RackPower) -> ReplicaHardware:
+        """From the resolved chip, the precision its GEMMs run at, the replica's memory plan, the
+        fleet's replica count and chips per replica, and the chip's racks."""
         return cls(replicas, chips, chip.peak_flops(gemm_precision),
-                   chip.hbm_bandwidth_bytes_per_s, memory_plan.kv_capacity_tokens, chip.power_w,
-                   chip.idle_power_fraction)
+                   chip.hbm_bandwidth_bytes_per_s, memory_plan.kv_capacity_tokens, rack)
 
-    def energy_j(self, duration_s, busy_s):
-        """Energy of one replica's chips over ``duration_s`` with ``busy_s`` of it busy (or, with
-        arrays or sums, of several replicas)."""
-        return energy_j(self.chips, self.power_w, self.idle_power_fraction, duration_s, busy_s)
+    @property
+    def power_w(self) -> float:
+        """A chip's power limit (its TDP, or the rack cap)."""
+        return self.rack.cap_w
+
+    @property
+    def idle_power_w(self) -> float:
+        """A chip's idle draw."""
+        return self.rack.idle_w
+
+    def energy_j(self, duration_s, flops, hbm_bytes):
+        """Chip energy of replicas over ``duration_s`` that did ``flops`` and moved ``hbm_bytes``
+        (each replica's totals; arrays work elementwise): its activity power model."""
+        return self.rack.chip_energy_j(self.chips, duration_s, flops, hbm_bytes, self.peak_flops,
+                                       self.hbm_bytes_per_s)
 
 
 def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: RequestLog,
@@ -69,7 +78,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "steps": rp.steps,
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
-        "energy_j": hw.energy_j(dur, rp.busy_s),
+        "energy_j": hw.energy_j(dur, rp.flops, rp.hbm_bytes),
         "saturated": saturated,
         "saturated_since_s": since,
     })

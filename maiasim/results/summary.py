@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import PERCENTILES, ordered
+from .economics import FleetEnergy
 from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
 #: the per-request latencies the summary gives percentiles of (``ttft_s`` -> ``ttft_p99_s``, ...)
@@ -21,15 +22,16 @@ LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
 
 
 def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float, chips: int,
-                  chip_hour_usd: float, energy_j: float) -> pd.DataFrame:
+                  chip_hour_usd: float, cost_basis: str, fleet: FleetEnergy) -> pd.DataFrame:
     """The summary of a run from its requests frame.
 
     ``workloads``: the scenario's workloads (``name``, ``slo``); ``chips``: chips of the fleet;
-    ``energy_j``: the fleet's energy over the run. Cost and energy are shared between workloads
-    by tokens processed (prompt and generated), the work that used the chips."""
+    ``chip_hour_usd`` on ``cost_basis``; ``fleet``: the fleet's energy over the run at the chip,
+    rack and wall, and its racks. Cost and energy are shared between workloads by tokens processed
+    (prompt and generated), the work that used the chips."""
     dur = max(duration_s, 1e-12)
     cost_total = chips * chip_hour_usd * dur / 3600.0
-    energy_total = energy_j
+    energy_total = fleet.chip_j
     rows = []
     groups = [(w.name, w.slo, req[req.workload == w.name]) for w in workloads]
     groups.append(("all", None, req))
@@ -67,8 +69,18 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["cost_usd"] = cost
         row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
         row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+        row["cost_basis"] = cost_basis
+        row["usd_per_chip_hour"] = chip_hour_usd
         row["energy_j"] = energy
         row["tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        for where, total in (("rack", fleet.rack_j), ("wall", fleet.wall_j)):
+            e = total * share
+            row[f"energy_{where}_j"] = e
+            row[f"tokens_per_joule_{where}"] = out_tok / e if e > 0 else np.nan
+        row["racks"] = fleet.racks
+        row["rack_kw"] = fleet.rack_kw
+        row["tok_s_per_rack_kw"] = (out_tok / dur / fleet.provisioned_kw
+                                    if fleet.provisioned_kw > 0 else np.nan)
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]

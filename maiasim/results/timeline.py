@@ -36,7 +36,7 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     zeros = np.zeros(nb)
     cols = {"time_s": edges[:-1], "throughput_tok_s": zeros, "prefill_tok_s": zeros,
             "queue_depth": zeros, "batch_size": zeros, "kv_used_frac": zeros,
-            "busy_frac": zeros}
+            "busy_frac": zeros, "power_w": zeros, "power_rack_w": zeros}
     if st is None or not len(st):
         return pd.DataFrame(cols)
     a = st.arrays()
@@ -62,8 +62,28 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     cols["queue_depth"] = _queue_integral(records, edges, dur) / width
     cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
     cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (width * n_rep * cap)
-    cols["power_w"] = hw.energy_j(width * n_rep, busy) / width
+    cols["power_w"] = _chip_power(records, hw, duration_s, a["replica"][seg], ov, b, nb, width)
+    cols["power_rack_w"] = cols["power_w"] + _beside_chips_w(hw)
     return pd.DataFrame(cols)
+
+
+def _chip_power(records: Records, hw: ReplicaHardware, duration_s: float, rep: np.ndarray,
+                ov: np.ndarray, b: np.ndarray, nb: int, width: np.ndarray) -> np.ndarray:
+    """Mean chip power per bin: every chip's idle draw all the time, plus each replica's active
+    energy (its activity model's total less idle) spread over the time it ran steps, so the bins
+    add up to the replicas' energy exactly."""
+    rp = records.replicas
+    dur = max(duration_s, 1e-12)
+    idle_w = hw.chips * hw.idle_power_w  # one replica
+    active = hw.energy_j(dur, rp.flops, rp.hbm_bytes) - idle_w * dur
+    rate = np.divide(active, rp.busy_s, out=np.zeros_like(active), where=rp.busy_s > 0)
+    return (idle_w * hw.replicas * width + np.bincount(b, rate[rep] * ov, nb)) / width
+
+
+def _beside_chips_w(hw: ReplicaHardware) -> float:
+    """The constant host and network power of the trays the fleet occupies."""
+    chips = hw.replicas * hw.chips
+    return (hw.rack.host_energy_j(chips, 1.0) + hw.rack.network_energy_j(chips, 1.0))
 
 
 def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray,

@@ -25,6 +25,7 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec, Float, Int
 from ..spec.model import ModelSpec
 from .cost import CostConfig
+from .datacenter import DatacenterConfig
 from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, RouterConfig
 from .engine_cfg import EngineConfig, UncertaintyConfig
 from .fields import ConfigModel
@@ -56,6 +57,7 @@ class Scenario(ConfigModel):
     router: RouterConfig = RouterConfig()
     workload: list[WorkloadConfig] = Field(min_length=1)
     cost: CostConfig = CostConfig()
+    datacenter: DatacenterConfig = DatacenterConfig()
     engine: EngineConfig = EngineConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
 
