@@ -12,10 +12,10 @@ from conftest import SMALL
 import maiasim as ms
 from maiasim import cli
 from maiasim.catalog import prices
+from maiasim.physics.datacenter import rack_for
 from maiasim.physics.ownership import OwnershipTerms, ownership_parts, ownership_usd_per_chip_hour
 from maiasim.results.economics import chip_hour_usd
 from maiasim.scenario import CostConfig, DatacenterConfig
-from maiasim.physics.datacenter import rack_for
 
 
 def _sc(**top):
