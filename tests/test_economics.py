@@ -140,3 +140,22 @@ def test_run_prints_the_basis(tmp_path, capsys):
 def test_rack_for_an_inline_chip_invents_nothing():
     rack = rack_for("my-chip", ms.catalog.chip("h100"), DatacenterConfig())
     assert (rack.host_w_per_tray, rack.network_w_per_chip, rack.chips_per_tray) == (0, 0, 1)
+
+
+def test_uncertainty_bands_sample_price_power_and_pue():
+    d = copy.deepcopy(SMALL)
+    d.pop("cost")
+    d["horizon_s"] = 20
+    sc = ms.from_dict(d)
+    res = ms.simulate(sc, uncertainty=8)
+    u = res.uncertainty
+    for k in ("figure_pue", "figure_chip_capex_usd", "figure_power_scale",
+              "figure_electricity_usd_per_kwh", "figure_lifetime_years"):
+        assert k in u.columns and u[k].nunique() == 8, k
+    s = res.summary.iloc[-1]
+    assert s.tokens_per_usd_p5 < s.tokens_per_usd_p50 < s.tokens_per_usd_p95
+    assert s.tokens_per_joule_wall_p5 < s.tokens_per_joule_wall_p95
+    # a figure the scenario sets is held at its value
+    d["cost"] = {"chip_hour_usd": 2.0, "basis": "ownership"}
+    held = ms.simulate(ms.from_dict(d), uncertainty=3).uncertainty
+    assert (held.usd_per_chip_hour == 2.0).all()

@@ -47,10 +47,13 @@ def rack_for(name: str, chip: ChipSpec, dc, draw: dict | None = None) -> RackPow
     """The chip family's :class:`RackPower` under the scenario's ``datacenter`` section ``dc``.
 
     ``draw``: figures drawn from their ranges (keys ``pue``, ``host_w_per_tray``,
-    ``network_w_per_chip``), for uncertainty bands. Raises :class:`ScenarioError` for a budget
-    below one tray's idle power, or ``catalog`` for a family without a rated rack power."""
+    ``network_w_per_chip``, ``power_scale``), for uncertainty bands. Raises
+    :class:`ScenarioError` for a budget below one tray's idle power, or ``catalog`` for a family
+    without a rated rack power."""
     pl = placement_values(name, dc, draw)
     shape = prices.power_shape()
+    k = _v(shape.scale, draw, "power_scale")
+    idle = shape.idle * k
     pue = dc.pue if dc.pue is not None else _v(prices.facility().pue, draw, "pue")
     tdp = chip.power_w
     cap, freq, trays = tdp, 1.0, pl["trays_per_rack"]
@@ -62,12 +65,12 @@ def rack_for(name: str, chip: ChipSpec, dc, draw: dict | None = None) -> RackPow
                                 f"no rated rack power for {name!r}; give a number of watts")
     if budget is not None:
         try:
-            cap, freq, trays = cap_for_budget(float(budget), tdp, shape.idle, pl["chips_per_tray"],
+            cap, freq, trays = cap_for_budget(float(budget), tdp, idle, pl["chips_per_tray"],
                                               pl["trays_per_rack"], pl["host_w_per_tray"],
                                               pl["network_w_per_chip"])
         except BudgetTooLow as e:
             raise ScenarioError(f"datacenter.rack_power_budget_w: {e}") from None
-    return RackPower(tdp_w=tdp, idle=shape.idle, a_mfu=shape.a_mfu, b_mbu=shape.b_mbu,
+    return RackPower(tdp_w=tdp, idle=idle, a_mfu=shape.a_mfu * k, b_mbu=shape.b_mbu * k,
                      chips_per_tray=pl["chips_per_tray"], trays_per_rack=trays,
                      host_w_per_tray=pl["host_w_per_tray"],
                      network_w_per_chip=pl["network_w_per_chip"], pue=pue, cap_w=cap, freq=freq)

@@ -36,8 +36,11 @@ class Result:
     edit never reaches a later computation.
     """
 
-    def __init__(self, scenario: Scenario, records: Records):
+    def __init__(self, scenario: Scenario, records: Records, draw: dict | None = None):
+        """``draw``: price, power and PUE figures drawn from their catalog ranges (uncertainty
+        bands, :mod:`maiasim.studies.uncertainty`); None for the catalog's values."""
         self.scenario = scenario
+        self._draw = draw
         self.records = records
         self.duration_s = float(records.end_s)
         # the replica's physics, read once, here, from the resolved scenario the engine ran:
@@ -46,7 +49,7 @@ class Result:
         self.step_model = b.step
         self.memory_plan = b.memory
         #: the chip's racks, power model and PUE, as build capped it (maiasim.physics.power)
-        self.rack = rack_for(scenario.chip_name, scenario.chip_spec(), scenario.datacenter)
+        self.rack = rack_for(scenario.chip_name, scenario.chip_spec(), scenario.datacenter, draw)
         self._hw = ReplicaHardware.of(b.chip, b.precisions.gemm, b.memory, scenario.replicas,
                                       b.chips_per_replica, self.rack)
 
@@ -113,7 +116,7 @@ class Result:
     def _price(self) -> tuple[float, str, str]:
         chips = self.scenario.chips
         return chip_hour_usd(self.scenario.cost, self.scenario.chip_name, self.records.build.chip,
-                             rack=self.rack,
+                             rack=self.rack, draw=self._draw,
                              avg_power_w=self.energy.avg_it_power_w_per_chip(chips,
                                                                              self.duration_s))
 

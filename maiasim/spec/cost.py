@@ -79,6 +79,7 @@ class PowerShape(Spec):
     idle: Float = Field(ge=0, le=1)
     a_mfu: Float = Field(ge=0, le=10)
     b_mbu: Float = Field(ge=0, le=10)
+    scale: Figure  # a factor on all three, 1.0 nominal; its range is sampled by the bands
     source: str = Field(min_length=1)
 
 
