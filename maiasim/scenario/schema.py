@@ -57,7 +57,9 @@ class Scenario(ConfigModel):
     router: RouterConfig = RouterConfig()
     workload: list[WorkloadConfig] = Field(min_length=1)
     cost: CostConfig = CostConfig()
-    datacenter: DatacenterConfig = DatacenterConfig()
+    datacenter: DatacenterConfig = Field(default=DatacenterConfig(), description=(
+        "Racks, a rack power budget (caps and slows the chips) and the facility's PUE; "
+        "docs/economics.md."))
     engine: EngineConfig = EngineConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
 
