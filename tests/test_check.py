@@ -144,12 +144,14 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
 DIRECTIONS = {
     "higher is worse": ["rejected", "dropped", "in_flight", "duration_s", "cost_usd",
                         "usd_per_mtok", "energy_j", "preemptions", "unknown_time_s",
+                        "usd_per_chip_hour", "energy_rack_j", "energy_wall_j",
                         *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
                           for p in ("p50", "p90", "p99", "mean")]],
     "lower is worse": ["completed", "throughput_tok_s", "prompt_tok_s", "request_rate_per_s",
-                       "goodput_req_s", "slo_attainment", "tokens_per_usd", "tokens_per_joule"],
+                       "goodput_req_s", "slo_attainment", "tokens_per_usd", "tokens_per_joule",
+                       "tokens_per_joule_rack", "tokens_per_joule_wall", "tok_s_per_rack_kw"],
     "must stay true": ["slo_met"],
-    None: ["workload", "requests", "bogus"],
+    None: ["workload", "requests", "bogus", "cost_basis", "racks", "rack_kw"],
 }
 
 
