@@ -159,3 +159,16 @@ def test_uncertainty_bands_sample_price_power_and_pue():
     d["cost"] = {"chip_hour_usd": 2.0, "basis": "ownership"}
     held = ms.simulate(ms.from_dict(d), uncertainty=3).uncertainty
     assert (held.usd_per_chip_hour == 2.0).all()
+
+
+def test_run_price_flag_overrides_on_the_basis(tmp_path, capsys):
+    import yaml
+
+    d = copy.deepcopy(SMALL)
+    d["horizon_s"] = 5
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert cli.main(["run", str(p), "-q", "--basis", "ownership", "--price", "1.5"]) == 0
+    assert "cost basis ownership: $1.500 per chip-hour" in capsys.readouterr().out
+    assert cli.main(["run", str(p), "-q", "--price", "-2"]) == 2
+    assert "cost.chip_hour_usd" in capsys.readouterr().err

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a field, e.g. deployment.replicas=8")
     p.add_argument("--basis", choices=("rental", "ownership"),
                    help="price chip-hours by rental or ownership (sets cost.basis)")
+    p.add_argument("--price", type=float, metavar="USD",
+                   help="USD per chip-hour on the basis, replacing the catalog's figure (sets "
+                        "cost.chip_hour_usd)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -39,8 +42,9 @@ def format_summary(df: pd.DataFrame) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """Run the scenario; write frames (and plots) to ``-o`` when given."""
-    sc = load(args.scenario, [*(args.set or []), *([f"cost.basis={args.basis}"]
-                                                   if args.basis else [])])
+    sets = [*(args.set or []), *([f"cost.basis={args.basis}"] if args.basis else []),
+            *([f"cost.chip_hour_usd={args.price!r}"] if args.price is not None else [])]
+    sc = load(args.scenario, sets)
     out = output_dir(args.output) if args.output else None
     res = simulate(sc, progress=not args.quiet and sys.stderr.isatty())
     d = sc.deployment

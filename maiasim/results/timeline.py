@@ -36,8 +36,10 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     zeros = np.zeros(nb)
     cols = {"time_s": edges[:-1], "throughput_tok_s": zeros, "prefill_tok_s": zeros,
             "queue_depth": zeros, "batch_size": zeros, "kv_used_frac": zeros,
-            "busy_frac": zeros, "power_w": zeros, "power_rack_w": zeros}
-    if st is None or not len(st):
+            "busy_frac": zeros}
+    if st is None or not len(st):  # no step ran: every chip idles
+        cols["power_w"] = zeros + hw.replicas * hw.chips * hw.idle_power_w
+        cols["power_rack_w"] = cols["power_w"] + _beside_chips_w(hw)
         return pd.DataFrame(cols)
     a = st.arrays()
     s, e = a["start_s"], a["end_s"]
