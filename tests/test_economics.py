@@ -135,6 +135,7 @@ def test_run_prints_the_basis(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "cost_basis" in out and "usd_per_chip_hour" in out
     assert "cost basis ownership:" in out
+    assert "capex" in out  # the scenario's bare (rental) price is dropped, not relabelled
 
 
 def test_rack_for_an_inline_chip_invents_nothing():

@@ -13,7 +13,7 @@ import pandas as pd
 from ..errors import UsageError
 from ..scenario import Scenario
 from ..studies.plan import MAX_REPLICAS, plan, plot_plan
-from .options import load, split_list
+from .options import load, split_list, with_basis
 
 HELP = "find the cheapest fleet that meets every SLO"
 
@@ -104,8 +104,7 @@ def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None
 def command(args: argparse.Namespace) -> int:
     """Exit 0 when at least one plan is feasible, 1 when none is, 2 on bad input."""
     chips, tp, prices = _parse(args)
-    sc = load(args.scenario, [*(args.set or []), *([f"cost.basis={args.basis}"]
-                                                   if args.basis else [])])
+    sc = with_basis(load(args.scenario, args.set), args.basis)
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
               progress=not args.quiet and sys.stderr.isatty())

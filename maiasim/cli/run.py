@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import plot
 from ..api import simulate
-from .options import load, output_dir
+from .options import load, output_dir, with_basis
 
 HELP = "simulate a scenario and print its summary"
 
@@ -42,9 +42,7 @@ def format_summary(df: pd.DataFrame) -> str:
 
 def command(args: argparse.Namespace) -> int:
     """Run the scenario; write frames (and plots) to ``-o`` when given."""
-    sets = [*(args.set or []), *([f"cost.basis={args.basis}"] if args.basis else []),
-            *([f"cost.chip_hour_usd={args.price!r}"] if args.price is not None else [])]
-    sc = load(args.scenario, sets)
+    sc = with_basis(load(args.scenario, args.set), args.basis, args.price)
     out = output_dir(args.output) if args.output else None
     res = simulate(sc, progress=not args.quiet and sys.stderr.isatty())
     d = sc.deployment
