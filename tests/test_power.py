@@ -128,3 +128,11 @@ def test_racks_and_tokens_per_rack_kw():
     assert s.racks == 1 and rack.chips_per_tray == 4  # 8 Maia 200 chips: 2 trays, one rack
     assert s.tok_s_per_rack_kw == pytest.approx(
         s.throughput_tok_s / (8 * rack.provisioned_w_per_chip() / 1e3))
+
+
+def test_oversubscription_what_if_fits_more_racks_at_the_measured_peak():
+    r = ms.simulate(_sc())
+    o = r.oversubscription(1e6)  # a 1 MW IT budget
+    assert o["rack_w_measured_peak"] <= o["rack_w_rated"]
+    assert o["racks_at_rated"] == int(1e6 // o["rack_w_rated"])
+    assert o["racks_at_measured_peak"] >= o["racks_at_rated"] and o["more_racks_frac"] >= 0

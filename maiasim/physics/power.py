@@ -126,3 +126,10 @@ def clock_ratio(cap_w: float, tdp_w: float, idle: float) -> float:
     if cap_w >= tdp_w:
         return 1.0
     return max(0.0, (cap_w - idle_w) / (tdp_w - idle_w)) ** (1.0 / 3.0)
+
+
+def racks_under_budget(facility_w: float, per_rack_w: float) -> int:
+    """Racks that fit under a facility power budget (IT watts) at ``per_rack_w`` each."""
+    if not per_rack_w > 0:
+        return 0
+    return int(facility_w // per_rack_w)

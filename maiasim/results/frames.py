@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..engine.records import Records
 from ..physics.datacenter import rack_for
+from ..physics.power import racks_under_budget
 from ..scenario import Scenario
 from .economics import FleetEnergy, chip_hour_usd
 from .replicas import ReplicaHardware, replicas_frame
@@ -111,6 +112,21 @@ class Result:
         """The run's energy at the chip, rack and wall, and the racks it occupies."""
         return FleetEnergy.of(self.rack, self.scenario.chips, self.duration_s,
                               float(self._replicas.energy_j.sum()))
+
+    def oversubscription(self, facility_w: float) -> dict[str, float]:
+        """Power oversubscription what-if: racks of this fleet that fit under a facility budget of
+        ``facility_w`` IT watts when provisioned at their rated peak (``rack_kw``) versus at the
+        peak the run measured (the timeline's highest bin of rack power, per tray in use, times
+        the trays of a full rack), and the share more the measured peak admits (POLCA's
+        argument, HF §4d)."""
+        trays = max(self.rack.trays(self.scenario.chips), 1)
+        measured = (float(self._timeline.power_rack_w.max()) / trays
+                    * self.rack.trays_per_rack)
+        rated_n = racks_under_budget(facility_w, self.energy.rack_kw * 1e3)
+        measured_n = racks_under_budget(facility_w, measured)
+        return {"rack_w_rated": self.energy.rack_kw * 1e3, "rack_w_measured_peak": measured,
+                "racks_at_rated": rated_n, "racks_at_measured_peak": measured_n,
+                "more_racks_frac": measured_n / rated_n - 1.0 if rated_n else float("nan")}
 
     @cached_property
     def _price(self) -> tuple[float, str, str]:
