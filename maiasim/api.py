@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .build import build
+from .build import build_fleet
 from .engine import run
 from .results.frames import Result
 from .scenario import Scenario, from_dict, load_scenario
@@ -24,7 +24,7 @@ def simulate(scenario: Scenario | dict | str | os.PathLike, *, progress: bool = 
     n = sc.uncertainty.samples if uncertainty is None else int(uncertainty)
     if n:
         return _unc.run(sc, n, calibration=calibration, progress=progress)
-    return Result(sc, run(build(sc, calibration), progress=progress))
+    return Result(sc, run(build_fleet(sc, calibration), progress=progress))
 
 
 def _as_scenario(scenario: object) -> Scenario:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ScenarioError
+from .errors import DoesNotFit, ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
+from .physics.cost import chip_hour_usd
 from .physics.datacenter import capped, rack_for
+from .physics.power import RackPower
 from .scenario import Scenario
+from .scenario.fleet import PoolConfig
 from .spec.calibration import Calibration
 from .spec.hardware import ChipSpec
 from .spec.model import ModelSpec
@@ -21,10 +24,11 @@ from .spec.model import ModelSpec
 
 @dataclass(frozen=True)
 class Build:
-    """A scenario resolved: its chip, model and calibration, and the physics of one replica
-    (every replica of a scenario is the same)."""
+    """One pool resolved: its chip, model and calibration, and the physics of one replica
+    (every replica of a pool is the same)."""
 
     scenario: Scenario
+    pool: PoolConfig
     chip: ChipSpec
     model: ModelSpec
     calibration: Calibration
@@ -32,6 +36,10 @@ class Build:
     parallel: Parallelism
     memory: MemoryPlan
     step: StepCostModel
+    chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
+    cost_source: str = ""  #: where that price came from
+    cost_basis: str = ""  #: ``rental`` or ``ownership`` (ownership here at provisioned power)
+    rack: RackPower | None = None  #: the chip's racks, power model and PUE
 
     @property
     def chips_per_replica(self) -> int:
@@ -39,23 +47,65 @@ class Build:
         return self.parallel.chips
 
 
+@dataclass(frozen=True)
+class Fleet:
+    """A scenario resolved pool by pool, in the scenario's order; replicas are numbered across the
+    fleet, pool after pool (``first[i]`` is pool i's first replica)."""
+
+    scenario: Scenario
+    pools: tuple[Build, ...]
+
+    @property
+    def first(self) -> list[int]:
+        """Global index of each pool's first replica."""
+        out, n = [], 0
+        for b in self.pools:
+            out.append(n)
+            n += b.pool.replicas
+        return out
+
+
+def build_fleet(sc: Scenario, calibration: Calibration | None = None) -> Fleet:
+    """Resolve every pool of ``sc`` (``calibration`` replaces a single-pool scenario's; see
+    :func:`build` for the errors)."""
+    if calibration is not None and len(sc.pools) != 1:
+        sc.pool()  # a clear error: one calibration cannot stand for several pools
+    return Fleet(sc, tuple(build_pool(sc, p, calibration) for p in sc.pools))
+
+
 def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
-    """Resolve ``sc`` (raises :class:`~maiasim.errors.ScenarioError` for a precision the chip
-    lacks and :class:`~maiasim.errors.DoesNotFit` when the model does not fit)."""
-    chip, model = sc.chip_spec(), sc.model_spec()
-    chip = capped(chip, rack_for(sc.chip_name, chip, sc.datacenter))  # a rack budget slows it
-    calib = calibration or sc.calibration()
-    d, s = sc.deployment, sc.deployment.scheduler
-    prec = Precisions(sc.precision.weights, sc.precision.activations, sc.precision.kv_cache)
+    """Resolve a single-pool scenario (raises :class:`~maiasim.errors.ScenarioError` for a
+    precision the chip lacks and :class:`~maiasim.errors.DoesNotFit` when the model does not
+    fit; a fleet of several pools: :func:`build_fleet`)."""
+    return build_pool(sc, sc.pool(), calibration)
+
+
+def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None = None) -> Build:
+    """Resolve one pool of ``sc``."""
+    chip, model = pool.chip_spec(), pool.model_spec()
+    rack = rack_for(pool.chip_name, chip, sc.datacenter)
+    chip = capped(chip, rack)  # a rack power budget slows compute-bound work
+    calib = calibration or pool.calibration()
+    d, s = pool.deployment, pool.deployment.scheduler
+    prec = Precisions(pool.precision.weights, pool.precision.activations,
+                      pool.precision.kv_cache)
+    where = "precision" if sc.fleet is None else f"pool {pool.name}: precision"
     for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
         if p not in chip.peak_tflops:
             have = ", ".join(sorted(chip.peak_tflops))
-            raise ScenarioError(f"precision: {what} need {p} tensor math, which {sc.chip_name} "
+            raise ScenarioError(f"{where}: {what} need {p} tensor math, which {pool.chip_name} "
                                 f"does not support (supported: {have})")
-    par = Parallelism(d.tensor_parallel, d.pipeline_parallel)
-    mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
-                      max_num_seqs=s.max_num_seqs, hbm_utilization=s.hbm_utilization,
-                      block_tokens=s.block_tokens)
+    par = Parallelism(d.tensor_parallel, d.pipeline_parallel, d.expert_parallel,
+                      d.expert_imbalance)
+    try:
+        mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
+                          max_num_seqs=s.max_num_seqs, hbm_utilization=s.hbm_utilization,
+                          block_tokens=s.block_tokens)
+    except DoesNotFit as e:
+        if sc.fleet is None:
+            raise
+        raise DoesNotFit(f"pool {pool.name}: {e}") from None
     step = StepModel(chip, model, prec, par, calib,
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
-    return Build(sc, chip, model, calib, prec, par, mem, step)
+    usd, basis, source = chip_hour_usd(pool.cost, pool.chip_name, chip, rack=rack)
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, usd, source, basis, rack)

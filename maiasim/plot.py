@@ -68,13 +68,17 @@ def _headroom(ax, values, floor: float = 0.0) -> None:
 
 
 def _run_label(res) -> str:
-    """chip, fleet and model: "16 x maia200 (4 x TP4), llama-3.1-70b fp8"."""
-    s = res.scenario
-    d = s.deployment
-    par = f"TP{d.tensor_parallel}" + (f"/PP{d.pipeline_parallel}" if d.pipeline_parallel > 1
-                                      else "")
-    return (f"{s.chips} x {s.hardware.chip} ({s.replicas} x {par}), {s.model} "
-            f"{s.precision.weights}")
+    """chip, fleet and model: "16 x maia200 (4 x TP4), llama-3.1-70b fp8" (a fleet: per pool)."""
+    parts = []
+    for p in res.scenario.pools:
+        d = p.deployment
+        par = f"TP{d.tensor_parallel}" + (f"/PP{d.pipeline_parallel}" if d.pipeline_parallel > 1
+                                          else "")
+        par += f"/EP{d.expert_parallel}" if d.expert_parallel > 1 else ""
+        name = "" if len(res.scenario.pools) == 1 else f"{p.name}: "
+        parts.append(f"{name}{p.chips} x {p.chip_name} ({p.replicas} x {par}), {p.model_name} "
+                     f"{p.precision.weights}")
+    return "; ".join(parts)
 
 
 def latency_cdf(res, path: str | os.PathLike | None = None):
@@ -169,11 +173,11 @@ def timeline(res, path: str | os.PathLike | None = None):
 
     ax = axes[3]
     hw = res._hw
-    full_kw = hw.replicas * hw.chips * hw.power_w / 1e3
+    full_kw = float((hw.chips * hw.power_w).sum()) / 1e3
+    idle_kw = float((hw.chips * hw.idle_power_w).sum()) / 1e3
     ax.plot(x, tl.power_w / 1e3, color="C4", label="all chips")
     ax.axhline(full_kw, ls="--", lw=0.8, color="grey", label=f"full power {full_kw:,.3g} kW")
-    ax.axhline(hw.replicas * hw.chips * hw.idle_power_w / 1e3, ls=":", lw=0.8, color="grey",
-               label=f"idle {hw.replicas * hw.chips * hw.idle_power_w / 1e3:,.3g} kW")
+    ax.axhline(idle_kw, ls=":", lw=0.8, color="grey", label=f"idle {idle_kw:,.3g} kW")
     ax.set_ylabel("chip power\n(kW)")
     ax.set_ylim(0, full_kw * 1.1)
     ax.legend(fontsize=8, loc="lower right", ncols=3)
@@ -255,10 +259,12 @@ def breakdown(res, path: str | os.PathLike | None = None):
     ax.set_xlim(0, float(b.time_s.max()) * 1e3 * 1.3)
     ax.set_xlabel("milliseconds per decode step")
     ax.grid(alpha=0.3, axis="x")
-    s = res.scenario
+    p = next(q for q in res.scenario.pools if q.name == attrs["pool"])
+    where = "" if len(res.scenario.pools) == 1 else f"pool {p.name}: "
     step_ms = attrs.get("step_s", float(b.time_s.sum())) * 1e3
-    ax.set_title(f"decode step on {s.hardware.chip} (TP{s.deployment.tensor_parallel}), {s.model} "
-                 f"{s.precision.weights}: {step_ms:.3g} ms\nbatch {attrs.get('batch', '?')} "
+    ax.set_title(f"{where}decode step on {p.chip_name} (TP{p.deployment.tensor_parallel}), "
+                 f"{p.model_name} {p.precision.weights}: {step_ms:.3g} ms\nbatch "
+                 f"{attrs.get('batch', '?')} "
                  f"sequences at {attrs.get('context_tokens', 0):,} tokens of context each "
                  "(the run's mean batch and context)", fontsize=10)
     return _done(fig, path)

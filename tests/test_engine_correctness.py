@@ -9,6 +9,7 @@ were handed out by reference.
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_scenario
 
 import maiasim as ms
 
@@ -164,3 +165,13 @@ def test_the_last_timeline_bin_is_a_mean_over_the_time_it_covers():
     out = float((tl.throughput_tok_s * width).sum())
     assert out == pytest.approx(float(res.replicas.tokens.sum()), rel=1e-9)
     assert tl.busy_frac.iloc[-1] > 0.5 * tl.busy_frac.iloc[:-1].mean()
+
+
+def test_a_run_that_drains_before_max_drain_s_ends_with_its_last_event():
+    """A drain limit that is never reached must not stretch the run: before the fix the duration
+    was horizon + max_drain_s, and every rate in the summary was diluted by the idle tail."""
+    sc = small_scenario(**{"engine.max_drain_s": 600.0})
+    free = ms.simulate(small_scenario())
+    capped = ms.simulate(sc)
+    assert capped.duration_s == free.duration_s < sc.horizon_s + 60
+    pd.testing.assert_frame_equal(capped.summary, free.summary)

@@ -191,8 +191,8 @@ def test_replicas_that_help_are_not_cut_short(counted):
     assert r.replicas >= 4 and counted[:3] == [1, 2, 4]
 
 
-def _p(excess: float, queued: float = 0.0, incomplete: int = 0) -> plan_mod._Probe:
-    return plan_mod._Probe(False, "", excess, incomplete, queued)
+def _p(excess: float, queued: float = 0.0, incomplete: int = 0) -> plan_mod.Probe:
+    return plan_mod.Probe(False, "", excess, incomplete, queued)
 
 
 @pytest.mark.parametrize("prev, cur, helps", [

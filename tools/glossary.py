@@ -27,6 +27,7 @@ FRAMES: tuple[tuple[columns.Frame, str], ...] = (
     ("replicas", "`Result.replicas`, `replicas.csv`: one row per replica."),
     ("timeline", "`Result.timeline`, `timeline.csv`: one row per time bin of "
                  "`engine.timeline_bin_s`."),
+    ("pools", "`Result.pools`, `pools.csv`: one row per pool of the fleet."),
     ("breakdown", "`Result.breakdown()`: one row per operator of a representative decode step."),
 )
 

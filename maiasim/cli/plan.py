@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..scenario import Scenario
+from ..studies.fleet_plan import plan_fleet
 from ..studies.plan import MAX_REPLICAS, plan, plot_plan
 from .options import load, split_list, with_basis
 
@@ -104,7 +105,10 @@ def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None
 def command(args: argparse.Namespace) -> int:
     """Exit 0 when at least one plan is feasible, 1 when none is, 2 on bad input."""
     chips, tp, prices = _parse(args)
-    sc = with_basis(load(args.scenario, args.set), args.basis)
+    sc = load(args.scenario, args.set)
+    if sc.fleet is not None:
+        return _fleet_command(args, sc, chips, tp, prices)
+    sc = with_basis(sc, args.basis)
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
               progress=not args.quiet and sys.stderr.isatty())
@@ -139,5 +143,33 @@ def command(args: argparse.Namespace) -> int:
         plot_plan(df, out, targets)
         print(f"wrote {out}")
     if not len(feas):
+        return 1
+    return 0
+
+
+def _fleet_command(args: argparse.Namespace, sc: Scenario, chips, tp, prices) -> int:
+    """A fleet template: search each pool's replica count (pools keep their chip and TP)."""
+    if chips or tp or prices or args.plot:
+        raise UsageError("--chips, --tp, --price and --plot plan a single pool; a fleet template "
+                         "keeps its pools' chips, parallelism and prices (edit them, or --set)")
+    df = plan_fleet(sc, max_replicas=args.max_replicas,
+                    progress=not args.quiet and sys.stderr.isatty())
+    total = df.iloc[-1]
+    print(f"{sc.name}: fleet template of {len(sc.pools)} pools, SLOs {_slo_text(sc)}; replicas "
+          f"per pool searched ({int(total.simulations)} simulations)")
+    show = ["pool", "role", "chip", "model", "tensor_parallel", "replicas", "chips",
+            "cost_per_hour_usd", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified",
+            "fewer_meets_slo"]
+    view = df[show].rename(columns={"tensor_parallel": "tp", "cost_per_hour_usd": "usd_per_hour"})
+    for c in ("tp", "replicas", "chips", "verified", "fewer_meets_slo"):
+        view[c] = view[c].map(_cell)
+    print(view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-"))
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+        print(f"wrote {out}")
+    if not bool(total.feasible):
+        print(f"no feasible fleet: {total.reason}")
         return 1
     return 0

@@ -40,18 +40,27 @@ def format_summary(df: pd.DataFrame) -> str:
     return view.to_string(index=False, float_format=lambda x: f"{x:,.4g}")
 
 
+#: the pools columns printed for a fleet of several pools
+POOL_COLUMNS = ("pool", "role", "chip", "model", "chips", "requests", "output_tokens",
+                "busy_frac", "usd_per_chip_hour", "cost_usd", "saturated_replicas")
+
+
+def format_pools(df: pd.DataFrame) -> str:
+    """The pools frame as a terminal table: :data:`POOL_COLUMNS` only."""
+    return df[list(POOL_COLUMNS)].to_string(index=False, float_format=lambda x: f"{x:,.4g}")
+
+
 def command(args: argparse.Namespace) -> int:
     """Run the scenario; write frames (and plots) to ``-o`` when given."""
     sc = with_basis(load(args.scenario, args.set), args.basis, args.price)
     out = output_dir(args.output) if args.output else None
     res = simulate(sc, progress=not args.quiet and sys.stderr.isatty())
-    d = sc.deployment
-    print(f"{sc.name}: {sc.chips} x {sc.chip_name} as {sc.replicas} replicas of "
-          f"TP{d.tensor_parallel}/PP{d.pipeline_parallel}, {sc.model_name}, simulated "
-          f"{res.duration_s:,.1f} s")
+    print(f"{sc.name}: {sc.describe()}, simulated {res.duration_s:,.1f} s")
     print(format_summary(res.summary))
     print(f"cost basis {res.cost_basis}: ${res.chip_hour_usd:,.3f} per chip-hour; "
           f"{res.cost_source}")
+    if len(sc.pools) > 1:
+        print(format_pools(res.pools))
     for w in res.warnings:
         print(f"maiasim: warning: {w}", file=sys.stderr)
     if out is not None:

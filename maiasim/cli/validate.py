@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .. import engine, workload
-from ..build import build
+from ..build import build_fleet
 from .options import load
 
 HELP = "check a scenario file without running it"
@@ -21,11 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     """Load and resolve the scenario (raises on any problem) and print what it would run."""
     sc = load(args.scenario, args.set)
-    mem = build(sc).memory
+    fleet = build_fleet(sc)
     engine.check(sc)
     requests = workload.check(sc)  # the same checks run makes before drawing any request
-    print(f"{args.scenario}: valid. {sc.chips} x {sc.chip_name}, {sc.replicas} replicas, model "
-          f"{sc.model_name}; per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
-          f"{mem.kv_capacity_tokens:,} tokens per replica; about {requests:,.0f} requests "
-          f"expected in {sc.horizon_s:g} s")
+    print(f"{args.scenario}: valid. {sc.describe()}; about {requests:,.0f} requests expected in "
+          f"{sc.horizon_s:g} s")
+    for b in fleet.pools:
+        mem = b.memory
+        name = "" if sc.fleet is None else f"{b.pool.name}: "
+        print(f"  {name}per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
+              f"{mem.kv_capacity_tokens:,} tokens per replica")
     return 0

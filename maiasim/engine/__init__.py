@@ -1,6 +1,6 @@
 """The simulation engine: the only code that knows simpy.
 
-``run(build)`` simulates a resolved scenario and returns its :class:`~.records.Records`;
+``run(fleet)`` simulates a resolved scenario and returns its :class:`~.records.Records`;
 ``check(scenario)`` refuses, without running, what ``run`` would refuse at start.
 """
 
@@ -14,5 +14,6 @@ __all__ = ["ROUTERS", "SCHEDULERS", "check", "make_router", "make_scheduler", "r
 
 def check(sc: Scenario) -> None:
     """Raise ScenarioError for a routing or scheduling policy the engine does not have."""
-    router_class(sc.router.policy)
-    scheduler_class(sc.deployment.scheduler.policy)
+    for p in sc.pools:
+        router_class(p.router.policy)
+        scheduler_class(p.deployment.scheduler.policy)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..build import Build
+from ..build import Fleet
 from ..workload.streams import Stream, rng_for, streams
 from .fastforward import Cause
+from .fleet import FleetRouter, Links, Pool
 from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
@@ -46,28 +47,47 @@ class _ClosedLoop:
 
 
 class _Sim:
-    def __init__(self, b: Build, record_steps: bool):
-        sc = b.scenario
-        self.sc, self.build = sc, b
-        self.step, self.mem = b.step, b.memory
+    def __init__(self, f: Fleet, record_steps: bool):
+        sc = f.scenario
+        self.sc, self.fleet = sc, f
         self.streams = streams(sc)
         self.horizon = sc.horizon_s
         n = sum(len(s.prompt) for s in self.streams)
         self.rec = Records(n, sc.replicas, record_steps)
         self.env = simpy.Environment()
-        d = sc.deployment
-        self.router = make_router(sc.router.policy, sc.replicas, rng_for(sc.seed, "router"))
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
-        s = d.scheduler
-        sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
-        self.replicas = [
-            Replica(self.env, i, self.step, self.mem, sched, self.rec, self._finished,
-                    sc.engine.fast_forward, s.queue_timeout_s, cause)
-            for i in range(sc.replicas)
-        ]
-        self.max_context = sc.model_spec().max_context
-        self.max_tokens = d.scheduler.max_batch_tokens
-        self.chunked = d.scheduler.chunked_prefill
+        self.replicas: list[Replica] = []
+        self.pools: list[Pool] = []
+        for k, (b, first) in enumerate(zip(f.pools, f.first, strict=True)):
+            p, s = b.pool, b.pool.deployment.scheduler
+            sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
+            reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
+                            self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause)
+                    for i in range(p.replicas)]
+            # a fleet of one pool draws its router stream as a single-pool scenario always has
+            stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
+            router = make_router(p.router.policy, p.replicas, rng_for(sc.seed, stream))
+            self.pools.append(Pool(k, b, reps, router, first))
+            self.replicas += reps
+            self.rec.pool_of_replica[first:first + p.replicas] = k
+        fl = sc.fleet
+        self.router = FleetRouter(fl.router, fl.spill_over_per_replica, fl.admission) if fl \
+            else FleetRouter("least_load", 1.0, "none")
+        if fl is not None and any(p.role == "prefill" for p in self.pools):
+            kt = fl.kv_transfer
+            self.links = Links(sc.replicas, kt.path, kt.scale_out_bandwidth_bytes_per_s,
+                               kt.scale_out_latency_s)
+        self.in_transfer: set[int] = set()
+        # per workload: the pools that take its arrivals, and those that decode its hand-offs
+        self.entry, self.decode, self.wl_priority, self.wl_ttft = [], [], [], []
+        for w in sc.workload:
+            model = w.model or self.pools[0].model
+            serves = [p for p in self.pools if p.model == model and (
+                not p.build.pool.slo_classes or w.slo_class in p.build.pool.slo_classes)]
+            self.entry.append([p for p in serves if p.role != "decode"])
+            self.decode.append([p for p in serves if p.role == "decode"])
+            self.wl_priority.append(w.priority)
+            self.wl_ttft.append(w.slo.ttft_p99_s)
         self.next_id = 0
 
     def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:
@@ -78,25 +98,61 @@ class _Sim:
         r.n = self.next_id
         now = self.env.now
         r.workload[rid], r.arrival_s[rid], r.prompt[rid], r.output[rid] = wl, now, prompt, output
-        reason = ""
-        if prompt + output > self.max_context:
-            reason = "exceeds_max_context"
-        elif prompt + output + self.mem.per_sequence_tokens > self.mem.kv_capacity_tokens:
-            reason = "exceeds_kv_capacity"
-        elif not self.chunked and prompt > self.max_tokens:
-            reason = "prompt_exceeds_max_batch_tokens"
-        if reason:
-            r.status[rid], r.reason[rid] = REJECTED, REASON[reason]
+        reason, fits = "", []
+        for p in self.entry[wl]:
+            why = p.reject_reason(prompt, output)
+            if not why and p.role == "prefill" and output > 1:
+                why = self._decode_reason(wl, prompt, output)
+            if why:
+                reason = reason or why
+            else:
+                fits.append(p)
+        pool = self.router.pick(fits, prompt, self.wl_ttft[wl]) if fits else None
+        if pool is None:
+            r.status[rid] = REJECTED
+            r.reason[rid] = REASON[reason if not fits else "slo_admission"]
+            r.pool[rid] = (fits or self.entry[wl])[0].idx
             return False
-        i = self.router.pick()
-        r.replica[rid] = i
-        self.replicas[i].enqueue(Seq(rid, prompt, output, now, on_done))
+        rep = pool.route()
+        r.replica[rid], r.pool[rid] = rep.idx, pool.idx
+        seq = Seq(rid, prompt, output, now, on_done, self.wl_priority[wl])
+        seq.handoff = pool.role == "prefill" and output > 1  # one token: done at prefill
+        rep.enqueue(seq)
         return True
 
+    def _decode_reason(self, wl: int, prompt: int, output: int) -> str:
+        """Why no decode pool could take the request after its prefill ('' when one can)."""
+        reasons = [p.reject_reason(prompt, output) for p in self.decode[wl]]
+        return "" if "" in reasons else reasons[0]
+
     def _finished(self, replica: Replica, s: Seq) -> None:
-        self.router.done(replica.idx)
-        if s.on_done is not None:
+        pool = self.pools[self.rec.pool_of_replica[replica.idx]]
+        pool.done(replica)
+        if s.handoff:
+            self._hand_off(pool, replica, s)
+        elif s.on_done is not None:
             s.on_done()
+
+    def _hand_off(self, src: Pool, replica: Replica, s: Seq) -> None:
+        """A prefill pool's sequence produced its first token: send its KV cache to a decode
+        replica (over links it may have to wait for), which then queues it as prefilled."""
+        r, now = self.rec.requests, self.env.now
+        wl = int(r.workload[s.rid])
+        fits = [p for p in self.decode[wl] if not p.reject_reason(s.prompt, s.output)]
+        dst = self.router.pick(fits, s.prompt, None)
+        rep = dst.route()
+        _, end = self.links.reserve(now, src, replica.idx, dst, rep.idx, s.prompt)
+        r.prefill_replica[s.rid], r.replica[s.rid], r.pool[s.rid] = replica.idx, rep.idx, dst.idx
+        r.kv_transfer_s[s.rid] = end - now
+        seq = Seq(s.rid, s.prompt, s.output, s.arrival, s.on_done, s.priority)
+        seq.prefilled(s.first_token)
+        self.in_transfer.add(s.rid)
+
+        def arrive(_e, rid=s.rid):
+            self.in_transfer.discard(rid)
+            rep.enqueue(seq)
+
+        self.env.timeout(end - now).callbacks.append(arrive)
 
     def _open_loop(self, times: list, wls: list, prompts: list, outputs: list):
         env, submit = self.env, self.submit
@@ -132,22 +188,25 @@ class _Sim:
 
     def _finish(self) -> Records:
         rec, now = self.rec, self.env.now
-        if self.sc.engine.drain and (self.sc.engine.max_drain_s is None
-                                     or now < self.sc.horizon_s + self.sc.engine.max_drain_s):
-            # drained: the run ends with the last step or arrival (an interrupted jump leaves a
-            # stale timeout behind that must not stretch the duration)
+        empty = not self.in_transfer and not any(r.running or r.waiting for r in self.replicas)
+        if self.sc.engine.drain and (self.sc.engine.max_drain_s is None or empty):
+            # drained (before any max_drain_s): the run ends with the last step or arrival (an
+            # interrupted jump leaves a stale timeout behind that must not stretch the duration)
             last_arrival = (float(np.nanmax(rec.requests.arrival_s[: rec.requests.n]))
                             if rec.requests.n else 0.0)
             now = max([last_arrival] + [r.last_end for r in self.replicas])
         rec.end_s = now
         for rep in self.replicas:
             rep.finalize(now)
+        for rid in self.in_transfer:
+            rec.requests.reason[rid] = REASON["kv_transfer_at_end"]
+            rec.requests.generated[rid] = 1
         rec.requests.trim()
         r = rec.requests
         completed = r.status == COMPLETED
         assert np.all(r.generated[completed] == r.output[completed]), "token conservation violated"
         assert np.all(np.isin(r.status, (0, 1, 2, 3))), "request without a state"
-        rec.build = self.build
+        rec.fleet = self.fleet
         return rec
 
 
@@ -164,7 +223,7 @@ def _run_with_progress(env: simpy.Environment, horizon: float, end: float | None
         env.run(until=end)
 
 
-def run(b: Build, *, record_steps: bool = True, progress: bool = False) -> Records:
-    """Simulate the resolved scenario ``b`` and return its raw records (frames are built from
+def run(f: Fleet, *, record_steps: bool = True, progress: bool = False) -> Records:
+    """Simulate the resolved scenario ``f`` and return its raw records (frames are built from
     them in :mod:`maiasim.results`)."""
-    return _Sim(b, record_steps).run(progress)
+    return _Sim(f, record_steps).run(progress)

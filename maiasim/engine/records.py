@@ -23,6 +23,8 @@ REASONS = (
     "queued_at_end",
     "running_at_end",
     "recompute_exceeds_max_batch_tokens",
+    "slo_admission",
+    "kv_transfer_at_end",
 )
 REASON = {name: i for i, name in enumerate(REASONS)}
 
@@ -41,6 +43,9 @@ class RequestLog:
         self.output = np.zeros(n, np.int64)
         self.generated = np.zeros(n, np.int64)
         self.replica = np.full(n, -1, np.int32)
+        self.pool = np.full(n, -1, np.int16)  # the pool that served (decoded) it
+        self.prefill_replica = np.full(n, -1, np.int32)  # disaggregated: where it was prefilled
+        self.kv_transfer_s = np.full(n, np.nan)  # disaggregated: seconds its KV hand-off took
         self.preemptions = np.zeros(n, np.int32)
         self.status = np.full(n, IN_FLIGHT, np.int8)
         self.reason = np.zeros(n, np.int8)
@@ -111,4 +116,5 @@ class Records:
         self.jumps = array("d") if record_steps else None
         self.queue = array("d") if record_steps else None
         self.end_s = 0.0
-        self.build = None  #: the :class:`maiasim.build.Build` that was simulated
+        self.fleet = None  #: the :class:`maiasim.build.Fleet` that was simulated
+        self.pool_of_replica = np.zeros(n_replicas, np.int16)  #: each replica's pool index

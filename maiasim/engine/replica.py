@@ -28,9 +28,11 @@ class Seq:
     """A request's state while it lives in a replica."""
 
     __slots__ = ("rid", "prompt", "output", "arrival", "generated", "target", "done", "ctx_base",
-                 "finish_step", "first_token", "order", "on_done", "queued")
+                 "finish_step", "first_token", "order", "on_done", "queued", "priority",
+                 "handoff")
 
-    def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None):
+    def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None,
+                 priority: int = 0):
         self.rid, self.prompt, self.output, self.arrival = rid, prompt, output, arrival
         self.generated = 0  # tokens produced before the current (re)admission
         self.target = prompt  # prefill length: the prompt, or prompt + generated after preemption
@@ -41,6 +43,15 @@ class Seq:
         self.order = 0
         self.on_done = on_done
         self.queued = False  # in the replica's waiting queue
+        self.priority = priority  # lower is admitted first
+        self.handoff = False  # a prefill pool's sequence: its end hands it to a decode pool
+
+    def prefilled(self, first_token_s: float) -> Seq:
+        """Mark a decode pool's sequence whose prompt was prefilled elsewhere: its first token is
+        out and its KV cache arrives whole, so admission starts it decoding at once."""
+        self.generated, self.done, self.first_token = 1, self.target, first_token_s
+        self.order = -1  # admitted before (in the prefill pool): this queue's waits are logged
+        return self
 
 
 class Replica:
@@ -64,6 +75,7 @@ class Replica:
         self.ctx_sum = 0  # total context of decoding sequences
         self.kv_used = 0
         self.kv_peak = 0
+        self.backlog = 0  # prompt tokens still to prefill, queued or admitted (a routing signal)
         self._order = 0
         self._idle: simpy.Event | None = None
         self._jumping: Jump | None = None  # the fast-forward in progress
@@ -79,12 +91,21 @@ class Replica:
     # ---- arrivals ------------------------------------------------------------------------------
     def enqueue(self, s: Seq) -> None:
         """Queue a routed request; wake the idle loop, or cut a jump short if it can join."""
-        had_queue = bool(self.waiting)
-        self.waiting.append(s)
+        w = self.waiting
+        self.backlog += s.target - s.done
+        head = not w
+        if w and s.priority < w[-1].priority:  # ahead of every request of lower priority
+            i = next(i for i, x in enumerate(w) if x.priority > s.priority)
+            w.insert(i, s)
+            head = i == 0
+        else:
+            w.append(s)
         s.queued = True  # (the queue log takes a first wait from arrival_s and admit_s)
+        if s.order < 0 and self._qlog is not None:  # a KV hand-off: arrival_s is not its own
+            self._qlog((self.env.now, 1.0))
         if self.queue_timeout_s is not None:
             self.env.timeout(self.queue_timeout_s).callbacks.append(lambda _e: self._expire(s))
-        if not had_queue or self._idle is not None:  # behind a queue it cannot join either
+        if head or self._idle is not None:  # behind a queue it cannot join either
             self._wake()
 
     def _wake(self) -> None:
@@ -104,6 +125,7 @@ class Replica:
             return
         head = self.waiting[0] is s
         self.waiting.remove(s)
+        self.backlog -= s.target - s.done
         s.queued = False
         if self._qlog is not None:
             self._qlog((self.env.now, -1.0))
@@ -174,6 +196,7 @@ class Replica:
                 self.kv_peak = kv_step
             for s, c in chunks:
                 s.done += c
+                self.backlog -= c
                 if s.done == s.target:
                     self._prefill_complete(s)
             if chunks:
@@ -186,23 +209,28 @@ class Replica:
 
     def admit_head(self) -> Seq:
         """Move the queue head into the batch and reserve KV for its whole prompt (the scheduler
-        has checked that it fits)."""
+        has checked that it fits). A sequence prefilled elsewhere (``done == target``, a KV
+        hand-off) starts decoding at once; any other starts prefilling."""
         s = self.waiting[0]
         self._pop_head(s.order != 0)
         if s.order == 0:  # a first admission (a preempted sequence keeps its order)
             self.rec.requests.admit_s[s.rid] = self.env.now
         self._order += 1
         s.order = self._order
-        s.done = 0
         self.kv_used += s.target + self.per_seq
         self.running[s.rid] = s
-        self.prefilling.append(s)
+        if s.done == s.target:
+            self._start_decode(s)
+        else:
+            s.done = 0
+            self.prefilling.append(s)
         return s
 
     def drop_head(self, reason: str) -> None:
         """End the queue head without running it, with ``reason``."""
         s = self.waiting[0]
         self._pop_head(True)
+        self.backlog -= s.target - s.done
         self._end(s, DROPPED, reason)
 
     def _pop_head(self, log: bool) -> None:
@@ -217,11 +245,14 @@ class Replica:
         if s.first_token < 0:
             s.first_token = self.env.now
             self.rec.requests.first_token_s[s.rid] = s.first_token
-        if s.generated >= s.output:
+        if s.generated >= s.output or s.handoff:  # (a prefill pool stops at the first token)
             del self.running[s.rid]
             self.kv_used -= s.target + self.per_seq
             self._end(s, COMPLETED)
             return
+        self._start_decode(s)
+
+    def _start_decode(self, s: Seq) -> None:
         s.ctx_base = s.target - self.k
         s.finish_step = self.k + (s.output - s.generated)
         heappush(self.heap, (s.finish_step, s.order, s))
@@ -256,8 +287,10 @@ class Replica:
         else:
             self.prefilling.remove(s)
             self.kv_used -= s.target + self.per_seq
+            self.backlog -= s.target - s.done
         s.target = s.prompt + s.generated
         s.done = 0
+        self.backlog += s.target
         self.rec.requests.preemptions[rid] += 1
         self.rec.replicas.preemptions[self.idx] += 1
         self.waiting.appendleft(s)
@@ -266,6 +299,9 @@ class Replica:
             self._qlog((self.env.now, 1.0))
 
     def _end(self, s: Seq, status: int, reason: str = "") -> None:
+        if s.handoff and status == COMPLETED:  # prefilled: the fleet hands it to a decode pool
+            self.on_finish(self, s)
+            return
         r = self.rec.requests
         r.status[s.rid] = status
         r.reason[s.rid] = REASON[reason]

@@ -75,6 +75,9 @@ class ContinuousBatching:
                 s = self._admit(r, None)
                 if s is None:
                     break
+                if s.done == s.target:  # prefilled elsewhere (a KV hand-off): decodes now
+                    budget -= 1
+                    continue
                 c = min(s.target, budget)
                 chunks.append((s, c))
                 budget -= c
@@ -84,6 +87,8 @@ class ContinuousBatching:
             s = self._admit(r, budget)
             if s is None:
                 break
+            if s.done == s.target:  # prefilled elsewhere: decodes in the next decode step
+                continue
             chunks.append((s, s.target))
             budget -= s.target
         if chunks:
@@ -95,6 +100,10 @@ class ContinuousBatching:
         for whole-prompt prefill, within ``budget`` tokens)."""
         while r.waiting:
             s = r.waiting[0]
+            if s.done == s.target:  # prefilled elsewhere: KV for its context and next token
+                if r.kv_used + r.n_dec + s.target + r.per_seq + 1 > r.cap:
+                    return None
+                return r.admit_head()
             if budget is not None and s.target > self.max_tokens:
                 # a preempted sequence must recompute prompt + generated tokens in one unchunked
                 # step, more than any step may hold: vLLM v0 ignores it; waiting would deadlock
@@ -110,6 +119,8 @@ class ContinuousBatching:
         """See :class:`Scheduler`."""
         if len(r.running) >= self.max_seqs or (self.chunked and r.n_dec >= self.max_tokens):
             return False
+        if s.done == s.target:  # prefilled elsewhere
+            return kv_used + r.n_dec + s.target + r.per_seq + 1 <= r.cap
         if not self.chunked and s.target > self.max_tokens:
             return True  # dropped: its recompute can never fit an unchunked step
         return kv_used + r.n_dec + s.target + r.per_seq <= r.cap

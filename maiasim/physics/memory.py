@@ -40,12 +40,13 @@ def plan_memory(
     if model.layers < pp:
         raise DoesNotFit(f"pipeline_parallel={pp} exceeds the model's {model.layers} layers")
     usable = chip.hbm_bytes * hbm_utilization
-    weights = model.params * BYTES_PER_ELEMENT[precision.weights] / (tp * pp)
+    weights = _weights_per_chip(model, precision, parallel)
     ab = 2.0  # activations are held in BF16 between kernels
     h, ffn = model.hidden_size, max(model.ffn_size,
                                     model.expert_ffn_size * max(1, model.active_experts))
-    activation = (max_batch_tokens * (4 * h + 2 * ffn / tp) * ab
-                  + max_num_seqs * model.vocab_size / tp * 4)
+    dp = parallel.attention_dp  # each attention group holds its share of the batch
+    activation = (max_batch_tokens / dp * (4 * h + 2 * ffn / tp) * ab
+                  + max_num_seqs / dp * model.vocab_size / tp * 4)
     per_layer = model.kv_elements_per_token_per_layer(tp)
     kvb = BYTES_PER_ELEMENT[precision.kv_cache]
     layers_local = math.ceil(model.full_attention_layers / pp)
@@ -60,13 +61,34 @@ def plan_memory(
                              / (usable - activation))
                    if usable > activation else None)
         hint = f"; try tensor_parallel >= {need_tp}" if need_tp else ""
+        if parallel.expert > 1:
+            hint = "; try more expert_parallel ranks or pipeline_parallel stages"
         raise DoesNotFit(
             f"{model.hf_id or 'model'} does not fit: per chip it needs {weights / 1e9:.1f} GB of "
             f"{precision.weights} weights + {activation / 1e9:.1f} GB of activations, but the chip "
             f"has {usable / 1e9:.1f} GB usable ({chip.hbm_bytes / 1e9:.0f} GB x "
             f"{hbm_utilization}); short by {-free / 1e9:.1f} GB at tensor_parallel={tp}, "
-            f"pipeline_parallel={pp}{hint}"
+            f"pipeline_parallel={pp}"
+            + (f", expert_parallel={parallel.expert}" if parallel.expert > 1 else "") + hint
         )
-    capacity = int(free // kv_per_token)
+    # each attention data-parallel group caches its own sequences' KV
+    capacity = int(free // kv_per_token) * dp
     return MemoryPlan(usable, weights, activation, free, kv_per_token, capacity,
                       block_tokens + sw_tokens)
+
+
+def _weights_per_chip(model: ModelSpec, precision: Precisions, parallel: Parallelism) -> float:
+    """Weight bytes per chip. Without expert parallelism every weight is split ``tp x pp`` ways.
+    With it, a stage's routed experts are spread over its ``ep`` ranks (each split over the rank's
+    ``expert_tensor`` chips), shared experts are held by every EP rank (split the same way), and
+    the rest (attention, dense MLPs, router, embeddings) is split over the tensor group and
+    replicated in each attention data-parallel group."""
+    wb = BYTES_PER_ELEMENT[precision.weights]
+    tp, pp, ep = parallel.tensor, parallel.pipeline, parallel.expert
+    if ep == 1:
+        return model.params * wb / (tp * pp)
+    routed = model.moe_layers * model.experts * model.expert_params
+    shared = model.moe_layers * model.shared_experts * model.expert_params
+    rest = model.params - routed - shared
+    return (rest / tp + routed / (ep * parallel.expert_tensor)
+            + shared / parallel.expert_tensor) * wb / pp

@@ -59,13 +59,9 @@ class RackPower:
     def chip_energy_j(self, chips, duration_s, flops, hbm_bytes, peak_flops: float,
                       hbm_bytes_per_s: float):
         """Energy of ``chips`` chips over ``duration_s`` that did ``flops`` and moved
-        ``hbm_bytes`` (totals over those chips; arrays work elementwise). ``peak_flops`` and
-        ``hbm_bytes_per_s`` are per chip: the time-integral of MFU over the chips is
-        ``flops / peak_flops``."""
-        chip_s = np.asarray(chips, float) * duration_s
-        active = (self.a_mfu * np.asarray(flops, float) / peak_flops
-                  + self.b_mbu * np.asarray(hbm_bytes, float) / hbm_bytes_per_s)
-        return np.minimum(self.tdp_w * (self.idle * chip_s + active), self.cap_w * chip_s)
+        ``hbm_bytes`` (:func:`chip_energy_j` with this rack's chip)."""
+        return chip_energy_j(self.tdp_w, self.idle, self.a_mfu, self.b_mbu, self.cap_w, chips,
+                             duration_s, flops, hbm_bytes, peak_flops, hbm_bytes_per_s)
 
     def trays(self, chips: int) -> int:
         """Trays that ``chips`` chips occupy."""
@@ -91,6 +87,18 @@ class RackPower:
         """A full rack's power with every chip at its limit."""
         return self.trays_per_rack * (self.chips_per_tray * (self.cap_w + self.network_w_per_chip)
                                       + self.host_w_per_tray)
+
+
+def chip_energy_j(tdp_w, idle, a_mfu, b_mbu, cap_w, chips, duration_s, flops, hbm_bytes,
+                  peak_flops, hbm_bytes_per_s):
+    """Energy of ``chips`` chips over ``duration_s`` that did ``flops`` and moved ``hbm_bytes``
+    (totals over those chips): ``TDP (idle T + a flops / peak + b bytes / bandwidth)``, at most the
+    power limit ``cap_w`` throughout. ``peak_flops`` and ``hbm_bytes_per_s`` are per chip, so
+    ``flops / peak_flops`` is the time-integral of MFU over the chips. Arrays work elementwise."""
+    chip_s = np.asarray(chips, float) * duration_s
+    active = (a_mfu * np.asarray(flops, float) / peak_flops
+              + b_mbu * np.asarray(hbm_bytes, float) / hbm_bytes_per_s)
+    return np.minimum(tdp_w * (idle * chip_s + active), cap_w * chip_s)
 
 
 def tray_idle_w(tdp_w: float, idle: float, chips_per_tray: int, host_w_per_tray: float,

@@ -34,12 +34,38 @@ class Precisions:
 
 @dataclass(frozen=True)
 class Parallelism:
-    """How one replica is split over chips: tensor-parallel degree x pipeline stages."""
+    """How one replica is split over chips: tensor-parallel degree x pipeline stages, and the
+    expert-parallel ranks its MoE layers are spread over.
+
+    Expert parallelism composes as in vLLM (EP = TP x DP) and TensorRT-LLM (moe_tp x moe_ep = tp):
+    ``expert <= tensor`` spreads the experts over the tensor group itself (each EP rank is
+    ``tensor / expert`` chips that split its experts), and ``expert > tensor`` makes attention
+    data-parallel over ``expert / tensor`` groups of ``tensor`` chips. A stage is
+    ``max(tensor, expert)`` chips, a replica ``pipeline`` such stages."""
 
     tensor: int = 1
     pipeline: int = 1
+    expert: int = 1
+    #: load of the most loaded EP rank over the mean (1.0 = uniform routing); the MoE part of a
+    #: step waits for that rank. No effect at ``expert = 1``.
+    expert_imbalance: float = 1.0
+
+    @property
+    def attention_dp(self) -> int:
+        """Attention data-parallel groups per stage (each ``tensor`` chips, its own sequences)."""
+        return max(1, self.expert // self.tensor)
+
+    @property
+    def expert_tensor(self) -> int:
+        """Chips of one expert-parallel rank, which tensor-split that rank's experts."""
+        return max(1, self.tensor // self.expert)
+
+    @property
+    def stage_chips(self) -> int:
+        """Chips per pipeline stage: the attention groups, which are also the EP ranks."""
+        return max(self.tensor, self.expert)
 
     @property
     def chips(self) -> int:
-        """Chips in one replica (the tensor x pipeline group)."""
-        return self.tensor * self.pipeline
+        """Chips in one replica: ``max(tensor, expert) x pipeline``."""
+        return self.stage_chips * self.pipeline

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Better = Literal["higher", "lower", "true"] | None
-Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown"]
+Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools"]
 
 #: the latency percentiles the summary reports for TTFT, TPOT and end-to-end latency
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
@@ -123,19 +123,35 @@ _REQUESTS = (
     Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
     Column(_Q, "generated_tokens", "tokens", "output tokens produced by the end of the run (equals "
            "output_tokens when completed)"),
-    Column(_Q, "replica", "", "the replica the router sent it to (-1: refused before routing)"),
+    Column(_Q, "tenant", "", "who sent it (its workload's `tenant`)"),
+    Column(_Q, "slo_class", "", "its class of service (its workload's `slo_class`)"),
+    Column(_Q, "pool", "", "the pool that served it (a disaggregated request: the decode pool; "
+           "a refused one: the pool it was meant for)"),
+    Column(_Q, "replica", "", "the replica the router sent it to (-1: refused before routing; "
+           "disaggregated: the decode replica)"),
+    Column(_Q, "prefill_replica", "", "disaggregated: the replica of the prefill pool that ran "
+           "its prompt (-1: not disaggregated)"),
+    Column(_Q, "kv_transfer_s", "s", "disaggregated: from the end of its prefill to its KV "
+           "cache's arrival at the decode replica, waiting for busy links included (NaN: none)",
+           "lower"),
     Column(_Q, "preemptions", "count", "times it was evicted from a batch to free KV cache and its "
            "context recomputed later", "lower"),
     Column(_Q, "status", "", "completed, rejected (refused on arrival), dropped (left the queue) "
            "or in_flight (still queued or running at the end of a cut run)"),
     Column(_Q, "reason", "", "why a request did not complete (empty when completed), e.g. "
            "exceeds_kv_capacity, queue_timeout, running_at_end"),
+    Column(_Q, "cost_usd", "USD", "its share of the fleet's cost: each pool's cost over the run "
+           "split by the seconds each request used there (prompt tokens at the pool's prefill "
+           "cost per token, generated tokens at its decode cost per token); the column sums to "
+           "the fleet's cost", "lower"),
 )
 
 _R = "replicas"
 _REPLICAS = (
+    Column(_R, "pool", "", "the pool the replica belongs to"),
     Column(_R, "replica", "", "the replica's number"),
-    Column(_R, "chips", "chips", "chips in the replica: tensor_parallel x pipeline_parallel"),
+    Column(_R, "chips", "chips", "chips in the replica: max(tensor_parallel, expert_parallel) x "
+           "pipeline_parallel"),
     Column(_R, "busy_s", "s", "time the replica spent running steps"),
     Column(_R, "busy_frac", "fraction", "fraction of the run's time the replica was running a "
            "step", label="busy fraction"),
@@ -190,16 +206,47 @@ _TIMELINE = (
 
 _B = "breakdown"
 _BREAKDOWN = (
-    Column(_B, "op", "", "a part of the decode step: a GEMM (qkv_proj, o_proj, mlp), "
-           "elementwise kernels, communication, lm_head, attention, or overhead (the "
-           "per-iteration cost outside the operators: launch, scheduling, per-token and "
-           "per-sequence host time)"),
+    Column(_B, "op", "", "a part of the decode step: a GEMM (qkv_proj, o_proj, mlp; for MoE "
+           "moe_experts, moe_router, moe_shared), elementwise kernels, communication (TP and PP), "
+           "moe_alltoall (expert-parallel dispatch and combine), lm_head, attention, or "
+           "overhead (the per-iteration cost outside the operators: launch, scheduling, "
+           "per-token and per-sequence host time)"),
     Column(_B, "time_s", "s", "the operator's time in a representative decode step (the rows "
            "sum to the step time)"),
     Column(_B, "share", "fraction", "the operator's share of the step's time (the rows sum to 1)"),
 )
 
-COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN)
+_P = "pools"
+_POOLS = (
+    Column(_P, "pool", "", "the pool's name (a single-pool scenario: its chip's)"),
+    Column(_P, "role", "", "mixed, prefill or decode"),
+    Column(_P, "chip", "", "the pool's chip"),
+    Column(_P, "model", "", "the model it serves"),
+    Column(_P, "replicas", "replicas", "model replicas in the pool"),
+    Column(_P, "chips", "chips", "chips in the pool"),
+    Column(_P, "usd_per_chip_hour", "USD/chip-hour", "the price of one of its chips for an hour "
+           "(NaN: unpriced)"),
+    Column(_P, "cost_basis", "", "`rental` or `ownership` (docs/economics.md)"),
+    Column(_P, "cost_source", "", "where that price came from"),
+    Column(_P, "cost_usd", "USD", "chips x price x the run's duration, busy or idle", "lower"),
+    Column(_P, "requests", "requests", "requests it served (disaggregated: counted in the decode "
+           "pool)"),
+    Column(_P, "output_tokens", "tokens", "output tokens its replicas produced"),
+    Column(_P, "prefill_tokens", "tokens", "prompt tokens its replicas processed "
+           "(recomputation included)"),
+    Column(_P, "busy_frac", "fraction", "mean share of the run its replicas spent stepping"),
+    Column(_P, "mfu", "fraction", "model FLOPs over the pool's peak FLOPs for the whole run",
+           "higher"),
+    Column(_P, "mbu", "fraction", "HBM bytes moved over the pool's HBM bandwidth for the whole run",
+           "higher"),
+    Column(_P, "kv_peak_frac", "fraction", "highest KV use of any of its replicas"),
+    Column(_P, "energy_j", "J", "energy of its chips over the run", "lower"),
+    Column(_P, "saturated_replicas", "replicas", "replicas whose queue grew without bound",
+           "lower"),
+)
+
+COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN,
+                               *_POOLS)
 
 _BY_KEY = {(c.frame, c.name): c for c in COLUMNS}
 _BY_NAME = {c.name: c for c in COLUMNS if c.frame == _S}

@@ -1,62 +1,18 @@
-"""What a chip-hour costs, on which basis, and the energy of a run at the chip, rack and wall.
+"""The energy of a run at the chip, in the racks and at the wall, and the price rule's home.
 
-Cost per token and tokens per joule are only as good as these prices, so the rule that prices a
-chip-hour is written once here, and every frame names its basis and source. Rental reads the
-catalog's market price; ownership prices the chip from its capex, the power the run *measured*
-(not the TDP) and the facility (:mod:`maiasim.physics.ownership`).
+Cost per token and tokens per joule are only as good as the prices and power behind them: the
+rule that prices a chip-hour is :func:`maiasim.physics.cost.chip_hour_usd` (re-exported here);
+:class:`FleetEnergy` adds the host, network and facility around the chips' measured energy.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from ..catalog import prices
-from ..physics.datacenter import ownership_terms, rack_for
-from ..physics.ownership import ownership_usd_per_chip_hour
+from ..physics.cost import chip_hour_usd
 from ..physics.power import RackPower
-from ..scenario.datacenter import DatacenterConfig
 
-NAN = float("nan")
-
-
-def chip_hour_usd(cost, name: str, chip, *, rack: RackPower | None = None,
-                  avg_power_w: float | None = None, draw: dict | None = None
-                  ) -> tuple[float, str, str]:
-    """(USD per chip-hour, basis, source) for the scenario ``cost`` section and chip ``name``
-    (its resolved spec ``chip``).
-
-    ``rental``: ``cost.chip_hour_usd``, else the catalog's rental price. ``ownership``:
-    ``cost.chip_hour_usd``, else capex over life + electricity x PUE x ``avg_power_w`` (the
-    measured mean IT power per chip; the provisioned power when not given, e.g. to list prices
-    before a run) + facility rent on the provisioned power. NaN where the basis has no figure for
-    the chip (the frames then say cost is unknown rather than zero). ``draw``: figures drawn
-    from their ranges (uncertainty bands)."""
-    basis = cost.effective_basis
-    if cost.chip_hour_usd is not None:
-        return float(cost.chip_hour_usd), basis, f"scenario cost.chip_hour_usd ({basis})"
-    econ = prices.chip_economics(name)
-    if basis == "rental":
-        fig = econ.rental_usd_per_chip_hour if econ is not None else None
-        if fig is None:
-            return NAN, basis, (f"no rental price for {name}: set cost.chip_hour_usd (or --price) "
-                                "or use basis ownership")
-        usd = draw.get("rental", fig.value) if draw else fig.value
-        return float(usd), basis, f"catalog rental: {fig.source}"
-    rack = rack or rack_for(name, chip, DatacenterConfig(), draw)
-    terms = ownership_terms(name, cost, rack.pue, draw)
-    if terms is None:
-        return NAN, basis, (f"no ownership figures for {name}: set cost.ownership.chip_capex_usd "
-                            "(or cost.chip_hour_usd, --price) or use basis rental")
-    prov = rack.provisioned_w_per_chip()
-    measured = avg_power_w is not None and not math.isnan(avg_power_w)
-    avg = avg_power_w if measured else prov
-    usd = ownership_usd_per_chip_hour(terms, avg, prov)
-    return usd, basis, (f"ownership: capex ${terms.capex_usd:,.0f} over "
-                        f"{terms.lifetime_years:g} y + {avg:,.0f} W "
-                        f"{'measured' if measured else 'provisioned'} x PUE {terms.pue:g} x "
-                        f"${terms.electricity_usd_per_kwh:g}/kWh + "
-                        f"${terms.facility_usd_per_kw_month:g}/kW-month x {prov:,.0f} W")
+__all__ = ["FleetEnergy", "chip_hour_usd"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +45,16 @@ class FleetEnergy:
         return cls(chip_j, rack.host_energy_j(chips, duration_s),
                    rack.network_energy_j(chips, duration_s), rack.pue, rack.racks(chips),
                    rack.rack_peak_w() / 1e3, chips * rack.provisioned_w_per_chip() / 1e3)
+
+    @classmethod
+    def total(cls, parts: list[FleetEnergy]) -> FleetEnergy:
+        """Several pools' energies as one fleet's: sums, the first pool's PUE (the facility is
+        the scenario's), ``rack_kw`` the racks' mean rating."""
+        racks = sum(p.racks for p in parts)
+        return cls(sum(p.chip_j for p in parts), sum(p.host_j for p in parts),
+                   sum(p.network_j for p in parts), parts[0].pue, racks,
+                   sum(p.rack_kw * p.racks for p in parts) / max(racks, 1),
+                   sum(p.provisioned_kw for p in parts))
 
     def avg_it_power_w_per_chip(self, chips: int, duration_s: float) -> float:
         """Mean rack (IT) power per chip over the run: what ownership pays electricity on."""

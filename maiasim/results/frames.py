@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..engine.records import Records
 from ..physics.datacenter import rack_for
 from ..physics.power import racks_under_budget
 from ..scenario import Scenario
+from .attribution import attribute
 from .economics import FleetEnergy, chip_hour_usd
+from .pools import pools_frame
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
 from .summary import summary_frame
@@ -41,18 +45,97 @@ class Result:
         """``draw``: price, power and PUE figures drawn from their catalog ranges (uncertainty
         bands, :mod:`maiasim.studies.uncertainty`); None for the catalog's values."""
         self.scenario = scenario
-        self._draw = draw
         self.records = records
         self.duration_s = float(records.end_s)
-        # the replica's physics, read once, here, from the resolved scenario the engine ran:
-        # the frames take what they need from _hw
-        b = records.build
-        self.step_model = b.step
-        self.memory_plan = b.memory
-        #: the chip's racks, power model and PUE, as build capped it (maiasim.physics.power)
-        self.rack = rack_for(scenario.chip_name, scenario.chip_spec(), scenario.datacenter, draw)
-        self._hw = ReplicaHardware.of(b.chip, b.precisions.gemm, b.memory, scenario.replicas,
-                                      b.chips_per_replica, self.rack)
+        # the pools' physics, read once, here, from the resolved scenario the engine ran:
+        # the frames take what they need from _hw; a draw re-resolves each pool's racks
+        builds = records.fleet.pools
+        if draw is not None:
+            builds = tuple(replace(b, rack=rack_for(b.pool.chip_name, b.pool.chip_spec(),
+                                                     scenario.datacenter, draw))
+                           for b in builds)
+        self.builds = builds
+        self._draw = draw
+        self._hw = ReplicaHardware.of(self.builds)
+
+    @property
+    def step_model(self):
+        """The step model of a single-pool run's replicas (a fleet: ``builds[i].step``)."""
+        return self.builds[self._only()].step
+
+    @property
+    def memory_plan(self):
+        """The memory plan of a single-pool run's replicas (a fleet: ``builds[i].memory``)."""
+        return self.builds[self._only()].memory
+
+    @property
+    def rack(self):
+        """A single-pool run's racks, power model and PUE (a fleet: ``builds[i].rack``)."""
+        return self.builds[self._only()].rack
+
+    @cached_property
+    def _pool_energies(self) -> list[FleetEnergy]:
+        """Each pool's energy at the chip, rack and wall, and its racks."""
+        return [FleetEnergy.of(b.rack, b.pool.chips, self.duration_s, float(e))
+                for b, e in zip(self.builds, self._pool_energy, strict=True)]
+
+    @cached_property
+    def energy(self) -> FleetEnergy:
+        """The run's energy at the chip, rack and wall, and the racks it occupies (all pools)."""
+        return FleetEnergy.total(self._pool_energies)
+
+    @cached_property
+    def _prices(self) -> list[tuple[float, str, str]]:
+        """Each pool's (USD per chip-hour, basis, source); ownership at the power it measured."""
+        return [chip_hour_usd(b.pool.cost, b.pool.chip_name, b.chip, rack=b.rack, draw=self._draw,
+                              avg_power_w=e.avg_it_power_w_per_chip(b.pool.chips,
+                                                                    self.duration_s))
+                for b, e in zip(self.builds, self._pool_energies, strict=True)]
+
+    @cached_property
+    def _pool_cost(self) -> np.ndarray:
+        """Each pool's cost over the run (USD; NaN for an unpriced pool)."""
+        return np.array([b.pool.chips * p[0] * self.duration_s / 3600.0
+                         for b, p in zip(self.builds, self._prices, strict=True)])
+
+    @property
+    def chip_hour_usd(self) -> float:
+        """Price per chip-hour: the pool's, or for a fleet the mean over its chips."""
+        if len(self.builds) == 1:
+            return self._prices[0][0]
+        return float(np.sum(self._pool_cost)) * 3600.0 / max(self.duration_s, 1e-12) / \
+            self.scenario.chips
+
+    @property
+    def cost_basis(self) -> str:
+        """``rental`` or ``ownership`` (``mixed`` for a fleet whose pools differ)."""
+        bases = {p[1] for p in self._prices}
+        return bases.pop() if len(bases) == 1 else "mixed"
+
+    @property
+    def cost_source(self) -> str:
+        """Where the price came from (a fleet: per pool, in :attr:`pools`)."""
+        return self._prices[0][2] if len(self.builds) == 1 else "per pool (Result.pools)"
+
+    def oversubscription(self, facility_w: float) -> dict[str, float]:
+        """Power oversubscription what-if (single pool): racks that fit under a facility budget
+        of ``facility_w`` IT watts when provisioned at their rated peak (``rack_kw``) versus at
+        the peak the run measured (the timeline's highest bin of rack power, per tray in use,
+        times the trays of a full rack), and the share more the measured peak admits (POLCA's
+        argument, HF §4d)."""
+        rack = self.rack
+        trays = max(rack.trays(self.scenario.chips), 1)
+        measured = float(self._timeline.power_rack_w.max()) / trays * rack.trays_per_rack
+        rated = rack.rack_peak_w()
+        rated_n = racks_under_budget(facility_w, rated)
+        measured_n = racks_under_budget(facility_w, measured)
+        return {"rack_w_rated": rated, "rack_w_measured_peak": measured,
+                "racks_at_rated": rated_n, "racks_at_measured_peak": measured_n,
+                "more_racks_frac": measured_n / rated_n - 1.0 if rated_n else float("nan")}
+
+    def _only(self) -> int:
+        self.scenario.pool()  # a clear error for a fleet of several pools
+        return 0
 
     def __repr__(self) -> str:
         s = self._summary.loc[self._summary.workload == "all"].iloc[0]
@@ -82,6 +165,34 @@ class Result:
         return self._summary.copy()
 
     @property
+    def pools(self) -> pd.DataFrame:
+        """One row per pool: chip, model, role, size, price and cost, tokens, utilisation,
+        energy and saturated replicas."""
+        return self._pools.copy()
+
+    def summary_by(self, by: str) -> pd.DataFrame:
+        """The summary with one row per ``tenant`` or ``slo_class`` (or ``workload``) and one for
+        ``all``; cost and energy are those attributed to each group's requests."""
+        if by not in ("workload", "tenant", "slo_class"):
+            raise ValueError(f"summary_by: {by!r} is not workload, tenant or slo_class")
+        if by == "workload":
+            return self.summary
+        return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
+                             cost_usd=self._cost_usd, request_energy_j=self._request_energy_j,
+                             fleet=self._fleet_terms, by=by)
+
+    def cost_by(self, by: str = "tenant") -> pd.DataFrame:
+        """Attributed cost, tokens and energy per ``tenant``, ``slo_class``, ``workload`` or
+        ``pool`` (requests' shares of every pool's cost; the ``cost_usd`` column sums to the
+        fleet's cost)."""
+        req = self._requests.assign(energy_j=self._request_energy_j)
+        g = req.groupby(by, observed=True)
+        return pd.DataFrame({
+            "requests": g.size(), "output_tokens": g.generated_tokens.sum(),
+            "prompt_tokens": g.prompt_tokens.sum(), "cost_usd": g.cost_usd.sum(min_count=1),
+            "energy_j": g.energy_j.sum()}).reset_index()
+
+    @property
     def warnings(self) -> list[str]:
         """One-line warnings about the run that the summary would hide (see
         :mod:`maiasim.results.warnings`), e.g. arrivals that ended long before the horizon."""
@@ -95,12 +206,16 @@ class Result:
     # ---- built once, on first use --------------------------------------------------------------
     @cached_property
     def _requests(self) -> pd.DataFrame:
-        return requests_frame(self.records.requests, [w.name for w in self.scenario.workload])
+        cost = attribute(self.records, self.builds, self._pool_cost, self._request_model)
+        return requests_frame(self.records.requests, self.scenario.workload,
+                              [b.pool.name for b in self.builds], cost)
 
     @cached_property
     def _replicas(self) -> pd.DataFrame:
+        pool = pd.Categorical.from_codes(self.records.pool_of_replica.astype(int),
+                                         categories=[b.pool.name for b in self.builds])
         return replicas_frame(self.records.replicas, self._hw, self.duration_s,
-                              self.records.requests, self.scenario.horizon_s)
+                              self.records.requests, self.scenario.horizon_s, pool)
 
     @cached_property
     def _timeline(self) -> pd.DataFrame:
@@ -108,81 +223,90 @@ class Result:
                               self.scenario.engine.timeline_bin_s)
 
     @cached_property
-    def energy(self) -> FleetEnergy:
-        """The run's energy at the chip, rack and wall, and the racks it occupies."""
-        return FleetEnergy.of(self.rack, self.scenario.chips, self.duration_s,
-                              float(self._replicas.energy_j.sum()))
-
-    def oversubscription(self, facility_w: float) -> dict[str, float]:
-        """Power oversubscription what-if: racks of this fleet that fit under a facility budget of
-        ``facility_w`` IT watts when provisioned at their rated peak (``rack_kw``) versus at the
-        peak the run measured (the timeline's highest bin of rack power, per tray in use, times
-        the trays of a full rack), and the share more the measured peak admits (POLCA's
-        argument, HF §4d)."""
-        trays = max(self.rack.trays(self.scenario.chips), 1)
-        measured = (float(self._timeline.power_rack_w.max()) / trays
-                    * self.rack.trays_per_rack)
-        rated_n = racks_under_budget(facility_w, self.energy.rack_kw * 1e3)
-        measured_n = racks_under_budget(facility_w, measured)
-        return {"rack_w_rated": self.energy.rack_kw * 1e3, "rack_w_measured_peak": measured,
-                "racks_at_rated": rated_n, "racks_at_measured_peak": measured_n,
-                "more_racks_frac": measured_n / rated_n - 1.0 if rated_n else float("nan")}
+    def _pools(self) -> pd.DataFrame:
+        return pools_frame(self.builds, self._replicas, self._requests, self._pool_cost,
+                           self._prices)
 
     @cached_property
-    def _price(self) -> tuple[float, str, str]:
-        chips = self.scenario.chips
-        return chip_hour_usd(self.scenario.cost, self.scenario.chip_name, self.records.build.chip,
-                             rack=self.rack, draw=self._draw,
-                             avg_power_w=self.energy.avg_it_power_w_per_chip(chips,
-                                                                             self.duration_s))
+    def _pool_energy(self) -> np.ndarray:
+        codes = self.records.pool_of_replica
+        return np.bincount(codes, self._replicas.energy_j.to_numpy(), len(self.builds))
+
+    @cached_property
+    def _request_energy_j(self) -> np.ndarray:
+        return attribute(self.records, self.builds, self._pool_energy, self._request_model)
+
+    @cached_property
+    def _request_model(self) -> np.ndarray:
+        default = self.builds[0].pool.model_name
+        models = np.array([w.model or default for w in self.scenario.workload], dtype=object)
+        return models[self.records.requests.workload.astype(int)]
 
     @property
-    def chip_hour_usd(self) -> float:
-        """The price of a chip-hour on :attr:`cost_basis` (ownership: at the measured power)."""
-        return self._price[0]
+    def _cost_usd(self) -> float:
+        return float(np.sum(self._pool_cost))
 
     @property
-    def cost_basis(self) -> str:
-        """``rental`` or ``ownership``."""
-        return self._price[1]
+    def _energy_j(self) -> float:
+        return float(self._pool_energy.sum())
 
-    @property
-    def cost_source(self) -> str:
-        """Where the chip-hour price came from."""
-        return self._price[2]
+    @cached_property
+    def _request_rack_j(self) -> np.ndarray:
+        return attribute(self.records, self.builds,
+                         np.array([e.rack_j for e in self._pool_energies]), self._request_model)
+
+    @cached_property
+    def _fleet_terms(self) -> dict:
+        """What the summary needs beyond the requests: the basis, price and energy terms."""
+        return {"cost_basis": self.cost_basis, "usd_per_chip_hour": self.chip_hour_usd,
+                "energy": self.energy, "request_rack_j": self._request_rack_j}
 
     @cached_property
     def _summary(self) -> pd.DataFrame:
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
-                             chips=self.scenario.chips, chip_hour_usd=self.chip_hour_usd,
-                             cost_basis=self.cost_basis, fleet=self.energy)
+                             cost_usd=self._cost_usd, request_energy_j=self._request_energy_j,
+                             fleet=self._fleet_terms)
 
     # ---- convenience ---------------------------------------------------------------------------
-    def breakdown(self) -> pd.DataFrame:
+    def breakdown(self, pool: str | None = None) -> pd.DataFrame:
         """Per-operator time of a representative decode step (the mean decode batch of the run),
         to show why a configuration is as fast as it is. The last row, ``overhead``, is the
         per-iteration cost outside the operators (launch, scheduling, per-token and per-sequence
         overheads), so ``time_s`` sums to the step time and ``share`` to 1. ``df.attrs`` holds the
-        step's ``batch`` (sequences), ``context_tokens`` (each) and ``step_s``."""
+        step's ``batch`` (sequences), ``context_tokens`` (each), ``step_s`` and ``pool``.
+
+        ``pool``: which pool's step (default: the only one; in a fleet, the pool that produced the
+        most output tokens)."""
+        names = [b.pool.name for b in self.builds]
+        if pool is None:
+            i = int(np.argmax(self._pools.output_tokens.to_numpy())) if len(names) > 1 else 0
+        elif pool in names:
+            i = names.index(pool)
+        else:
+            raise ValueError(f"breakdown: no pool {pool!r} (pools: {', '.join(names)})")
+        step = self.builds[i].step
+        mine = self.records.pool_of_replica == i
         rp = self.records.replicas
         req = self._requests
-        done = req[req.status == "completed"]
-        steps = max(int(rp.steps.sum()), 1)
-        batch = max(1, min(int(round(rp.out_tokens.sum() / steps)), self.step_model.max_tokens))
+        done = req[(req.status == "completed") & (req.pool == names[i])]
+        steps = max(int(rp.steps[mine].sum()), 1)
+        batch = max(1, min(int(round(rp.out_tokens[mine].sum() / steps)), step.max_tokens))
         ctx = int(done.prompt_tokens.mean() + done.output_tokens.mean() / 2) if len(done) else 1024
-        b = self.step_model.breakdown([], [ctx] * batch)
+        b = step.breakdown([], [ctx] * batch)
         ops = {**b.ops, "overhead": b.overhead_s}  # their sum is the step time (b.total_s)
         df = pd.DataFrame({"op": list(ops), "time_s": list(ops.values())})
         df["share"] = df.time_s / df.time_s.sum()
-        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()))
+        df.attrs.update(batch=batch, context_tokens=ctx, step_s=float(df.time_s.sum()),
+                        pool=names[i])
         return df
 
     def to_csv(self, directory) -> list:
-        """Write the four frames as CSV files; returns the paths."""
+        """Write the frames (summary, requests, replicas, timeline, pools) as CSV files; returns
+        the paths."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
-        for name in ("summary", "requests", "replicas", "timeline"):
+        for name in ("summary", "requests", "replicas", "timeline", "pools"):
             p = d / f"{name}.csv"
             getattr(self, f"_{name}").to_csv(p, index=False)
             paths.append(p)

@@ -12,52 +12,65 @@ import numpy as np
 import pandas as pd
 
 from ..engine.records import ReplicaLog, RequestLog
-from ..physics.power import RackPower
+from ..physics.power import chip_energy_j
 from .saturation import saturation
 
 
 @dataclass(frozen=True)
 class ReplicaHardware:
-    """What the frames need to turn a replica's counts into utilisations, KV shares and energy.
+    """What the frames need to turn a replica's counts into utilisations, KV shares and energy:
+    one entry per replica of the fleet (pools may differ in chip, model and parallelism).
 
     ``peak_flops`` and ``hbm_bytes_per_s`` are per chip; ``chips`` is chips per replica."""
 
     replicas: int
-    chips: int
-    peak_flops: float  # dense peak at the GEMM precision, per chip
-    hbm_bytes_per_s: float
-    kv_capacity_tokens: int
-    rack: RackPower  # the chip's power model, racks and PUE (maiasim.physics.power)
+    chips: np.ndarray
+    peak_flops: np.ndarray  # dense peak at the GEMM precision, per chip
+    hbm_bytes_per_s: np.ndarray
+    kv_capacity_tokens: np.ndarray
+    tdp_w: np.ndarray
+    idle: np.ndarray  # idle draw, fraction of TDP (maiasim.physics.power)
+    a_mfu: np.ndarray
+    b_mbu: np.ndarray
+    power_w: np.ndarray  # each chip's power limit: its TDP, or the rack cap
+    beside_w: float  # the fleet's constant host and network power (W)
 
     @classmethod
-    def of(cls, chip, gemm_precision: str, memory_plan, replicas: int,
-           chips: int, rack: RackPower) -> ReplicaHardware:
-        """From the resolved chip, the precision its GEMMs run at, the replica's memory plan, the
-        fleet's replica count and chips per replica, and the chip's racks."""
-        return cls(replicas, chips, chip.peak_flops(gemm_precision),
-                   chip.hbm_bandwidth_bytes_per_s, memory_plan.kv_capacity_tokens, rack)
+    def of(cls, builds) -> ReplicaHardware:
+        """From the resolved pools (:class:`maiasim.build.Build`, in fleet order): each pool's
+        chip, the precision its GEMMs run at, its memory plan, replica count, chips per replica
+        and racks (its power model)."""
+        def each(f):
+            return np.concatenate([np.full(b.pool.replicas, f(b), dtype=float) for b in builds])
+        beside = sum(b.rack.host_energy_j(b.pool.chips, 1.0)
+                     + b.rack.network_energy_j(b.pool.chips, 1.0) for b in builds)
+        return cls(sum(b.pool.replicas for b in builds),
+                   each(lambda b: b.parallel.chips).astype(np.int64),
+                   each(lambda b: b.chip.peak_flops(b.precisions.gemm)),
+                   each(lambda b: b.chip.hbm_bandwidth_bytes_per_s),
+                   each(lambda b: b.memory.kv_capacity_tokens).astype(np.int64),
+                   each(lambda b: b.rack.tdp_w), each(lambda b: b.rack.idle),
+                   each(lambda b: b.rack.a_mfu), each(lambda b: b.rack.b_mbu),
+                   each(lambda b: b.rack.cap_w), float(beside))
 
     @property
-    def power_w(self) -> float:
-        """A chip's power limit (its TDP, or the rack cap)."""
-        return self.rack.cap_w
-
-    @property
-    def idle_power_w(self) -> float:
-        """A chip's idle draw."""
-        return self.rack.idle_w
+    def idle_power_w(self) -> np.ndarray:
+        """Each replica's chips' idle draw, per chip (W)."""
+        return self.idle * self.tdp_w
 
     def energy_j(self, duration_s, flops, hbm_bytes):
-        """Chip energy of replicas over ``duration_s`` that did ``flops`` and moved ``hbm_bytes``
-        (each replica's totals; arrays work elementwise): its activity power model."""
-        return self.rack.chip_energy_j(self.chips, duration_s, flops, hbm_bytes, self.peak_flops,
-                                       self.hbm_bytes_per_s)
+        """Chip energy of each replica over ``duration_s`` from its FLOP and HBM-byte totals: the
+        activity power model (:func:`maiasim.physics.power.chip_energy_j`)."""
+        return chip_energy_j(self.tdp_w, self.idle, self.a_mfu, self.b_mbu, self.power_w,
+                             self.chips, duration_s, flops, hbm_bytes, self.peak_flops,
+                             self.hbm_bytes_per_s)
 
 
 def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: RequestLog,
-                   horizon_s: float) -> pd.DataFrame:
+                   horizon_s: float, pool: pd.Categorical) -> pd.DataFrame:
     """One row per replica: busy time, MFU, MBU, KV capacity and peak, tokens, steps, energy,
-    and whether its queue grew without bound (:mod:`.saturation`)."""
+    and whether its queue grew without bound (:mod:`.saturation`). ``pool``: each replica's
+    pool name."""
     saturated, since = saturation(req, len(rp.busy_s), horizon_s)
     per = hw.chips
     dur = max(duration_s, 1e-12)
@@ -65,6 +78,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
     bw = hw.hbm_bytes_per_s * per
     cap = hw.kv_capacity_tokens
     return pd.DataFrame({
+        "pool": pool,
         "replica": np.arange(len(rp.busy_s)),
         "chips": per,
         "busy_s": rp.busy_s,

@@ -21,29 +21,40 @@ from .slo import has_targets, p99_targets_met, requests_meeting, requests_meetin
 LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
 
 
-def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float, chips: int,
-                  chip_hour_usd: float, cost_basis: str, fleet: FleetEnergy) -> pd.DataFrame:
+def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float,
+                  cost_usd: float, request_energy_j: np.ndarray, fleet: dict,
+                  by: str = "workload") -> pd.DataFrame:
     """The summary of a run from its requests frame.
 
-    ``workloads``: the scenario's workloads (``name``, ``slo``); ``chips``: chips of the fleet;
-    ``chip_hour_usd`` on ``cost_basis``; ``fleet``: the fleet's energy over the run at the chip,
-    rack and wall, and its racks. Cost and energy are shared between workloads by tokens processed
-    (prompt and generated), the work that used the chips."""
+    ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd``: the fleet's over
+    the run, shared out per request by what each used (the requests frame's ``cost_usd``
+    column; :mod:`.attribution`), and so is the chip energy (``request_energy_j``). ``fleet``:
+    ``cost_basis``, ``usd_per_chip_hour``, ``energy`` (a :class:`~.economics.FleetEnergy`: the
+    fleet's energy at the chip, rack and wall, its racks) and ``request_rack_j`` (rack energy
+    per request). ``by``: one row per ``workload`` (the default), ``tenant`` or ``slo_class``,
+    and one for ``all``; the first column is named after it."""
     dur = max(duration_s, 1e-12)
-    cost_total = chips * chip_hour_usd * dur / 3600.0
-    energy_total = fleet.chip_j
+    fe: FleetEnergy = fleet["energy"]
+    energy_j = fe.chip_j
     rows = []
-    groups = [(w.name, w.slo, req[req.workload == w.name]) for w in workloads]
-    groups.append(("all", None, req))
-    work_tokens = (req.prompt_tokens + req.generated_tokens).astype(float)
-    total_work = max(float(work_tokens.sum()), 1.0)
-    for name, slo, df in groups:
+    if by == "workload":
+        groups = [(w.name, w.slo, (req.workload == w.name).to_numpy()) for w in workloads]
+    else:
+        groups = [(str(v), None, (req[by] == v).to_numpy())
+                  for v in dict.fromkeys(getattr(w, by) for w in workloads)]
+    groups.append(("all", None, np.ones(len(req), bool)))
+    cost_req = req.cost_usd.to_numpy(float)
+    for name, slo, mask in groups:
+        df = req[mask]
         done = df[df.status == "completed"]
         out_tok = float(done.output_tokens.sum())
-        share = float(work_tokens[df.index].sum()) / total_work
-        cost = cost_total * share
-        energy = energy_total * share
-        met = requests_meeting(df, slo) if name != "all" else requests_meeting_own(req, workloads)
+        is_all = name == "all" and mask.all()
+        cost = cost_usd if is_all else float(np.sum(cost_req[mask]))
+        energy = energy_j if is_all else float(np.sum(request_energy_j[mask]))
+        if by == "workload" and not is_all:
+            met = requests_meeting(df, slo)
+        else:
+            met = requests_meeting_own(df, workloads)
         row = {
             "workload": name,
             "requests": len(df),
@@ -63,29 +74,29 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             for p in PERCENTILES:
                 row[f"{col[:-2]}_p{p}_s"] = float(np.percentile(vals, p)) if len(vals) else np.nan
             row[f"{col[:-2]}_mean_s"] = float(vals.mean()) if len(vals) else np.nan
-        judged = _with_targets(df, slo, workloads, name == "all")  # requests that have an SLO
+        judged = _with_targets(df, slo, workloads, by != "workload" or is_all)  # with an SLO
         row["slo_attainment"] = float(met[judged].mean()) if judged.any() else np.nan
-        row["slo_met"] = p99_targets_met(row, slo) if name != "all" else None
+        row["slo_met"] = p99_targets_met(row, slo) if slo is not None else None
         row["cost_usd"] = cost
         row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
         row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
-        row["cost_basis"] = cost_basis
-        row["usd_per_chip_hour"] = chip_hour_usd
+        row["cost_basis"] = fleet["cost_basis"]
+        row["usd_per_chip_hour"] = fleet["usd_per_chip_hour"]
         row["energy_j"] = energy
         row["tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
-        for where, total in (("rack", fleet.rack_j), ("wall", fleet.wall_j)):
-            e = total * share
+        rack = fe.rack_j if is_all else float(np.sum(fleet["request_rack_j"][mask]))
+        for where, e in (("rack", rack), ("wall", rack * fe.pue)):
             row[f"energy_{where}_j"] = e
             row[f"tokens_per_joule_{where}"] = out_tok / e if e > 0 else np.nan
-        row["racks"] = fleet.racks
-        row["rack_kw"] = fleet.rack_kw
-        row["tok_s_per_rack_kw"] = (out_tok / dur / fleet.provisioned_kw
-                                    if fleet.provisioned_kw > 0 else np.nan)
+        row["racks"] = fe.racks
+        row["rack_kw"] = fe.rack_kw
+        row["tok_s_per_rack_kw"] = (out_tok / dur / fe.provisioned_kw
+                                    if fe.provisioned_kw > 0 else np.nan)
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]
     out.loc[out.workload == "all", "slo_met"] = bool(all(all_met)) if all_met else None
-    return out
+    return out if by == "workload" else out.rename(columns={"workload": by})
 
 
 def _with_targets(df: pd.DataFrame, slo, workloads, is_all: bool) -> np.ndarray:

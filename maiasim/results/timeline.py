@@ -38,8 +38,8 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
             "queue_depth": zeros, "batch_size": zeros, "kv_used_frac": zeros,
             "busy_frac": zeros}
     if st is None or not len(st):  # no step ran: every chip idles
-        cols["power_w"] = zeros + hw.replicas * hw.chips * hw.idle_power_w
-        cols["power_rack_w"] = cols["power_w"] + _beside_chips_w(hw)
+        cols["power_w"] = zeros + float((hw.chips * hw.idle_power_w).sum())
+        cols["power_rack_w"] = cols["power_w"] + hw.beside_w
         return pd.DataFrame(cols)
     a = st.arrays()
     s, e = a["start_s"], a["end_s"]
@@ -56,7 +56,7 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     kv_time = a["kv_tokens"][seg] * ov
     frac, kv_time = _place_jump_steps(records.jumps, a, seg, lo, hi, frac, kv_time)
     n_rep = hw.replicas
-    cap = hw.kv_capacity_tokens
+    cap = float(hw.kv_capacity_tokens.sum()) / n_rep  # mean per replica
     cols["throughput_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / width
     cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / width
     busy = np.bincount(b, ov, nb)
@@ -65,7 +65,7 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
     cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (width * n_rep * cap)
     cols["power_w"] = _chip_power(records, hw, duration_s, a["replica"][seg], ov, b, nb, width)
-    cols["power_rack_w"] = cols["power_w"] + _beside_chips_w(hw)
+    cols["power_rack_w"] = cols["power_w"] + hw.beside_w
     return pd.DataFrame(cols)
 
 
@@ -76,16 +76,10 @@ def _chip_power(records: Records, hw: ReplicaHardware, duration_s: float, rep: n
     add up to the replicas' energy exactly."""
     rp = records.replicas
     dur = max(duration_s, 1e-12)
-    idle_w = hw.chips * hw.idle_power_w  # one replica
+    idle_w = hw.chips * hw.idle_power_w  # each replica's
     active = hw.energy_j(dur, rp.flops, rp.hbm_bytes) - idle_w * dur
     rate = np.divide(active, rp.busy_s, out=np.zeros_like(active), where=rp.busy_s > 0)
-    return (idle_w * hw.replicas * width + np.bincount(b, rate[rep] * ov, nb)) / width
-
-
-def _beside_chips_w(hw: ReplicaHardware) -> float:
-    """The constant host and network power of the trays the fleet occupies."""
-    chips = hw.replicas * hw.chips
-    return (hw.rack.host_energy_j(chips, 1.0) + hw.rack.network_energy_j(chips, 1.0))
+    return (float(idle_w.sum()) * width + np.bincount(b, rate[rep] * ov, nb)) / width
 
 
 def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray,

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from .. import catalog
 from ..spec.hardware import MAX_CHIPS, ChipSpec, Float, Int, Precision
+from ..spec.model import ModelSpec
 from .fields import ConfigModel, FrozenDict, freeze, thaw
 from .limits import MAX_REPLICAS
 
 __all__ = [
     "DeploymentConfig", "HardwareConfig", "PrecisionConfig", "RouterConfig", "SchedulerConfig",
+    "check_expert_parallel",
 ]
 
 
@@ -29,8 +31,10 @@ class HardwareConfig(ConfigModel):
         "A catalog chip name (`maiasim catalog chips`) or an inline chip spec (see *Inline chip "
         "spec*)."))
     chips: Int | None = Field(default=None, ge=1, le=MAX_CHIPS, description=(
-        "Total chips; must equal replicas x tensor_parallel x pipeline_parallel when both are "
-        "given. At most 10,000,000 (with the parallelism, also the limit on the resolved fleet)."))
+        "Total chips; must equal replicas x chips per replica (tensor_parallel x "
+        "pipeline_parallel, or max(tensor_parallel, expert_parallel) x pipeline_parallel) when "
+        "both are given. At most 10,000,000 (with the parallelism, also the limit on the "
+        "resolved fleet)."))
     #: what-if changes to the chip's catalog figures, e.g. {hbm_bandwidth_bytes_per_s: 8.0e12}
     chip_overrides: dict[str, Any] = FrozenDict()
     #: changes to the chip's calibration, e.g. {hbm_fraction: 0.7}
@@ -94,8 +98,8 @@ class SchedulerConfig(ConfigModel):
 
 
 class DeploymentConfig(ConfigModel):
-    """How the chips are cut into model replicas (tensor and pipeline parallelism) and how each
-    replica schedules its requests."""
+    """How the chips are cut into model replicas (tensor, pipeline and expert parallelism) and how
+    each replica schedules its requests."""
 
     tensor_parallel: Int = Field(default=1, ge=1, le=1 << 16, description=(
         "Chips per pipeline stage that split every layer (tensor parallelism). Must divide the "
@@ -104,12 +108,67 @@ class DeploymentConfig(ConfigModel):
     pipeline_parallel: Int = Field(default=1, ge=1, le=4096, description=(
         "Pipeline stages per replica (layers split across stages, no micro-batch overlap); at most "
         "the model's layers."))
+    expert_parallel: Int = Field(default=1, ge=1, le=1 << 16, description=(
+        "MoE models only: expert-parallel ranks per pipeline stage that hold the routed experts "
+        "(each rank E / expert_parallel of them), with an all-to-all dispatch and combine of the "
+        "routed tokens per MoE layer. Must divide the model's experts and either divide "
+        "tensor_parallel (EP inside the tensor group: each rank is tensor_parallel / "
+        "expert_parallel chips that split its experts, as TensorRT-LLM's moe_tp x moe_ep) or be "
+        "a multiple of it (attention data-parallel over expert_parallel / tensor_parallel groups "
+        "of tensor_parallel chips, as vLLM's EP = TP x DP). A stage is max(tensor_parallel, "
+        "expert_parallel) chips and must fit the chip's largest scale-up domain. 1 = experts "
+        "tensor-split like dense layers."))
+    expert_imbalance: Float = Field(default=1.0, ge=1.0, le=1 << 16, description=(
+        "MoE expert-parallel load skew: tokens routed to the most loaded EP rank over the mean "
+        "(1.0 = uniform routing). The MoE part of every step (expert GEMMs, weight reads, "
+        "all-to-all) waits for that rank. At most expert_parallel (all load on one rank); no "
+        "effect at expert_parallel 1."))
     replicas: Int | None = Field(default=None, ge=1, le=MAX_REPLICAS, description=(
         "Number of model replicas. Optional when `hardware.chips` is given (then chips / "
-        "(tensor_parallel x pipeline_parallel)). At most 1,000,000: the engine keeps state and "
+        "chips per replica, see `hardware.chips`). At most 1,000,000: the engine keeps state and "
         "preallocates records per replica."))
     scheduler: SchedulerConfig = Field(default=SchedulerConfig(), description=(
         "The replica's continuous-batching scheduler."))
+
+    @model_validator(mode="after")
+    def _imbalance_within_ranks(self):
+        ep = self.expert_parallel
+        if ep > 1 and self.expert_imbalance > ep:
+            raise ValueError(f"deployment.expert_imbalance: {self.expert_imbalance:g} exceeds "
+                             f"expert_parallel={ep}: the most loaded of {ep} ranks carries at "
+                             f"most {ep} x the mean load (allowed: 1.0 to {ep})")
+        return self
+
+    @property
+    def chips_per_replica(self) -> int:
+        """Chips in one replica: ``max(tensor_parallel, expert_parallel) x pipeline_parallel``
+        (``tensor_parallel x pipeline_parallel`` without expert parallelism)."""
+        return max(self.tensor_parallel, self.expert_parallel) * self.pipeline_parallel
+
+
+def check_expert_parallel(d: DeploymentConfig, chip: ChipSpec, model: ModelSpec, chip_name: str,
+                          model_name: str) -> None:
+    """A clear error for expert parallelism the model or the chip's network cannot support."""
+    ep, tp = d.expert_parallel, d.tensor_parallel
+    if ep == 1:
+        return
+    domain = chip.scale_up[-1].chips
+    if not model.is_moe:
+        why = f"needs a mixture-of-experts model, and {model_name} is dense (allowed: 1)"
+    elif model.experts % ep:
+        ok = [e for e in range(1, model.experts + 1) if model.experts % e == 0
+              and (tp % e == 0 or e % tp == 0) and max(tp, e) <= domain]
+        why = (f"does not divide {model_name}'s {model.experts} experts (allowed with "
+               f"tensor_parallel={tp}: {', '.join(map(str, ok))})")
+    elif tp % ep and ep % tp:
+        why = (f"neither divides tensor_parallel={tp} nor is a multiple of it (EP ranks are "
+               f"either slices of the tensor group or whole attention data-parallel groups)")
+    elif max(tp, ep) > domain:
+        why = (f"exceeds {chip_name}'s largest scale-up domain ({domain} chips): the "
+               f"all-to-all of a stage's {max(tp, ep)} chips must run inside one")
+    else:
+        return
+    raise ValueError(f"deployment.expert_parallel: {ep} {why}")
 
 
 class RouterConfig(ConfigModel):

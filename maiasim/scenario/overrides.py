@@ -70,6 +70,6 @@ def apply_overrides(data: dict, overrides: Mapping[str, Any]) -> None:
     if "deployment.replicas" in keys and "hardware.chips" not in keys:
         hw["chips"] = None
     elif keys & {"hardware.chips", "deployment.tensor_parallel",
-                 "deployment.pipeline_parallel"} and \
+                 "deployment.pipeline_parallel", "deployment.expert_parallel"} and \
             "deployment.replicas" not in keys and hw.get("chips") is not None:
         dep["replicas"] = None

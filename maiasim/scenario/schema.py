@@ -29,12 +29,16 @@ from .datacenter import DatacenterConfig
 from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, RouterConfig
 from .engine_cfg import EngineConfig, UncertaintyConfig
 from .fields import ConfigModel
+from .fleet import FleetConfig, PoolConfig, check_pool, tensor_parallel_degrees
 from .limits import MAX_CHIPS, MAX_DEPTH, MAX_HORIZON_S, MAX_REPLICAS, MAX_TIMELINE_BINS
-from .messages import validate, validate_nested
-from .overrides import apply_overrides, deep_merge
+from .messages import validate
+from .overrides import apply_overrides
 from .workloads import WorkloadConfig
 
 __all__ = ["Scenario", "from_dict", "tensor_parallel_degrees"]
+
+#: top-level sections that describe the one pool of a scenario without ``fleet``
+_POOL_SECTIONS = ("hardware", "model", "precision", "deployment", "router", "cost")
 
 
 class Scenario(ConfigModel):
@@ -62,8 +66,13 @@ class Scenario(ConfigModel):
         "docs/economics.md."))
     engine: EngineConfig = EngineConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
+    fleet: FleetConfig | None = Field(default=None, description=(
+        "Several pools (chips, models, roles) behind one fleet router. Without it the scenario "
+        "is one pool made of the top-level `hardware`, `model`, `precision`, `deployment`, "
+        "`router` and `cost`, which must then not be given."))
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _pools: tuple[PoolConfig, ...] | None = PrivateAttr(default=None)
 
     @field_validator("model")
     @classmethod
@@ -84,65 +93,84 @@ class Scenario(ConfigModel):
 
     @model_validator(mode="after")
     def _consistent(self):
-        """Rules over several keys, in order: fleet sizes, timeline size, the resolved chip and
-        calibration (overrides applied), and the parallelism that chip and model allow."""
-        _check_sizes(self)
+        """Rules over several keys, in order: the fleet or the one pool's sections (fleet size,
+        resolved chip and calibration, the parallelism they allow), the workloads' models and
+        SLO classes against the pools, and the timeline's size."""
+        if self.fleet is None:
+            check_pool(self.pools[0])
+        else:
+            given = sorted(set(_POOL_SECTIONS) & self.model_fields_set)
+            if given:
+                raise ValueError(f"with fleet, give {', '.join(given)} in each of fleet.pools[] "
+                                 "(the top-level sections describe a scenario of one pool)")
+        _check_fleet_size(self)
+        _check_served(self)
         _check_timeline(self)
-        chip = self.chip_spec()
-        self.calibration()
-        _check_tensor_parallel(self.deployment.tensor_parallel, chip, self.model_spec(),
-                               self.chip_name, self.model_name)
         return self
 
     # ---- resolved views --------------------------------------------------------------------
     @property
+    def pools(self) -> tuple[PoolConfig, ...]:
+        """The fleet's pools; a scenario without ``fleet`` is one pool of its top-level sections
+        (named after its chip)."""
+        if self._pools is None:
+            if self.fleet is not None:
+                self._pools = tuple(self.fleet.pools)
+            else:
+                chip = self.hardware.chip
+                name = chip if isinstance(chip, str) else "pool"
+                self._pools = (PoolConfig.model_construct(
+                    name=name, role="mixed", slo_classes=(),
+                    **{k: getattr(self, k) for k in _POOL_SECTIONS}),)
+        return self._pools
+
+    @property
     def replicas(self) -> int:
-        """Model replicas: as given, or derived from ``hardware.chips`` and the parallelism."""
-        d = self.deployment
-        if d.replicas is not None:
-            return d.replicas
-        return self.hardware.chips // (d.tensor_parallel * d.pipeline_parallel)
+        """Model replicas of the whole fleet."""
+        return sum(p.replicas for p in self.pools)
 
     @property
     def chips(self) -> int:
-        """Chips in the fleet: replicas x tensor_parallel x pipeline_parallel."""
-        d = self.deployment
-        return self.replicas * d.tensor_parallel * d.pipeline_parallel
+        """Chips of the whole fleet."""
+        return sum(p.chips for p in self.pools)
+
+    def pool(self) -> PoolConfig:
+        """The one pool of a single-pool scenario (a ScenarioError for a fleet of several: use
+        :attr:`pools`)."""
+        if len(self.pools) != 1:
+            raise ScenarioError(f"scenario {self.name!r} is a fleet of {len(self.pools)} pools "
+                                f"({', '.join(p.name for p in self.pools)}); this needs one pool "
+                                "(use scenario.pools)")
+        return self.pools[0]
 
     @property
     def chip_name(self) -> str:
-        """The chip's name for tables and messages (an inline chip: its description)."""
-        c = self.hardware.chip
-        return c if isinstance(c, str) else (c.description or "custom")
+        """The chip's name (pools of different chips: their names joined by '+')."""
+        return "+".join(dict.fromkeys(p.chip_name for p in self.pools))
 
     @property
     def model_name(self) -> str:
-        """The model's name for tables and messages (an inline model: its Hugging Face id)."""
-        m = self.model
-        return m if isinstance(m, str) else (m.hf_id or "custom")
+        """The model's name (several models: their names joined by '+')."""
+        return "+".join(dict.fromkeys(p.model_name for p in self.pools))
+
+    def describe(self) -> str:
+        """The fleet in one line: its one pool, or each pool by name."""
+        if self.fleet is None:
+            return self.pools[0].describe()
+        return f"a fleet of {len(self.pools)} pools: " + "; ".join(
+            f"{p.name}: {p.describe()}" for p in self.pools)
 
     def chip_spec(self) -> ChipSpec:
-        """The chip as simulated: the catalog's (or inline) spec with ``chip_overrides`` merged."""
-        c = self.hardware.chip
-        spec = catalog.chip(c) if isinstance(c, str) else c
-        if self.hardware.chip_overrides:
-            data = deep_merge(spec.model_dump(), self.hardware.chip_overrides)
-            spec = validate_nested(ChipSpec, data, "hardware.chip_overrides")
-        return spec
+        """The one pool's chip as simulated (see :meth:`PoolConfig.chip_spec`)."""
+        return self.pool().chip_spec()
 
     def model_spec(self) -> ModelSpec:
-        """The model's architecture: the catalog's entry, or the inline spec."""
-        return catalog.model(self.model) if isinstance(self.model, str) else self.model
+        """The one pool's model (see :meth:`PoolConfig.model_spec`)."""
+        return self.pool().model_spec()
 
     def calibration(self) -> Calibration:
-        """The chip's calibration (generic for an inline chip) with ``hardware.calibration``
-        merged in."""
-        c = self.hardware.chip
-        base = catalog.calibration(c) if isinstance(c, str) else Calibration(chip="custom")
-        if self.hardware.calibration:
-            data = deep_merge(base.model_dump(), self.hardware.calibration)
-            base = validate_nested(Calibration, data, "hardware.calibration")
-        return base
+        """The one pool's calibration (see :meth:`PoolConfig.calibration`)."""
+        return self.pool().calibration()
 
     def resolve_path(self, p: str) -> str:
         """Trace paths: ``azure:conv``/``azure:code`` are bundled; others are relative to the
@@ -168,13 +196,18 @@ class Scenario(ConfigModel):
         is an error too. Relative trace paths stay relative to this scenario's file."""
         if not overrides:
             return self
-        data = self.model_dump(exclude_defaults=False)
+        data = self.model_dump(exclude_defaults=False, exclude=self._not_given())
         apply_overrides(data, overrides)
         return from_dict(data, base_dir=self._base_dir)
 
     def to_yaml(self) -> str:
         """The scenario as YAML that loads back to an equal scenario (defaults written out)."""
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True,
+                                              exclude=self._not_given()), sort_keys=False)
+
+    def _not_given(self) -> set[str]:
+        """Top-level sections a fleet scenario leaves out (they describe a single pool)."""
+        return set(_POOL_SECTIONS) if self.fleet is not None else set()
 
 
 def from_dict(data: dict, base_dir: str | Path | None = None) -> Scenario:
@@ -195,25 +228,36 @@ def from_dict(data: dict, base_dir: str | Path | None = None) -> Scenario:
 # ---- rules over several keys ------------------------------------------------------------------
 
 
-def _check_sizes(sc: Scenario) -> None:
-    d = sc.deployment
-    per = d.tensor_parallel * d.pipeline_parallel
-    chips = sc.hardware.chips
-    if d.replicas is None and chips is None:
-        raise ValueError("give hardware.chips or deployment.replicas")
-    if chips is not None and chips % per:
-        raise ValueError(f"hardware.chips={chips} is not a multiple of tensor_parallel x "
-                         f"pipeline_parallel = {per}")
-    if chips is not None and d.replicas is not None and chips != d.replicas * per:
-        raise ValueError(f"hardware.chips={chips} but deployment.replicas x tensor_parallel x "
-                         f"pipeline_parallel = {d.replicas * per}")
+def _check_fleet_size(sc: Scenario) -> None:
     if sc.chips > MAX_CHIPS:
-        raise ValueError(f"deployment: replicas x tensor_parallel x pipeline_parallel = {sc.chips} "
-                         f"chips, more than the {MAX_CHIPS} allowed (the limit of hardware.chips)")
+        raise ValueError(f"fleet: {sc.chips} chips over all pools, more than the {MAX_CHIPS} "
+                         "allowed")
     if sc.replicas > MAX_REPLICAS:
-        raise ValueError(f"deployment.replicas: hardware.chips={chips} gives {sc.replicas} "
-                         f"replicas, more than the {MAX_REPLICAS} allowed; raise tensor_parallel "
-                         "or lower hardware.chips")
+        raise ValueError(f"fleet: {sc.replicas} replicas over all pools, more than the "
+                         f"{MAX_REPLICAS} allowed")
+
+
+def _check_served(sc: Scenario) -> None:
+    """Every workload has a pool that serves its model and SLO class, and every prefill pool a
+    decode pool of its model to hand over to."""
+    pools = sc.pools
+    models = {p.model_name for p in pools}
+    for i, w in enumerate(sc.workload):
+        model = w.model or (pools[0].model_name if len(models) == 1 else None)
+        if model is None:
+            raise ValueError(f"workload.{i}.model: the fleet serves several models "
+                             f"({', '.join(sorted(models))}); name the one this workload needs")
+        entry = [p for p in pools if p.model_name == model and p.role != "decode"
+                 and (not p.slo_classes or w.slo_class in p.slo_classes)]
+        if not entry:
+            raise ValueError(f"workload.{i}: no mixed or prefill pool serves model {model!r} "
+                             f"with SLO class {w.slo_class!r} (pools: "
+                             f"{', '.join(f'{p.name}={p.model_name}/{p.role}' for p in pools)})")
+    for p in pools:
+        if p.role == "prefill" and not any(q.role == "decode" and q.model_name == p.model_name
+                                           for q in pools):
+            raise ValueError(f"fleet.pools: prefill pool {p.name!r} has no decode pool serving "
+                             f"{p.model_name!r} to hand its KV caches to")
 
 
 def _check_timeline(sc: Scenario) -> None:
@@ -223,33 +267,3 @@ def _check_timeline(sc: Scenario) -> None:
         raise ValueError(f"engine.timeline_bin_s: {b:g} s gives horizon_s / timeline_bin_s = "
                          f"{sc.horizon_s / b:.3g} bins, more than the {MAX_TIMELINE_BINS} bins "
                          f"allowed (use at least {sc.horizon_s / MAX_TIMELINE_BINS:g} s)")
-
-
-def tensor_parallel_degrees(chip: ChipSpec, model: ModelSpec) -> list[int]:
-    """Tensor-parallel degrees the model and chip allow: each divides the attention heads, divides
-    the KV heads or is a multiple of them (each chip then holds a replica of a KV head, as serving
-    engines do), and fits the chip's largest scale-up domain."""
-    domain = chip.scale_up[-1].chips
-    kv = model.kv_heads
-    return [t for t in range(1, min(model.heads, domain) + 1)
-            if model.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
-
-
-def _check_tensor_parallel(tp: int, chip: ChipSpec, model: ModelSpec, chip_name: str,
-                           model_name: str) -> None:
-    """A clear error for a TP group the model cannot be split over or the network cannot hold."""
-    if tp == 1:
-        return
-    domain = chip.scale_up[-1].chips
-    if tp > domain:
-        why = (f"exceeds {chip_name}'s largest scale-up domain ({domain} chips): a tensor-parallel "
-               f"group must fit in one")
-    elif model.heads % tp:
-        why = f"does not divide {model_name}'s {model.heads} attention heads"
-    elif model.kv_heads % tp and tp % model.kv_heads:
-        why = (f"neither divides {model_name}'s {model.kv_heads} KV heads nor is a multiple of "
-               f"them")
-    else:
-        return
-    allowed = ", ".join(map(str, tensor_parallel_degrees(chip, model)))
-    raise ValueError(f"deployment.tensor_parallel: {tp} {why} (allowed: {allowed})")

@@ -174,6 +174,17 @@ class WorkloadConfig(ConfigModel):
         "`arrival.type` is `trace` (then the trace's GeneratedTokens)."))
     slo: SLO = Field(default=SLO(), description=(
         "Latency targets of this workload; used for SLO attainment and goodput."))
+    model: str | None = Field(default=None, max_length=200, description=(
+        "The model its requests need (a pool's model name); optional when the fleet serves one "
+        "model."))
+    tenant: str = Field(default="default", min_length=1, max_length=64, description=(
+        "Who sends it; frames carry it and cost is attributed to it (`Result.cost_by`)."))
+    slo_class: str = Field(default="default", min_length=1, max_length=64, description=(
+        "Its class of service (e.g. `interactive`, `batch`): pools may serve only some classes "
+        "(`fleet.pools[].slo_classes`), and summaries can be grouped by it."))
+    priority: Int = Field(default=0, ge=-1000, le=1000, description=(
+        "Queue priority inside a replica: a lower value is admitted first (vLLM's convention); "
+        "requests of equal priority are served in arrival order. -1000 to 1000."))
 
     @model_validator(mode="after")
     def _lengths(self):

@@ -71,7 +71,7 @@ PLAN_COLUMNS = ("rank", "chip", "tensor_parallel", "pipeline_parallel", "replica
 # ---- how far from the SLO ----------------------------------------------------------------------
 
 
-class _Probe(NamedTuple):
+class Probe(NamedTuple):
     """One search simulation: its verdict, and how far from the SLO it is."""
     met: bool
     why: str
@@ -80,7 +80,7 @@ class _Probe(NamedTuple):
     queued: float  # share of busy replica time with requests left waiting for a batch slot
 
 
-def _probe(res) -> _Probe:
+def probe_result(res) -> Probe:
     met, why = result_verdict(res)
     summ = res.summary
     slos = {w.name: w.slo for w in res.scenario.workload}
@@ -94,7 +94,7 @@ def _probe(res) -> _Probe:
             excess = max(excess, value / target if target > 0 else math.inf)
     allrow = summ.loc[summ.workload == "all"].iloc[0]
     incomplete = int(allrow.requests - allrow.completed)
-    return _Probe(met, why, excess, incomplete, _queued_share(res))
+    return Probe(met, why, excess, incomplete, _queued_share(res))
 
 
 def _queued_share(res) -> float:
@@ -108,7 +108,7 @@ def _queued_share(res) -> float:
     return float(busy[a["waiting"] > 0].sum()) / total if total > 0 else 0.0
 
 
-def _more_may_help(prev: _Probe, cur: _Probe) -> bool:
+def _more_may_help(prev: Probe, cur: Probe) -> bool:
     """Could a fleet larger than ``cur``'s meet the SLO, given that ``prev``'s was half as large?
 
     With queueing at ``prev``, yes: relieving a queue can help suddenly. Without, more replicas
@@ -152,7 +152,7 @@ class _Search:
 
     def __init__(self, base: Scenario):
         self.base = base
-        self.probes: dict[int, _Probe] = {}
+        self.probes: dict[int, Probe] = {}
         self.sims = 0
 
     def fleet(self, n: int) -> Scenario:
@@ -163,7 +163,7 @@ class _Search:
         """Whether ``n`` replicas meet every SLO (simulated the first time it is asked)."""
         if n not in self.probes:
             self.sims += 1
-            self.probes[n] = _probe(simulate(self.fleet(n)))
+            self.probes[n] = probe_result(simulate(self.fleet(n)))
         return self.probes[n].met
 
     def smallest(self, max_replicas: int) -> tuple[int | None, str | None]:

@@ -73,10 +73,17 @@ def _check_grid(sc: Scenario, grid: Mapping[str, Sequence[Any]]) -> dict[str, li
         if key == "seed":
             out[key] = vals
             continue
+        if "+" in key:
+            n = len(key.split("+"))
+            bad = [v for v in vals if isinstance(v, str | bytes) or not isinstance(v, Sequence)
+                   or len(v) != n]
+            if bad:
+                raise ScenarioError(f"sweep: grid[{key!r}] links {n} keys: each value must be a "
+                                    f"list of {n} values, got {bad[0]!r}")
         errors = []
         for v in vals:
             try:
-                sc.with_overrides({key: v})
+                sc.with_overrides(_linked(key, v))
                 break
             except ScenarioError as e:
                 errors.append(str(e))
@@ -85,6 +92,15 @@ def _check_grid(sc: Scenario, grid: Mapping[str, Sequence[Any]]) -> dict[str, li
                 raise ScenarioError(f"sweep: grid key {key!r} cannot be set: {errors[0]}")
         out[key] = vals
     return out
+
+
+def _linked(key: str, value: Any) -> dict[str, Any]:
+    """The overrides of one grid value: ``"a+b"`` links keys that vary together, its values are
+    pairs (``[["mixed", "mixed"], ["prefill", "decode"]]``), so two fleets are compared without
+    the product's meaningless mixes."""
+    if "+" not in key:
+        return {key: value}
+    return dict(zip(key.split("+"), value, strict=True))
 
 
 # ---- one task -----------------------------------------------------------------------------------
@@ -147,6 +163,9 @@ def sweep(scenario: Scenario | str | os.PathLike, grid: Mapping[str, Sequence[An
     scenario: a :class:`Scenario` or the path to its YAML.
     grid: e.g. ``{"deployment.tensor_parallel": [2, 4, 8], "hardware.chip": ["maia200", "h100"]}``;
         the product of the lists is run (first key varies slowest). ``"seed"`` may be swept too.
+        Keys joined by ``+`` vary together: ``{"fleet.pools.0.role+fleet.pools.1.role":
+        [["mixed", "mixed"], ["prefill", "decode"]]}`` compares a mixed fleet with a
+        disaggregated one of the same chips.
     replications: runs per point, with independent seeds (see the module docstring).
     executor: ``"serial"``, ``"processes"`` (a local process pool of ``max_workers``, default all
         cores) or ``"dask"`` (``client``, or ``address`` of a scheduler such as
@@ -168,11 +187,12 @@ def sweep(scenario: Scenario | str | os.PathLike, grid: Mapping[str, Sequence[An
     tasks, meta = [], []
     for p in points:
         base_seed = int(p.get("seed", sc.seed))
-        point = {k: v for k, v in p.items() if k != "seed"}
+        point = {kk: vv for k, v in p.items() if k != "seed" for kk, vv in _linked(k, v).items()}
         for r in range(int(replications)):
             seed = replication_seed(base_seed, r)
             tasks.append((sc, point, seed))
-            meta.append({**p, "replication": r, "seed": seed})
+            meta.append({**{k: "+".join(map(str, v)) if "+" in k else v for k, v in p.items()},
+                         "replication": r, "seed": seed})
     rows = run_tasks(_run_task, tasks, executor=executor, max_workers=max_workers,
                      address=address, client=client, progress=progress, desc=f"sweep {sc.name}",
                      cluster_kwargs=cluster_kwargs, on_crash=_crash_row)

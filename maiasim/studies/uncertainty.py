@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..build import build
+from ..build import build_fleet
 from ..catalog import prices
 from ..engine import run as run_engine
 from ..results.columns import banded
@@ -65,16 +65,17 @@ def draws(calibration: Calibration, samples: int, seed: int) -> list[Calibration
     return [calibration.sample(rng) for _ in range(samples)]
 
 
-def economics_draws(chip_name: str, samples: int, seed: int) -> list[dict[str, float]]:
+def economics_draws(chip_name: str | None, samples: int, seed: int) -> list[dict[str, float]]:
     """``samples`` draws, uniform over each catalog range, of the figures that price and power a
     chip: keys as :func:`maiasim.physics.datacenter.rack_for` and
-    :func:`maiasim.results.economics.chip_hour_usd` read them. Fixed-value figures are left out."""
+    :func:`maiasim.results.economics.chip_hour_usd` read them. Fixed-value figures are left out;
+    ``chip_name`` None (a fleet of several chips) draws the facility and power figures only."""
     figs = {}
     fac = prices.facility()
     for k in ("lifetime_years", "electricity_usd_per_kwh", "facility_usd_per_kw_month", "pue"):
         figs[k] = getattr(fac, k)
     figs["power_scale"] = prices.power_shape().scale
-    econ = prices.chip_economics(chip_name)
+    econ = prices.chip_economics(chip_name) if chip_name is not None else None
     if econ is not None:
         if econ.rental_usd_per_chip_hour is not None:
             figs["rental"] = econ.rental_usd_per_chip_hour
@@ -112,13 +113,14 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     if samples < 0:
         raise ValueError("uncertainty samples must be >= 0")
     nominal_cal = effective_calibration(scenario, calibration)
-    res = Result(scenario, run_engine(build(scenario, nominal_cal), progress=progress))
+    res = Result(scenario, run_engine(build_fleet(scenario, nominal_cal), progress=progress))
     if samples == 0:
         return res
     rows = []
-    econ = economics_draws(scenario.chip_name, samples, scenario.seed)
+    chips = {p.chip_name for p in scenario.pools}  # a fleet of several chips: facility only
+    econ = economics_draws(chips.pop() if len(chips) == 1 else None, samples, scenario.seed)
     for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
-        s = Result(scenario, run_engine(build(scenario, cal), record_steps=False),
+        s = Result(scenario, run_engine(build_fleet(scenario, cal), record_steps=False),
                    draw=econ[i]).summary
         s.insert(0, "draw", i)
         for name in sorted(cal.ranges):

@@ -1,0 +1,144 @@
+"""The fleet in front of the replicas: which pool an arrival goes to, and the KV hand-off from a
+prefill pool to a decode pool.
+
+Routing is two-level: a fleet policy picks a pool among those serving the request's model and SLO
+class (``fleet.router``), then the pool's own router picks a replica (``router.policy``). A fleet
+of one pool skips the first level, so a single-pool scenario runs exactly as before.
+"""
+
+from __future__ import annotations
+
+from ..build import Build
+from ..physics.transfer import kv_transfer_bytes, path_bandwidth, transfer_time
+from .replica import Replica
+from .routers import RoutingPolicy
+
+
+class Pool:
+    """One pool at run time: its replicas (numbered across the fleet from ``first``), its router,
+    and its count of unfinished requests (the fleet policies' load signal)."""
+
+    def __init__(self, idx: int, b: Build, replicas: list[Replica], router: RoutingPolicy,
+                 first: int):
+        self.idx, self.build, self.replicas, self.router, self.first = (idx, b, replicas, router,
+                                                                         first)
+        p = b.pool
+        self.name, self.role, self.model = p.name, p.role, p.model_name
+        self.n = len(replicas)
+        self.outstanding = 0
+        s = p.deployment.scheduler
+        self.max_tokens, self.chunked = s.max_batch_tokens, s.chunked_prefill
+        self.max_context = b.model.max_context
+        self.mem = b.memory
+        self.replica_hour_usd = b.chip_hour_usd * b.parallel.chips
+        self._prefill_s: dict[int, float] = {}
+        self._per_token_s: float | None = None
+
+    def reject_reason(self, prompt: int, output: int) -> str:
+        """Why this pool could never serve the request ('' when it can)."""
+        if prompt + output > self.max_context:
+            return "exceeds_max_context"
+        if prompt + output + self.mem.per_sequence_tokens > self.mem.kv_capacity_tokens:
+            return "exceeds_kv_capacity"
+        if not self.chunked and prompt > self.max_tokens:
+            return "prompt_exceeds_max_batch_tokens"
+        return ""
+
+    def route(self) -> Replica:
+        """The replica the pool's router picks; counts the request as outstanding."""
+        self.outstanding += 1
+        return self.replicas[self.router.pick()]
+
+    def done(self, replica: Replica) -> None:
+        self.outstanding -= 1
+        self.router.done(replica.idx - self.first)
+
+    def load(self) -> float:
+        """Unfinished requests per replica."""
+        return self.outstanding / self.n
+
+    def ttft_estimate_s(self, prompt: int) -> float:
+        """A router's estimate of TTFT here: the prompt's own prefill plus the prompt tokens still
+        to prefill ahead of it (the mean backlog per replica) at the pool's full-step prefill
+        rate. An estimate for routing and admission only (it reads every replica, so only the
+        policies that need it pay for it); the simulation then measures the real TTFT."""
+        if self._per_token_s is None:
+            self._per_token_s = self._prefill_time(self.max_tokens) / self.max_tokens
+        t = self._prefill_s.get(prompt)
+        if t is None:
+            t = self._prefill_s[prompt] = self._prefill_time(prompt)
+        ahead = sum(r.backlog for r in self.replicas) / self.n
+        return t + ahead * self._per_token_s
+
+    def _prefill_time(self, prompt: int) -> float:
+        """A prompt's prefill alone on an idle replica, in chunks of one step's token budget."""
+        st, t, done = self.build.step, 0.0, 0
+        while done < prompt:
+            c = min(prompt - done, self.max_tokens)
+            t += st.step_time(c, int(done + c == prompt), 0, 0, st.prefill_attention(c, done)[0])
+            done += c
+        return t
+
+
+class FleetRouter:
+    """The fleet policy (``fleet.router``): ``least_load``, ``cost_aware`` or ``spill_over``.
+
+    Ties go to the pool listed first, so a run is deterministic."""
+
+    def __init__(self, policy: str, spill_per_replica: float, admission: str):
+        self.policy, self.spill, self.admission = policy, spill_per_replica, admission
+
+    def pick(self, pools: list[Pool], prompt: int, ttft_target_s: float | None) -> Pool | None:
+        """The pool for a request among ``pools`` (each able to serve it); None when admission
+        control rejects it (``fleet.admission: slo`` and no pool can meet its TTFT target)."""
+        if len(pools) == 1 and self.admission == "none":
+            return pools[0]
+        meets = pools
+        if ttft_target_s is not None and (self.admission == "slo" or self.policy == "cost_aware"):
+            meets = [p for p in pools if p.ttft_estimate_s(prompt) <= ttft_target_s]
+            if not meets and self.admission == "slo":
+                return None
+        if self.policy == "cost_aware" and meets:
+            return min(meets, key=lambda p: (_price(p), p.load(), p.idx))
+        if self.policy == "spill_over":
+            for p in pools:
+                if p.load() < self.spill:
+                    return p
+        return min(pools, key=lambda p: (p.load(), p.idx))
+
+
+def _price(p: Pool) -> float:
+    """A pool's price per replica-hour for ranking; an unpriced pool ranks last."""
+    v = p.replica_hour_usd
+    return v if v == v else float("inf")
+
+
+class Links:
+    """The links of a KV hand-off: each prefill replica's egress and each decode replica's
+    ingress carry one transfer at a time, first come first served, so transfers that share a
+    link queue for it. Reservation by calendar: a transfer starts when both its links are free."""
+
+    def __init__(self, n_replicas: int, path: str, scale_out_bytes_per_s: float,
+                 scale_out_latency_s: float):
+        self.egress = [0.0] * n_replicas
+        self.ingress = [0.0] * n_replicas
+        self.path, self.bw, self.lat = path, scale_out_bytes_per_s, scale_out_latency_s
+        self._paths: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def reserve(self, now: float, src: Pool, src_replica: int, dst: Pool, dst_replica: int,
+                prompt: int) -> tuple[float, float]:
+        """(start, end) of the transfer of a ``prompt``-token context; books both links."""
+        key = (src.idx, dst.idx)
+        bw_lat = self._paths.get(key)
+        if bw_lat is None:
+            a, b = src.build, dst.build
+            same = a.pool.hardware.chip == b.pool.hardware.chip and not (
+                a.pool.hardware.chip_overrides or b.pool.hardware.chip_overrides)
+            bw_lat = self._paths[key] = path_bandwidth(a.chip, b.chip, same, self.path, self.bw,
+                                                       self.lat, a.parallel.chips,
+                                                       b.parallel.chips)
+        nbytes = kv_transfer_bytes(src.build.model, src.build.precisions.kv_cache, prompt)
+        start = max(now, self.egress[src_replica], self.ingress[dst_replica])
+        end = start + transfer_time(nbytes, *bw_lat)
+        self.egress[src_replica] = self.ingress[dst_replica] = end
+        return start, end
