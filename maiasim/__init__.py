@@ -12,6 +12,7 @@ from . import plot
 from .api import simulate
 from .errors import DoesNotFit, ScenarioError
 from .results.frames import Result
+from .results.memory import memory_plan
 from .scenario import Scenario, from_dict, load_scenario
 from .spec.calibration import Calibration
 from .studies.sweep import sweep
@@ -19,4 +20,4 @@ from .studies.sweep import sweep
 __version__ = "0.1.0"
 
 __all__ = ["plot", "Calibration", "DoesNotFit", "Result", "Scenario", "ScenarioError", "from_dict",
-           "load_scenario", "simulate", "sweep", "__version__"]
+           "load_scenario", "memory_plan", "simulate", "sweep", "__version__"]

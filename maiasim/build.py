@@ -15,7 +15,7 @@ from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepMod
 from .physics.cost import chip_hour_usd
 from .physics.datacenter import capped, rack_for
 from .physics.power import RackPower
-from .scenario import Scenario
+from .scenario import Scenario, Serving, serving
 from .scenario.fleet import PoolConfig
 from .spec.calibration import Calibration
 from .spec.hardware import ChipSpec
@@ -36,6 +36,7 @@ class Build:
     parallel: Parallelism
     memory: MemoryPlan
     step: StepCostModel
+    serving: Serving
     chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
     cost_source: str = ""  #: where that price came from
     cost_basis: str = ""  #: ``rental`` or ``ownership`` (ownership here at provisioned power)
@@ -87,8 +88,11 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
     chip = capped(chip, rack)  # a rack power budget slows compute-bound work
     calib = calibration or pool.calibration()
     d, s = pool.deployment, pool.deployment.scheduler
-    prec = Precisions(pool.precision.weights, pool.precision.activations,
-                      pool.precision.kv_cache)
+    sv = serving(pool)
+    if sv.step_overhead_s is not None:  # the stack's own host time per iteration
+        calib = calib.model_copy(update={"iteration_overhead_s": sv.step_overhead_s})
+    prec = Precisions(pool.precision.weights, pool.precision.activations, sv.kv_cache,
+                      pool.precision.communication)
     where = "precision" if sc.fleet is None else f"pool {pool.name}: precision"
     for what, p in (("weights/activations", prec.gemm), ("activations/kv_cache", prec.attention)):
         if p not in chip.peak_tflops:
@@ -99,8 +103,10 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
                       d.expert_imbalance)
     try:
         mem = plan_memory(chip, model, prec, par, max_batch_tokens=s.max_batch_tokens,
-                          max_num_seqs=s.max_num_seqs, hbm_utilization=s.hbm_utilization,
-                          block_tokens=s.block_tokens)
+                          max_num_seqs=s.max_num_seqs, hbm_utilization=sv.memory_fraction,
+                          block_tokens=s.block_tokens, semantics=sv.memory_semantics,
+                          cuda_graph_bytes=sv.cuda_graph_bytes,
+                          activation_factor=sv.activation_factor)
     except DoesNotFit as e:
         if sc.fleet is None:
             raise
@@ -108,4 +114,5 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
     step = StepModel(chip, model, prec, par, calib,
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
     usd, basis, source = chip_hour_usd(pool.cost, pool.chip_name, chip, rack=rack)
-    return Build(sc, pool, chip, model, calib, prec, par, mem, step, usd, source, basis, rack)
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source, basis,
+                 rack)

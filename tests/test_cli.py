@@ -14,8 +14,8 @@ from maiasim.studies.plan import PLAN_METRICS
 
 
 def test_subcommands_in_order_each_a_module():
-    assert list(cli.COMMANDS) == ["run", "validate", "catalog", "sweep", "plan", "check",
-                                  "calibrate", "schema"]
+    assert list(cli.COMMANDS) == ["run", "validate", "memory", "catalog", "sweep", "plan",
+                                  "check", "calibrate", "schema"]
     for name, mod in cli.COMMANDS.items():
         assert mod.__name__ == f"maiasim.cli.{name}"
         assert mod.HELP and mod.add_arguments.__doc__ and mod.command.__doc__, name

@@ -41,7 +41,7 @@ def test_every_request_ends_in_one_state_and_tokens_are_conserved(small):
 def test_littles_law_from_engine_steps(small):
     """Time-integral of the batch occupancy logged by the engine equals sum of residence times
     recorded per request, so L = lambda * W holds between the two independent records."""
-    res = _run(small)
+    res = _run(small.with_overrides({"deployment.front_end.request_s": 0.0}))  # engine times
     st = res.records.steps.arrays()
     integral = float(np.sum(st["running"] * (st["end_s"] - st["start_s"])))
     req = res.requests
@@ -65,6 +65,7 @@ def test_md1_mean_wait():
         "workload.0.output_tokens": {"type": "fixed", "value": 20},
         "workload.0.arrival.rate_per_s": 0.001,
         "horizon_s": 20000,
+        "deployment.front_end.request_s": 0.0,  # the engine's queue alone
     })
     probe = _run(base.with_overrides({"horizon_s": 5000}))
     D = float(probe.requests.e2e_s.median())  # service time of an unqueued request

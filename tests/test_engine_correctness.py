@@ -18,6 +18,7 @@ def _scenario(**over) -> ms.Scenario:
     base = {
         "name": "t", "seed": 1, "horizon_s": 60,
         "hardware": {"chip": "maia200"}, "model": "llama-3.1-8b",
+        "precision": {"kv_cache": "fp8"},  # the KV capacities below assume FP8 KV
         "deployment": {"replicas": 1},
         "workload": [{"name": "w", "arrival": {"type": "poisson", "rate_per_s": 1},
                       "prompt_tokens": {"type": "fixed", "value": 100},
@@ -91,6 +92,7 @@ def test_fast_forward_is_exact_when_the_run_is_cut(cut):
 def _queue_scenario(rho: float, ff: bool) -> ms.Scenario:
     """One sequence at a time and fixed lengths: an M/D/1 queue at utilisation ``rho``."""
     sc = _scenario(**{"deployment.scheduler.max_num_seqs": 1, "horizon_s": 400,
+                      "deployment.front_end.request_s": 0.0,  # service = the engine's time
                       "workload.0.output_tokens": {"type": "fixed", "value": 50}})
     probe = ms.simulate(sc.with_overrides({"workload.0.arrival.rate_per_s": 0.01}))
     service = float(probe.requests.e2e_s.median())
@@ -109,11 +111,16 @@ def test_littles_law_on_the_timeline_queue_with_fast_forward(rho):
     assert L == pytest.approx(lam_w, rel=0.03)
 
 
-def test_timeline_is_the_same_with_and_without_fast_forward():
-    sc = _queue_scenario(0.8, ff=True).with_overrides({"deployment.scheduler.max_num_seqs": 8})
+@pytest.mark.parametrize("rho, seed", [(0.8, 1), (0.8, 5), (0.9, 1), (0.9, 4)])
+def test_timeline_is_the_same_with_and_without_fast_forward(rho, seed):
+    """Seeds 5 and 4 put an arrival within 3e-7 s after a step boundary: the boundary tolerance
+    of fast-forward (then 1e-9 of the clock) let it join a step early."""
+    sc = _queue_scenario(rho, ff=True).with_overrides({"deployment.scheduler.max_num_seqs": 8,
+                                                        "seed": seed})
     ff = ms.simulate(sc)
     st = ms.simulate(sc.with_overrides({"engine.fast_forward": False}))
     assert ff.replicas.jumps.sum() > 0
+    np.testing.assert_allclose(ff.requests.admit_s, st.requests.admit_s, rtol=1e-12)
     a, b = ff.timeline, st.timeline
     assert list(a.columns) == list(b.columns) and len(a) == len(b)
     for c in a.columns:

@@ -136,3 +136,23 @@ def test_oversubscription_what_if_fits_more_racks_at_the_measured_peak():
     assert o["rack_w_measured_peak"] <= o["rack_w_rated"]
     assert o["racks_at_rated"] == int(1e6 // o["rack_w_rated"])
     assert o["racks_at_measured_peak"] >= o["racks_at_rated"] and o["more_racks_frac"] >= 0
+
+
+def test_a_fleet_sums_its_pools_energy_and_names_each_pools_basis():
+    from maiasim.scenario import load_scenario
+
+    sc = load_scenario("scenarios/fleet-maia200-gb200-two-tenants.yaml", {"horizon_s": 20})
+    r = ms.simulate(sc)
+    e = r.energy
+    assert e.rack_j == pytest.approx(e.chip_j + e.host_j + e.network_j)
+    assert e.wall_j == pytest.approx(e.rack_j * e.pue)
+    assert e.chip_j == pytest.approx(r.replicas.energy_j.sum())
+    s = r.summary
+    assert s.energy_rack_j.iloc[-1] == pytest.approx(e.rack_j)
+    assert s.energy_rack_j.iloc[:-1].sum() == pytest.approx(e.rack_j)  # attributed, no joule lost
+    pools = r.pools
+    assert (pools.cost_basis == "rental").all() and r.cost_basis == "rental"
+    assert pools.cost_usd.sum() == pytest.approx(s.cost_usd.iloc[-1])
+    own = load_scenario("scenarios/fleet-maia200-gb200-two-tenants.yaml",
+                        {"horizon_s": 20, "fleet.pools.1.cost": {"basis": "ownership"}})
+    assert ms.simulate(own).cost_basis == "mixed"

@@ -416,3 +416,34 @@ def test_draws_are_unchanged_for_normal_scenarios():
             break
         t0 = t[-1]
     assert np.array_equal(a, np.concatenate(chunks))
+
+
+def _repeated(horizon_s: float, **arrival) -> ms.Scenario:
+    return ms.from_dict({
+        "name": "rep", "horizon_s": horizon_s, "hardware": {"chip": "maia200", "chips": 4},
+        "deployment": {"tensor_parallel": 4},
+        "workload": [{"name": "conv", "arrival": {"type": "trace", "path": "azure:conv",
+                                                  **arrival}}]})
+
+
+def test_a_repeated_trace_fills_the_horizon_with_copies_of_itself():
+    from maiasim.workload.streams import streams
+
+    once = streams(_repeated(3600.0))[0]
+    n = len(once.times)
+    period = (once.times[-1] - once.times[0]) * n / (n - 1)  # the span plus one mean gap
+    thrice = streams(_repeated(3 * period - 1e-6, repeat=True))[0]
+    assert len(thrice.times) == 3 * n
+    assert np.all(np.diff(thrice.times) >= 0)
+    np.testing.assert_array_equal(thrice.prompt[n:2 * n], once.prompt)
+    np.testing.assert_allclose(thrice.times[n:2 * n], once.times + period)
+    fast = streams(_repeated(period - 1e-6, repeat=True, time_scale=0.5))[0]
+    assert len(fast.times) == 2 * n  # twice the rate: two copies in one period
+    assert len(streams(_repeated(period - 1e-6, time_scale=0.5))[0].times) == n
+
+
+def test_a_repeated_trace_beyond_max_requests_is_refused_before_it_takes_memory():
+    from maiasim.workload import check
+
+    with pytest.raises(ms.ScenarioError, match="engine.max_requests"):
+        check(_repeated(1e7, repeat=True, time_scale=1e-3))

@@ -12,6 +12,7 @@ import yaml
 from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec
 from ..spec.model import ModelSpec
+from ..spec.stack import StackSpec
 
 
 class UnknownName(ValueError):
@@ -33,6 +34,17 @@ def chips() -> dict[str, ChipSpec]:
 def models() -> dict[str, ModelSpec]:
     """Every shipped model by name, read and validated once."""
     return {k: ModelSpec.model_validate(v) for k, v in _read("models.yaml").items()}
+
+
+@cache
+def stacks() -> dict[str, StackSpec]:
+    """Every shipped serving-stack profile by name, read and validated once."""
+    return {k: StackSpec.model_validate(v) for k, v in _read("stacks.yaml").items()}
+
+
+def stack(name: str) -> StackSpec:
+    """The shipped serving-stack profile ``name``; a typo names the choices."""
+    return _lookup("serving stack", stacks(), name)
 
 
 def _lookup(kind: str, table: dict, name: str):

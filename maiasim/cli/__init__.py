@@ -1,4 +1,5 @@
-"""The ``maiasim`` command line: run, validate, catalog, sweep, plan, check, calibrate, schema.
+"""The ``maiasim`` command line: run, validate, memory, catalog, sweep, plan, check, calibrate,
+schema.
 
 Each subcommand is a module of this package with ``HELP``, ``add_arguments(parser)`` and
 ``command(args) -> exit status``; :func:`main` builds the parser from :data:`COMMANDS` and is the
@@ -14,12 +15,12 @@ from types import ModuleType
 
 from .. import __version__
 from ..errors import DoesNotFit, ScenarioError, UsageError
-from . import calibrate, catalog, check, plan, run, schema, sweep, validate
+from . import calibrate, catalog, check, memory, plan, run, schema, sweep, validate
 
 #: the subcommands, in the order ``maiasim --help`` lists them
 COMMANDS: dict[str, ModuleType] = {
-    "run": run, "validate": validate, "catalog": catalog, "sweep": sweep, "plan": plan,
-    "check": check, "calibrate": calibrate, "schema": schema,
+    "run": run, "validate": validate, "memory": memory, "catalog": catalog, "sweep": sweep,
+    "plan": plan, "check": check, "calibrate": calibrate, "schema": schema,
 }
 
 #: errors that are the input's fault, not a bug: one line on stderr and exit 2. OSError is a file

@@ -1,4 +1,4 @@
-"""``maiasim catalog``: list the chips or models the catalog ships, one row each."""
+"""``maiasim catalog``: list the chips, models or serving stacks the catalog ships, one row each."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..results.economics import chip_hour_usd
 from ..scenario.cost import CostConfig
 from ..spec.hardware import ChipSpec
 
-HELP = "list the chips or models in the catalog"
+HELP = "list the chips, models or serving stacks in the catalog"
 
 #: The two prices of a chip-hour the table shows (docs/economics.md).
 PRICE_BASES = {
@@ -37,7 +37,7 @@ _SHORT = {"hbm_gb": "hbm_gb", "hbm_tb_s": "hbm_tb_s", "fp4_tflops": "fp4_tf",
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``maiasim catalog`` arguments."""
-    p.add_argument("kind", choices=["chips", "models"])
+    p.add_argument("kind", choices=["chips", "models", "stacks"])
     p.add_argument("--wide", action="store_true", help=(
         "chips: add the capex, the scale-up tiers and the full price source (over 100 columns)"))
 
@@ -76,6 +76,18 @@ def models_frame() -> pd.DataFrame:
         for k, m in catalog.models().items()])
 
 
+def stacks_frame() -> pd.DataFrame:
+    """One row per serving-stack profile: scheduler, memory semantics and fraction, default KV
+    format, front-end time (sources: ``maiasim/catalog/stacks.yaml``)."""
+    return pd.DataFrame([
+        {"stack": k, "version": st.version, "scheduler": st.scheduler,
+         "chunked": st.chunked_prefill, "memory": st.memory_semantics,
+         "fraction": (f"{st.memory_fraction:g}" if st.memory_fraction is not None
+                      else "from reserve"),
+         "kv_cache": st.kv_cache, "front_end_ms": st.front_end_request_s * 1e3}
+        for k, st in catalog.stacks().items()])
+
+
 def _num(x, fmt: str) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
@@ -109,6 +121,6 @@ def command(args: argparse.Namespace) -> int:
     if args.kind == "chips":
         print(chips_table(wide=getattr(args, "wide", False)))
         return 0
-    df = models_frame()
+    df = models_frame() if args.kind == "models" else stacks_frame()
     print(df.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-"))
     return 0

@@ -29,6 +29,7 @@ def command(args: argparse.Namespace) -> int:
     for b in fleet.pools:
         mem = b.memory
         name = "" if sc.fleet is None else f"{b.pool.name}: "
-        print(f"  {name}per chip {mem.weights_bytes / 1e9:.1f} GB weights, KV cache "
-              f"{mem.kv_capacity_tokens:,} tokens per replica")
+        print(f"  {name}serving stack {b.serving.stack} ({b.serving.policy} scheduler, "
+              f"{b.precisions.kv_cache} KV); per chip {mem.weights_bytes / 1e9:.1f} GB weights, "
+              f"KV cache {mem.kv_capacity_tokens:,} tokens per replica")
     return 0

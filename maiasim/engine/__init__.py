@@ -4,10 +4,10 @@
 ``check(scenario)`` refuses, without running, what ``run`` would refuse at start.
 """
 
-from ..scenario import Scenario
+from ..scenario import Scenario, serving
 from .cluster import run
 from .routers import ROUTERS, make_router, router_class
-from .scheduler import SCHEDULERS, make_scheduler, scheduler_class
+from .schedulers import SCHEDULERS, make_scheduler, scheduler_class
 
 __all__ = ["ROUTERS", "SCHEDULERS", "check", "make_router", "make_scheduler", "run"]
 
@@ -16,4 +16,4 @@ def check(sc: Scenario) -> None:
     """Raise ScenarioError for a routing or scheduling policy the engine does not have."""
     for p in sc.pools:
         router_class(p.router.policy)
-        scheduler_class(p.deployment.scheduler.policy)
+        scheduler_class(serving(p).policy)

@@ -12,7 +12,7 @@ from .fleet import FleetRouter, Links, Pool
 from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
-from .scheduler import make_scheduler
+from .schedulers import make_scheduler
 
 
 class _ClosedLoop:
@@ -59,8 +59,9 @@ class _Sim:
         self.replicas: list[Replica] = []
         self.pools: list[Pool] = []
         for k, (b, first) in enumerate(zip(f.pools, f.first, strict=True)):
-            p, s = b.pool, b.pool.deployment.scheduler
-            sched = make_scheduler(s.policy, s.max_batch_tokens, s.max_num_seqs, s.chunked_prefill)
+            p, s, sv = b.pool, b.pool.deployment.scheduler, b.serving
+            sched = make_scheduler(sv.policy, s.max_batch_tokens, s.max_num_seqs,
+                                   sv.chunked_prefill, sv.watermark)
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
                             self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause)
                     for i in range(p.replicas)]
@@ -131,7 +132,11 @@ class _Sim:
         if s.handoff:
             self._hand_off(pool, replica, s)
         elif s.on_done is not None:
-            s.on_done()
+            delay = pool.fe_request + pool.fe_token * s.generated  # the client sees it then
+            if delay > 0:
+                self.env.timeout(delay).callbacks.append(lambda _e: s.on_done())
+            else:
+                s.on_done()
 
     def _hand_off(self, src: Pool, replica: Replica, s: Seq) -> None:
         """A prefill pool's sequence produced its first token: send its KV cache to a decode
@@ -203,6 +208,14 @@ class _Sim:
             rec.requests.generated[rid] = 1
         rec.requests.trim()
         r = rec.requests
+        fe_req = np.array([p.fe_request for p in self.pools])[r.pool]
+        fe_tok = np.array([p.fe_token for p in self.pools])[r.pool]
+        if fe_req.any() or fe_tok.any():
+            # the front end (HTTP, tokeniser, detokeniser) runs beside the engine: it delays what
+            # the client sees (the pool it finished in), not the engine's iterations
+            r.first_token_s += fe_req + fe_tok
+            done = r.status == COMPLETED
+            r.finish_s[done] += fe_req[done] + fe_tok[done] * r.output[done]
         completed = r.status == COMPLETED
         assert np.all(r.generated[completed] == r.output[completed]), "token conservation violated"
         assert np.all(np.isin(r.status, (0, 1, 2, 3))), "request without a state"

@@ -27,7 +27,10 @@ class Pool:
         self.n = len(replicas)
         self.outstanding = 0
         s = p.deployment.scheduler
-        self.max_tokens, self.chunked = s.max_batch_tokens, s.chunked_prefill
+        self.max_tokens, self.chunked = s.max_batch_tokens, b.serving.chunked_prefill
+        #: the front end's time outside the engine: per request, and per output token
+        self.fe_request = b.serving.front_end_request_s
+        self.fe_token = b.serving.front_end_token_s
         self.max_context = b.model.max_context
         self.mem = b.memory
         self.replica_hour_usd = b.chip_hour_usd * b.parallel.chips

@@ -3,14 +3,12 @@
 A scheduler decides; the :class:`~maiasim.engine.replica.Replica` owns the state (queue, batch, KV
 use) and offers the moves: :meth:`~Replica.admit_head`, :meth:`~Replica.drop_head`,
 :meth:`~Replica.preempt_newest`. Adding a policy (e.g. TensorRT-LLM's guaranteed-no-evict) is one
-new class here or in a new module, and one line in :data:`SCHEDULERS`.
+new class here or in a new module, and one line in :data:`.schedulers.SCHEDULERS`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
-
-from ..errors import ScenarioError
 
 if TYPE_CHECKING:  # (annotations only: the replica imports this module)
     from .replica import Replica, Seq
@@ -48,9 +46,11 @@ class ContinuousBatching:
     preempted sequence is readmitted at once and preempted again, a livelock that recomputes
     prompts instead of producing tokens."""
 
-    def __init__(self, max_batch_tokens: int, max_num_seqs: int, chunked_prefill: bool):
+    def __init__(self, max_batch_tokens: int, max_num_seqs: int, chunked_prefill: bool,
+                 watermark: float = 0.0):
         self.max_tokens, self.max_seqs, self.chunked = (max_batch_tokens, max_num_seqs,
                                                         chunked_prefill)
+        self.watermark = watermark  # fraction of the KV cache admission leaves free (vLLM v0)
 
     def schedule(self, r: Replica) -> tuple[list[tuple[Seq, int]], int]:
         """See :class:`Scheduler`."""
@@ -109,11 +109,17 @@ class ContinuousBatching:
                 # step, more than any step may hold: vLLM v0 ignores it; waiting would deadlock
                 r.drop_head("recompute_exceeds_max_batch_tokens")
                 continue
-            if (budget is not None and s.target > budget) or \
-                    r.kv_used + r.n_dec + s.target + r.per_seq > r.cap:
+            if (budget is not None and s.target > budget) or not self.fits(r, s, r.kv_used):
                 return None
             return r.admit_head()
         return None
+
+    def fits(self, r: Replica, s: Seq, kv_used: int) -> bool:
+        """Is there KV room to admit ``s`` at KV use ``kv_used``: its prompt beside the decoders'
+        next tokens, with the watermark left free (an empty replica ignores the watermark: its
+        head must be able to start, as the cluster has checked it fits the cache)."""
+        wm = int(self.watermark * r.cap) if r.running else 0
+        return kv_used + r.n_dec + s.target + r.per_seq <= r.cap - wm
 
     def could_join(self, r: Replica, s: Seq, kv_used: int) -> bool:
         """See :class:`Scheduler`."""
@@ -123,25 +129,7 @@ class ContinuousBatching:
             return kv_used + r.n_dec + s.target + r.per_seq + 1 <= r.cap
         if not self.chunked and s.target > self.max_tokens:
             return True  # dropped: its recompute can never fit an unchunked step
-        return kv_used + r.n_dec + s.target + r.per_seq <= r.cap
+        return self.fits(r, s, kv_used)
 
 
 _NOTHING: list = []  # no prefill chunks (shared: callers only read it)
-
-#: scheduler policies by name
-SCHEDULERS: dict[str, type] = {"vllm": ContinuousBatching}
-
-
-def make_scheduler(policy: str, max_batch_tokens: int, max_num_seqs: int,
-                   chunked_prefill: bool) -> Scheduler:
-    """The named policy, configured."""
-    return scheduler_class(policy)(max_batch_tokens, max_num_seqs, chunked_prefill)
-
-
-def scheduler_class(policy: str) -> type:
-    """The scheduler policy called ``policy`` (a ScenarioError names the known ones)."""
-    cls = SCHEDULERS.get(policy)
-    if cls is None:
-        raise ScenarioError(f"deployment.scheduler.policy: {policy!r} is not a scheduler "
-                            f"(known: {', '.join(sorted(SCHEDULERS))})")
-    return cls

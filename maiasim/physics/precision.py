@@ -9,11 +9,13 @@ from ..spec.hardware import BYTES_PER_ELEMENT, wider
 
 @dataclass(frozen=True)
 class Precisions:
-    """The number format of each operand: weights, activations and the KV cache."""
+    """The number format of each operand: weights, activations and the KV cache, and of the
+    collectives' payload (serving stacks all-reduce in BF16 even when GEMMs run in FP8)."""
 
     weights: str = "fp8"
     activations: str = "fp8"
     kv_cache: str = "fp8"
+    communication: str = "bf16"
 
     @property
     def gemm(self) -> str:
@@ -27,9 +29,10 @@ class Precisions:
 
     @property
     def comm_bytes(self) -> float:
-        """Bytes per activation element on the wire: collectives run in BF16 unless activations
-        are narrower."""
-        return min(2.0, BYTES_PER_ELEMENT[self.activations]) if self.activations != "fp4" else 1.0
+        """Bytes per activation element on the wire (tensor-parallel all-reduce, pipeline sends):
+        the communication format's, whatever the activations' (vLLM and TensorRT-LLM reduce the
+        BF16 output of an FP8 GEMM)."""
+        return BYTES_PER_ELEMENT[self.communication]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .cost import CostConfig, OwnershipOverrides
 from .datacenter import DatacenterConfig
 from .deployment import (
     DeploymentConfig,
+    FrontEndConfig,
     HardwareConfig,
     PrecisionConfig,
     RouterConfig,
@@ -25,6 +26,7 @@ from .engine_cfg import EngineConfig, UncertaintyConfig
 from .loading import load_scenario, load_yaml, read_scenario_text
 from .overrides import apply_overrides
 from .schema import Scenario, from_dict, tensor_parallel_degrees
+from .serving import Serving, serving
 from .workloads import (
     SLO,
     Arrival,
@@ -43,10 +45,10 @@ from .workloads import (
 
 __all__ = [
     "SLO", "Arrival", "Burst", "ClosedLoop", "CostConfig", "DatacenterConfig", "DeploymentConfig",
-    "EngineConfig", "Fixed", "Gamma", "HardwareConfig", "Lengths", "LimitExceeded", "Lognormal",
-    "OwnershipOverrides",
+    "EngineConfig", "Fixed", "FrontEndConfig", "Gamma", "HardwareConfig", "Lengths",
+    "LimitExceeded", "Lognormal", "OwnershipOverrides", "Serving",
     "Poisson", "PrecisionConfig", "RouterConfig", "Scenario", "ScenarioError", "SchedulerConfig",
     "TraceArrival", "TraceLengths", "UncertaintyConfig", "Uniform", "WorkloadConfig",
     "apply_overrides", "from_dict", "load_scenario", "load_yaml", "read_scenario_text",
-    "tensor_parallel_degrees",
+    "serving", "tensor_parallel_degrees",
 ]

@@ -119,6 +119,11 @@ class PoolConfig(ConfigModel):
         spec = catalog.chip(c) if isinstance(c, str) else c
         if self.hardware.chip_overrides:
             data = deep_merge(spec.model_dump(), self.hardware.chip_overrides)
+            o = self.hardware.chip_overrides
+            if type(o.get("hbm_bytes")) in (int, float) and "memory_reported_bytes" not in o \
+                    and spec.memory_reported_bytes is not None:  # a what-if capacity: scale both
+                data["memory_reported_bytes"] = (spec.memory_reported_bytes / spec.hbm_bytes
+                                                 * o["hbm_bytes"])
             spec = validate_nested(ChipSpec, data, "hardware.chip_overrides")
         return spec
 

@@ -78,6 +78,10 @@ class TraceArrival(ConfigModel):
         "multiplies inter-arrival gaps (0.5 = twice the rate); at most 1,000,000"))
     start_s: Float = Field(default=0.0, ge=0, le=1e9, description=(
         "skip the trace's first start_s seconds; at most 1e9 s"))
+    repeat: bool = Field(default=False, description=(
+        "Replay the trace again and again until the horizon, each copy starting one mean gap "
+        "after the previous one's last arrival: a day of traffic from the one-hour Azure "
+        "traces, with their burstiness, at the rate `time_scale` sets."))
 
 
 #: One workload's arrival process, chosen by its ``type``.

@@ -104,6 +104,10 @@ class ChipSpec(Spec):
         "mistake, and near zero step times overflow."))
     hbm_bytes: Float = Field(gt=0, le=MAX_BYTES, description=(
         "HBM capacity per chip (bytes); at most 1e15 (1 PB: more is a unit mistake)."))
+    memory_reported_bytes: Float | None = Field(default=None, gt=0, le=MAX_BYTES, description=(
+        "Memory as the device reports it to the serving engine (nvidia-smi / rocm-smi total, "
+        "bytes): what engines size the KV cache from. Marketed gigabytes are rounded (an "
+        "'80 GB' H100 reports 85.5e9 bytes). Omitted: `hbm_bytes`."))
     hbm_bandwidth_bytes_per_s: Float = Field(ge=MIN_BANDWIDTH, le=MAX_BYTES, description=(
         "Peak HBM bandwidth per chip (bytes/s); 1e6 to 1e15 (outside that is a unit mistake, and "
         "near zero step times overflow)."))
@@ -140,6 +144,13 @@ class ChipSpec(Spec):
         except KeyError:
             have = ", ".join(sorted(self.peak_tflops))
             raise ValueError(f"chip does not support {precision} (supported: {have})") from None
+
+    @property
+    def memory_bytes(self) -> float:
+        """Bytes the memory plan works with: the device-reported figure when the catalog has one
+        (engines size their KV cache from it), else the marketed ``hbm_bytes``."""
+        return float(self.memory_reported_bytes if self.memory_reported_bytes is not None
+                     else self.hbm_bytes)
 
     @property
     def power_w(self) -> float:

@@ -84,6 +84,17 @@ def _trace_window(sc: Scenario, arr: TraceArrival, traces: dict[str, Trace]) -> 
     t, p, o = _trace(sc, arr.path, traces)
     keep = t >= arr.start_s
     t, p, o = (t[keep] - arr.start_s) * arr.time_scale, p[keep], o[keep]
+    if arr.repeat and len(t) > 1:
+        period = (t[-1] - t[0]) * len(t) / (len(t) - 1)  # the span plus one mean gap
+        copies = int(min(np.ceil((sc.horizon_s - t[0]) / period), 2**40)) if period > 0 else 1
+        if copies * len(t) > sc.engine.max_requests:  # refused before the copies take memory
+            raise ScenarioError(f"trace {arr.path!r} repeated to horizon_s={sc.horizon_s:g} s "
+                                f"gives about {copies * len(t):,} requests, over "
+                                f"engine.max_requests = {sc.engine.max_requests:,}; shorten "
+                                "horizon_s, raise time_scale or raise engine.max_requests")
+        if copies > 1:
+            t = (t[None, :] + period * np.arange(copies)[:, None]).ravel()
+            p, o = np.tile(p, copies), np.tile(o, copies)
     n = int(np.searchsorted(t, sc.horizon_s, side="left"))
     return t[:n], p, o
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 
 class LeastOutstanding:
-    """Replicas kept in buckets by outstanding count (dicts keep insertion order), so a pick is
-    O(1); ties go to the replica that has held that count longest (at first the lowest index)."""
+    """Replicas kept in buckets by outstanding count (ordered by insertion), so a pick is O(1);
+    ties go to the replica that has held that count longest (at first the lowest index).
+
+    The buckets are OrderedDicts: a plain dict whose first keys are deleted again and again makes
+    ``next(iter(d))`` skip the deleted slots, O(replicas) per pick on a large idle fleet."""
 
     def __init__(self, n: int, rng: np.random.Generator):
         self.outstanding = [0] * n
-        self._buckets: dict[int, dict[int, None]] = {0: dict.fromkeys(range(n))}
+        self._buckets: dict[int, OrderedDict[int, None]] = {0: OrderedDict.fromkeys(range(n))}
         self._min = 0
 
     def pick(self) -> int:
@@ -31,6 +36,6 @@ class LeastOutstanding:
         self.outstanding[i] = c + delta
         b = self._buckets
         del b[c][i]
-        b.setdefault(c + delta, {})[i] = None
+        b.setdefault(c + delta, OrderedDict())[i] = None
         if c + delta < self._min:
             self._min = c + delta
