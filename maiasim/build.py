@@ -14,6 +14,8 @@ from . import catalog
 from .errors import DoesNotFit, ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
 from .physics.cost import chip_hour_usd
+from .physics.datacenter import capped, rack_for
+from .physics.power import RackPower
 from .physics.speculative import SpeculativeStep, speculative_memory
 from .physics.transfer import OffloadPlan, plan_offload
 from .scenario import Scenario, Serving, serving
@@ -40,7 +42,10 @@ class Build:
     serving: Serving
     chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
     cost_source: str = ""  #: where that price came from
+    cost_basis: str = ""  #: ``rental`` or ``ownership`` (ownership here at provisioned power)
+    rack: RackPower | None = None  #: the chip's racks, power model and PUE
     offload: OffloadPlan | None = None  #: the replica's host tier for swapped KV (None: off)
+
     @property
     def chips_per_replica(self) -> int:
         """Chips in one replica's tensor x pipeline group."""
@@ -83,6 +88,8 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
 def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None = None) -> Build:
     """Resolve one pool of ``sc``."""
     chip, model = pool.chip_spec(), pool.model_spec()
+    rack = rack_for(pool.chip_name, chip, sc.datacenter)
+    chip = capped(chip, rack)  # a rack power budget slows compute-bound work
     calib = calibration or pool.calibration()
     d, s = pool.deployment, pool.deployment.scheduler
     sv = serving(pool)
@@ -112,14 +119,15 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
     if d.speculative is not None:
         mem, step = _speculative(sc, pool, chip, model, prec, par, calib, mem)
-    usd, source = chip_hour_usd(pool.cost, chip)
+    usd, basis, source = chip_hour_usd(pool.cost, pool.chip_name, chip, rack=rack)
     ko = d.kv_offload
     try:
         offload = plan_offload(chip, mem.kv_bytes_per_token, par.chips, ko.capacity_gib,
                                ko.bandwidth_bytes_per_s)
     except ValueError as e:
         raise ScenarioError(f"{'' if sc.fleet is None else f'pool {pool.name}: '}{e}") from None
-    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source, offload)
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source,
+                 cost_basis=basis, rack=rack, offload=offload)
 
 
 def _speculative(sc: Scenario, pool: PoolConfig, chip: ChipSpec, model: ModelSpec,

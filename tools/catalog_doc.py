@@ -6,7 +6,7 @@
 
 The chips table is the one ``maiasim catalog chips`` prints
 (:func:`maiasim.cli.catalog.chips_frame`: memory, bandwidth, dense peak FLOPS per precision, TDP,
-the default price and its basis, and whether the calibration is measured, vendor-stated or
+the price per chip-hour on both bases (rental and ownership), and whether the calibration is measured, vendor-stated or
 generic); each chip's cited source for every figure follows, then the models with their Hugging
 Face source. Nothing here runs a simulation.
 """
@@ -39,9 +39,8 @@ CHIP_COLUMNS = (
     ("chip", "Chip", ""), ("vendor", "Vendor", ""), ("hbm_gb", "HBM (GB)", ".4g"),
     ("hbm_tb_s", "HBM (TB/s)", ".2f"), ("fp4_tflops", "FP4 TFLOPS", ",.0f"),
     ("fp8_tflops", "FP8 TFLOPS", ",.0f"), ("bf16_tflops", "BF16 TFLOPS", ",.0f"),
-    ("tdp_w", "TDP (W)", ",.0f"), ("usd_per_chip_h", "USD per chip-hour", ".3g"),
-    ("price_basis", "Price basis", ""), ("capex_usd", "Capex (USD)", ",.0f"),
-    ("calibration", "Calibration", ""),
+    ("tdp_w", "TDP (W)", ",.0f"), ("usd_rental", "Rental USD/chip-h", ".3g"),
+    ("usd_ownership", "Ownership USD/chip-h", ".3g"), ("calibration", "Calibration", ""),
 )
 
 MODEL_COLUMNS = (

@@ -16,7 +16,7 @@ from ..plot.style import release
 from ..scenario import Scenario
 from ..studies.fleet_plan import plan_fleet
 from ..studies.plan import MAX_REPLICAS, plan
-from .options import load, output_dir, split_list
+from .options import load, output_dir, split_list, with_basis
 
 HELP = "find the cheapest fleet that meets every SLO"
 
@@ -35,8 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chips", help="comma-separated catalog chips (default: the scenario's chip)")
     p.add_argument("--tp", help="comma-separated tensor-parallel degrees (default: the scenario's)")
     p.add_argument("--price", action="append", metavar="CHIP=USD",
-                   help="USD per chip-hour for a chip, replacing the scenario's or catalog's "
-                        "(repeatable)")
+                   help="USD per chip-hour for a chip on the plan's cost basis, replacing the "
+                        "scenario's or catalog's (repeatable)")
+    p.add_argument("--basis", choices=("rental", "ownership"),
+                   help="price every chip by rental or by ownership (default: the scenario's "
+                        "cost.basis); one basis for all chips, so the ranking is like with like")
     p.add_argument("--max-replicas", type=int, default=512,
                    help=f"give up above this many replicas (default 512, at most "
                         f"{MAX_REPLICAS:_})")
@@ -129,18 +132,21 @@ def command(args: argparse.Namespace) -> int:
     sc = load(args.scenario, args.set)
     if sc.fleet is not None:
         return _fleet_command(args, sc, chips, tp, prices)
+    sc = with_basis(sc, args.basis)
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
               progress=not args.quiet and sys.stderr.isatty(), spares=args.spares,
               availability=args.availability)
     print(f"{sc.name}: {sc.model_name}, SLOs {_slo_text(sc)}; cheapest fleet per chip and TP "
           f"(search up to {args.max_replicas} replicas, {int(df.simulations.sum())} simulations)")
+    print(f"cost basis: {sc.cost.effective_basis} for every chip (like with like; change it "
+          "with --basis)")
     print(format_plan(df))
     feas = df[df.feasible.astype(bool)]
     unpriced = sorted(set(feas[feas.cost_per_hour_usd.isna()].chip))
     if unpriced:
-        print(f"note: no price for {', '.join(unpriced)} (give one with --price CHIP=USD); "
-              "those plans rank last")
+        print(f"note: no {sc.cost.effective_basis} price for {', '.join(unpriced)} (give one "
+              "with --price CHIP=USD, or try the other --basis); those plans rank last")
     if len(feas):
         best = feas.iloc[0]
         print(f"best: {int(best.replicas)} x TP{best.tensor_parallel} {best.chip} = "

@@ -112,7 +112,7 @@ def timeline(res, path: str | os.PathLike | None = None):
     ax = axes[3]
     hw = res._hw
     full_kw = float((hw.chips * hw.power_w).sum()) / 1e3
-    idle_kw = float((hw.chips * hw.power_w * hw.idle_power_fraction).sum()) / 1e3
+    idle_kw = float((hw.chips * hw.idle_power_w).sum()) / 1e3
     ax.plot(x, tl.power_w / 1e3, color="C4", label="all chips")
     ax.axhline(full_kw, ls="--", lw=0.8, color="grey", label=f"full power {full_kw:,.3g} kW")
     ax.axhline(idle_kw, ls=":", lw=0.8, color="grey", label=f"idle {idle_kw:,.3g} kW")

@@ -80,6 +80,11 @@ _SUMMARY = (
            "counts the requests of workloads that have them)", "higher", True, True),
     Column(_S, "slo_met", "bool", "every p99 target of the workload holds and every request "
            "completed (None without targets)", "true"),
+    Column(_S, "cost_basis", "text", "how a chip-hour is priced: `rental` (market price) or "
+           "`ownership` (capex over life + electricity x PUE x measured power + facility rent); "
+           "docs/economics.md"),
+    Column(_S, "usd_per_chip_hour", "USD/chip-hour", "the price of one chip for one hour on "
+           "`cost_basis` (ownership: at the run's measured mean power)", "lower", True),
     Column(_S, "cost_usd", "USD", "chip-hours of the run times the chip-hour price, shared between "
            "workloads by tokens processed", "lower"),
     Column(_S, "output_tokens_per_usd", "tokens/USD", "output tokens of completed requests per "
@@ -87,10 +92,25 @@ _SUMMARY = (
     Column(_S, "usd_per_m_output_tok", "USD/M output tokens", "dollars per million output tokens "
            "of completed requests: cost_usd / output tokens x 1e6, so the cost of the prompt work "
            "is folded in; prompt tokens are not counted", "lower", True, True),
-    Column(_S, "energy_j", "J", "chip energy of the run, shared between workloads by tokens "
-           "processed", "lower"),
+    Column(_S, "energy_j", "J", "energy at the chip: the chips' activity power model (idle + MFU + "
+           "MBU terms, fitted on measured DGX-A100 power) over the run, shared between workloads "
+           "by tokens processed", "lower"),
     Column(_S, "output_tokens_per_joule", "tokens/J", "output tokens of completed requests per "
-           "joule of energy_j (prompt work paid for, not counted)", "higher", True),
+           "joule at the chip (prompt work paid for, not counted)", "higher", True),
+    Column(_S, "energy_rack_j", "J", "energy in the racks: chip + host (per tray) + network (per "
+           "chip), shared between workloads by tokens processed", "lower"),
+    Column(_S, "output_tokens_per_joule_rack", "tokens/J", "output tokens of completed requests "
+           "per joule in the racks", "higher", True),
+    Column(_S, "energy_wall_j", "J", "energy at the wall: rack energy x the facility's PUE, "
+           "shared between workloads by tokens processed", "lower"),
+    Column(_S, "output_tokens_per_joule_wall", "tokens/J", "output tokens of completed requests "
+           "per joule at the wall", "higher", True),
+    Column(_S, "racks", "racks", "racks the fleet occupies (chips per tray, trays per rack from "
+           "the catalog, fewer trays under a tight rack power budget)"),
+    Column(_S, "rack_kw", "kW", "a full rack's provisioned power: chips at their power limit "
+           "(TDP or the rack cap) plus host and network"),
+    Column(_S, "output_tok_s_per_rack_kw", "tokens/s/kW", "output tokens per second per "
+           "provisioned rack kW of the fleet (tokens under equal rack power)", "higher", True),
     Column(_S, "availability", "fraction", "share of the fleet's replica-time spent serving, "
            "not failed, under repair or reload, or drained (1 without `failures`; the fleet's, on "
            "every row)", "higher"),
@@ -187,8 +207,8 @@ _REPLICAS = (
            "cache", "lower"),
     Column(_R, "kv_swaps", "count", "preemptions whose KV cache was swapped to host memory "
            "(deployment.kv_offload) instead of recomputed"),
-    Column(_R, "energy_j", "J", "energy of the replica's chips: idle power all the run, the rest "
-           "of the chip's power while stepping"),
+    Column(_R, "energy_j", "J", "energy of the replica's chips: TDP x (idle + a MFU + b MBU) "
+           "integrated over the run, at most the chips' power limit (maiasim.physics.power)"),
     Column(_R, "saturated", "bool", "the replica's queue grew without bound while requests "
            "arrived (at the horizon: >= 8 queued, never empty for the last quarter or more, "
            "still growing): its latencies depend on the horizon, so quote no capacity from it",
@@ -213,8 +233,10 @@ _TIMELINE = (
            "total KV capacity", label="KV cache used"),
     Column(_T, "stepping_frac", "fraction", "share of the replicas' time in the bin spent running "
            "steps of any size (not how full they are)", label="stepping (share of time)"),
-    Column(_T, "power_w", "W", "mean power of all chips in the bin (idle power plus the rest of "
-           "the chip's power while stepping)"),
+    Column(_T, "power_w", "W", "mean power of all chips in the bin: idle power plus each "
+           "replica's active power (from its MFU and MBU) while it ran steps"),
+    Column(_T, "power_rack_w", "W", "mean rack (IT) power in the bin: the chips' plus the constant "
+           "host and network power of the trays the fleet occupies"),
     Column(_T, "replicas_down", "replicas", "time-averaged number of replicas down in the bin "
            "(failed, under repair or reload, or drained)", "lower"),
 )
@@ -241,6 +263,7 @@ _POOLS = (
     Column(_P, "chips", "chips", "chips in the pool"),
     Column(_P, "usd_per_chip_hour", "USD/chip-hour", "the price of one of its chips for an hour "
            "(NaN: unpriced)"),
+    Column(_P, "cost_basis", "", "`rental` or `ownership` (docs/economics.md)"),
     Column(_P, "cost_source", "", "where that price came from"),
     Column(_P, "cost_usd", "USD", "chips x price x the run's duration, busy or idle", "lower"),
     Column(_P, "requests", "requests", "requests it served (disaggregated: counted in the decode "

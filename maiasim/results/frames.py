@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -9,9 +10,12 @@ import numpy as np
 import pandas as pd
 
 from ..engine.records import Records
+from ..physics.datacenter import rack_for
+from ..physics.power import racks_under_budget
 from ..scenario import Scenario
-from .attribution import attribute, pool_costs
+from .attribution import attribute
 from .columns import glossary_text
+from .economics import FleetEnergy, chip_hour_usd
 from .failures import availability, failures_frame, replicas_down
 from .pools import pools_frame
 from .replicas import ReplicaHardware, replicas_frame
@@ -40,15 +44,22 @@ class Result:
     edit never reaches a later computation.
     """
 
-    def __init__(self, scenario: Scenario, records: Records):
+    def __init__(self, scenario: Scenario, records: Records, draw: dict | None = None):
+        """``draw``: price, power and PUE figures drawn from their catalog ranges (uncertainty
+        bands, :mod:`maiasim.studies.uncertainty`); None for the catalog's values."""
         self.scenario = scenario
         self.records = records
         self.duration_s = float(records.end_s)
         # the pools' physics, read once, here, from the resolved scenario the engine ran:
-        # the frames take what they need from _hw
-        self.builds = records.fleet.pools
+        # the frames take what they need from _hw; a draw re-resolves each pool's racks
+        builds = records.fleet.pools
+        if draw is not None:
+            builds = tuple(replace(b, rack=rack_for(b.pool.chip_name, b.pool.chip_spec(),
+                                                     scenario.datacenter, draw))
+                           for b in builds)
+        self.builds = builds
+        self._draw = draw
         self._hw = ReplicaHardware.of(self.builds)
-        self._pool_cost = pool_costs(self.builds, self.duration_s)
 
     @property
     def step_model(self):
@@ -61,17 +72,69 @@ class Result:
         return self.builds[self._only()].memory
 
     @property
+    def rack(self):
+        """A single-pool run's racks, power model and PUE (a fleet: ``builds[i].rack``)."""
+        return self.builds[self._only()].rack
+
+    @cached_property
+    def _pool_energies(self) -> list[FleetEnergy]:
+        """Each pool's energy at the chip, rack and wall, and its racks."""
+        return [FleetEnergy.of(b.rack, b.pool.chips, self.duration_s, float(e))
+                for b, e in zip(self.builds, self._pool_energy, strict=True)]
+
+    @cached_property
+    def energy(self) -> FleetEnergy:
+        """The run's energy at the chip, rack and wall, and the racks it occupies (all pools)."""
+        return FleetEnergy.total(self._pool_energies)
+
+    @cached_property
+    def _prices(self) -> list[tuple[float, str, str]]:
+        """Each pool's (USD per chip-hour, basis, source); ownership at the power it measured."""
+        return [chip_hour_usd(b.pool.cost, b.pool.chip_name, b.chip, rack=b.rack, draw=self._draw,
+                              avg_power_w=e.avg_it_power_w_per_chip(b.pool.chips,
+                                                                    self.duration_s))
+                for b, e in zip(self.builds, self._pool_energies, strict=True)]
+
+    @cached_property
+    def _pool_cost(self) -> np.ndarray:
+        """Each pool's cost over the run (USD; NaN for an unpriced pool)."""
+        return np.array([b.pool.chips * p[0] * self.duration_s / 3600.0
+                         for b, p in zip(self.builds, self._prices, strict=True)])
+
+    @property
     def chip_hour_usd(self) -> float:
         """Price per chip-hour: the pool's, or for a fleet the mean over its chips."""
         if len(self.builds) == 1:
-            return self.builds[0].chip_hour_usd
+            return self._prices[0][0]
         return float(np.sum(self._pool_cost)) * 3600.0 / max(self.duration_s, 1e-12) / \
             self.scenario.chips
 
     @property
+    def cost_basis(self) -> str:
+        """``rental`` or ``ownership`` (``mixed`` for a fleet whose pools differ)."""
+        bases = {p[1] for p in self._prices}
+        return bases.pop() if len(bases) == 1 else "mixed"
+
+    @property
     def cost_source(self) -> str:
         """Where the price came from (a fleet: per pool, in :attr:`pools`)."""
-        return self.builds[0].cost_source if len(self.builds) == 1 else "per pool (Result.pools)"
+        return self._prices[0][2] if len(self.builds) == 1 else "per pool (Result.pools)"
+
+    def oversubscription(self, facility_w: float) -> dict[str, float]:
+        """Power oversubscription what-if (single pool): racks that fit under a facility budget
+        of ``facility_w`` IT watts when provisioned at their rated peak (``rack_kw``) versus at
+        the peak the run measured (the timeline's highest bin of rack power, per tray in use,
+        times the trays of a full rack), and the share more the measured peak admits (POLCA's
+        argument, HF §4d)."""
+        rack = self.rack
+        trays = max(rack.trays(self.scenario.chips), 1)
+        measured = float(self._timeline.power_rack_w.max()) / trays * rack.trays_per_rack
+        rated = rack.rack_peak_w()
+        rated_n = racks_under_budget(facility_w, rated)
+        measured_n = racks_under_budget(facility_w, measured)
+        return {"rack_w_rated": rated, "rack_w_measured_peak": measured,
+                "racks_at_rated": rated_n, "racks_at_measured_peak": measured_n,
+                "more_racks_frac": measured_n / rated_n - 1.0 if rated_n else float("nan")}
 
     def _only(self) -> int:
         self.scenario.pool()  # a clear error for a fleet of several pools
@@ -130,9 +193,8 @@ class Result:
         if by == "workload":
             return self.summary
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
-                             cost_usd=self._cost_usd, energy_j=self._energy_j,
-                             request_energy_j=self._request_energy_j, by=by,
-                             availability=self.availability)
+                             cost_usd=self._cost_usd, request_energy_j=self._request_energy_j,
+                             fleet=self._fleet_terms, by=by, availability=self.availability)
 
     def cost_by(self, by: str = "tenant") -> pd.DataFrame:
         """Attributed cost, tokens and energy per ``tenant``, ``slo_class``, ``workload`` or
@@ -180,7 +242,8 @@ class Result:
 
     @cached_property
     def _pools(self) -> pd.DataFrame:
-        return pools_frame(self.builds, self._replicas, self._requests, self._pool_cost)
+        return pools_frame(self.builds, self._replicas, self._requests, self._pool_cost,
+                           self._prices)
 
     @cached_property
     def _pool_energy(self) -> np.ndarray:
@@ -206,11 +269,21 @@ class Result:
         return float(self._pool_energy.sum())
 
     @cached_property
+    def _request_rack_j(self) -> np.ndarray:
+        return attribute(self.records, self.builds,
+                         np.array([e.rack_j for e in self._pool_energies]), self._request_model)
+
+    @cached_property
+    def _fleet_terms(self) -> dict:
+        """What the summary needs beyond the requests: the basis, price and energy terms."""
+        return {"cost_basis": self.cost_basis, "usd_per_chip_hour": self.chip_hour_usd,
+                "energy": self.energy, "request_rack_j": self._request_rack_j}
+
+    @cached_property
     def _summary(self) -> pd.DataFrame:
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
-                             cost_usd=self._cost_usd, energy_j=self._energy_j,
-                             request_energy_j=self._request_energy_j,
-                             availability=self.availability)
+                             cost_usd=self._cost_usd, request_energy_j=self._request_energy_j,
+                             fleet=self._fleet_terms, availability=self.availability)
 
     # ---- convenience ---------------------------------------------------------------------------
     def breakdown(self, pool: str | None = None) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.records import ReplicaLog, RequestLog
-from .economics import energy_j
+from ..physics.power import chip_energy_j
 from .saturation import saturation
 
 
@@ -28,41 +28,44 @@ class ReplicaHardware:
     peak_flops: np.ndarray  # dense peak at the GEMM precision, per chip
     hbm_bytes_per_s: np.ndarray
     kv_capacity_tokens: np.ndarray
-    power_w: np.ndarray
-    idle_power_fraction: np.ndarray
+    tdp_w: np.ndarray
+    idle: np.ndarray  # idle draw, fraction of TDP (maiasim.physics.power)
+    a_mfu: np.ndarray
+    b_mbu: np.ndarray
+    power_w: np.ndarray  # each chip's power limit: its TDP, or the rack cap
+    beside_w: float  # the fleet's constant host and network power (W)
     tokens_per_step: np.ndarray  # speculative decoding's expected tokens per step (1: none)
 
     @classmethod
     def of(cls, builds) -> ReplicaHardware:
         """From the resolved pools (:class:`maiasim.build.Build`, in fleet order): each pool's
-        chip, the precision its GEMMs run at, its memory plan, replica count and chips per
-        replica."""
+        chip, the precision its GEMMs run at, its memory plan, replica count, chips per replica
+        and racks (its power model)."""
         def each(f):
             return np.concatenate([np.full(b.pool.replicas, f(b), dtype=float) for b in builds])
+        beside = sum(b.rack.host_energy_j(b.pool.chips, 1.0)
+                     + b.rack.network_energy_j(b.pool.chips, 1.0) for b in builds)
         return cls(sum(b.pool.replicas for b in builds),
                    each(lambda b: b.parallel.chips).astype(np.int64),
                    each(lambda b: b.chip.peak_flops(b.precisions.gemm)),
                    each(lambda b: b.chip.hbm_bandwidth_bytes_per_s),
                    each(lambda b: b.memory.kv_capacity_tokens).astype(np.int64),
-                   each(lambda b: b.chip.power_w),
-                   each(lambda b: b.chip.idle_power_fraction),
+                   each(lambda b: b.rack.tdp_w), each(lambda b: b.rack.idle),
+                   each(lambda b: b.rack.a_mfu), each(lambda b: b.rack.b_mbu),
+                   each(lambda b: b.rack.cap_w), float(beside),
                    each(_tokens_per_step))
 
-    def energy_j(self, duration_s, busy_s):
-        """Energy of each replica's chips over ``duration_s`` with ``busy_s`` of it busy."""
-        return energy_j(self.chips, self.power_w, self.idle_power_fraction, duration_s, busy_s)
-
-    def power_w_of(self, width_s: np.ndarray, busy_by_replica_s: np.ndarray) -> np.ndarray:
-        """Fleet power per time bin of ``width_s``, from each bin's busy seconds weighted by the
-        busy replica's draw (``busy_by_replica_s``: the sum over segments of overlap x the
-        replica's dynamic power, W·s): idle draw all the time, the rest while busy."""
-        idle = float((self.chips * self.power_w * self.idle_power_fraction).sum())
-        return idle + busy_by_replica_s / width_s
-
     @property
-    def dynamic_w(self) -> np.ndarray:
-        """Each replica's draw above idle while it steps (W)."""
-        return self.chips * self.power_w * (1.0 - self.idle_power_fraction)
+    def idle_power_w(self) -> np.ndarray:
+        """Each replica's chips' idle draw, per chip (W)."""
+        return self.idle * self.tdp_w
+
+    def energy_j(self, duration_s, flops, hbm_bytes):
+        """Chip energy of each replica over ``duration_s`` from its FLOP and HBM-byte totals: the
+        activity power model (:func:`maiasim.physics.power.chip_energy_j`)."""
+        return chip_energy_j(self.tdp_w, self.idle, self.a_mfu, self.b_mbu, self.power_w,
+                             self.chips, duration_s, flops, hbm_bytes, self.peak_flops,
+                             self.hbm_bytes_per_s)
 
 
 def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: RequestLog,
@@ -100,7 +103,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
         "kv_swaps": rp.kv_swaps,
-        "energy_j": hw.energy_j(dur, rp.busy_s),
+        "energy_j": hw.energy_j(dur, rp.flops, rp.hbm_bytes),
         "saturated": saturated,
         "saturated_since_s": since,
     })

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import PERCENTILES, ordered
+from .economics import FleetEnergy
 from .failures import failure_counts
 from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
@@ -22,17 +23,21 @@ LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
 
 
 def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float,
-                  cost_usd: float, energy_j: float, request_energy_j: np.ndarray,
+                  cost_usd: float, request_energy_j: np.ndarray, fleet: dict,
                   by: str = "workload", availability: float = 1.0) -> pd.DataFrame:
     """The summary of a run from its requests frame.
 
-    ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd`` and ``energy_j``:
-    the fleet's over the run, shared out per request by what each used (the requests frame's
-    ``cost_usd`` column, and ``request_energy_j``; :mod:`.attribution`). ``by``: one row per
-    ``workload`` (the default), ``tenant`` or ``slo_class``, and one for ``all``; the first
-    column is named after it. ``availability``: the fleet's share of replica-time serving
-    (every row carries it)."""
+    ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd``: the fleet's over
+    the run, shared out per request by what each used (the requests frame's ``cost_usd``
+    column; :mod:`.attribution`), and so is the chip energy (``request_energy_j``). ``fleet``:
+    ``cost_basis``, ``usd_per_chip_hour``, ``energy`` (a :class:`~.economics.FleetEnergy`: the
+    fleet's energy at the chip, rack and wall, its racks) and ``request_rack_j`` (rack energy
+    per request). ``by``: one row per ``workload`` (the default), ``tenant`` or ``slo_class``,
+    and one for ``all``; the first column is named after it. ``availability``: the fleet's
+    share of replica-time serving (every row carries it)."""
     dur = max(duration_s, 1e-12)
+    fe: FleetEnergy = fleet["energy"]
+    energy_j = fe.chip_j
     rows = []
     if by == "workload":
         groups = [(w.name, w.slo, (req.workload == w.name).to_numpy()) for w in workloads]
@@ -79,8 +84,18 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["cost_usd"] = cost
         row["output_tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
         row["usd_per_m_output_tok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+        row["cost_basis"] = fleet["cost_basis"]
+        row["usd_per_chip_hour"] = fleet["usd_per_chip_hour"]
         row["energy_j"] = energy
         row["output_tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        rack = fe.rack_j if is_all else float(np.sum(fleet["request_rack_j"][mask]))
+        for where, e in (("rack", rack), ("wall", rack * fe.pue)):
+            row[f"energy_{where}_j"] = e
+            row[f"output_tokens_per_joule_{where}"] = out_tok / e if e > 0 else np.nan
+        row["racks"] = fe.racks
+        row["rack_kw"] = fe.rack_kw
+        row["output_tok_s_per_rack_kw"] = (out_tok / dur / fe.provisioned_kw
+                                           if fe.provisioned_kw > 0 else np.nan)
         row["availability"] = availability
         row.update(failure_counts(df))
         rows.append(row)

@@ -25,6 +25,7 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec, Float, Int
 from ..spec.model import ModelSpec
 from .cost import CostConfig
+from .datacenter import DatacenterConfig
 from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, RouterConfig
 from .engine_cfg import EngineConfig, UncertaintyConfig
 from .failures import FailuresConfig
@@ -61,6 +62,9 @@ class Scenario(ConfigModel):
     router: RouterConfig = RouterConfig()
     workload: list[WorkloadConfig] = Field(min_length=1)
     cost: CostConfig = CostConfig()
+    datacenter: DatacenterConfig = Field(default=DatacenterConfig(), description=(
+        "Racks, a rack power budget (caps and slows the chips) and the facility's PUE; "
+        "docs/economics.md."))
     engine: EngineConfig = EngineConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
     fleet: FleetConfig | None = Field(default=None, description=(

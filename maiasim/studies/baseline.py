@@ -37,7 +37,7 @@ BASELINE_HEADER = "# maiasim check baseline"
 REGENERATE = "python -m maiasim check --update-all scenarios baselines"
 
 #: columns of a baseline that do not hold numbers; every other column must
-TEXT_COLUMNS = frozenset({"workload", "slo_met"})
+TEXT_COLUMNS = frozenset({"workload", "slo_met", "cost_basis"})
 _HEADER = re.compile(re.escape(BASELINE_HEADER) + r" for scenario (.+); regenerate with: ")
 
 

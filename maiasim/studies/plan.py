@@ -65,7 +65,8 @@ PLAN_METRICS = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_at
 
 #: the columns of :func:`plan`'s frame, in order
 PLAN_COLUMNS = ("rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips",
-                "spares", "enough_up", "feasible", "reason", "chip_hour_usd", "cost_per_hour_usd",
+                "spares", "enough_up", "feasible", "reason", "cost_basis", "chip_hour_usd",
+                "cost_per_hour_usd",
                 "cost_source",
                 *PLAN_METRICS, "verified", "fewer_meets_slo", "fewer_fails_on", "simulations")
 
@@ -133,14 +134,18 @@ def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1,
     """The scenario on ``replicas`` replicas of ``chip`` at tensor parallelism ``tp`` (chips
     derived): one candidate fleet of the search.
 
-    ``price`` (USD per chip-hour) replaces whatever cost the scenario or catalog gives."""
+    ``price`` (USD per chip-hour) replaces whatever cost the scenario or catalog gives. Every
+    chip is priced on the scenario's cost basis (like with like); another chip drops the
+    scenario's figures, which were written for its own chip."""
     over: dict[str, Any] = {"hardware.chips": None, "deployment.replicas": int(replicas),
                             "deployment.tensor_parallel": int(tp)}
+    basis = sc.cost.effective_basis
     if chip != sc.chip_name:
         over.update({"hardware.chip": chip, "hardware.chip_overrides": {},
-                     "hardware.calibration": {}, "cost": {"chip_hour_usd": None, "tco": None}})
+                     "hardware.calibration": {},
+                     "cost": {"basis": basis, "chip_hour_usd": None, "ownership": {}}})
     if price is not None:
-        over["cost"] = {"chip_hour_usd": float(price), "tco": None}
+        over["cost"] = {"basis": basis, "chip_hour_usd": float(price), "ownership": {}}
     return sc.with_overrides(over)
 
 
@@ -231,6 +236,7 @@ def _plan_one(task: tuple) -> dict[str, Any]:
         "enough_up": enough_up(hi, k, u), "feasible": bool(met),
         "reason": None if met else f"verification run failed: {why}",
         "chip_hour_usd": res.chip_hour_usd,
+        "cost_basis": res.cost_basis,
         "cost_source": "plan prices (--price)" if price is not None else res.cost_source,
         "cost_per_hour_usd": sc_n.chips * res.chip_hour_usd,
     })
@@ -320,7 +326,8 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     out["rank"] = out["rank"].astype("Int64")
     for c in ("replicas", "chips", "spares"):
         out[c] = out[c].astype("Int64")
-    for c in ("verified", "fewer_meets_slo", "reason", "fewer_fails_on", "cost_source"):
+    for c in ("verified", "fewer_meets_slo", "reason", "fewer_fails_on", "cost_source",
+              "cost_basis"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out
 
