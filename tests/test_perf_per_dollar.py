@@ -47,6 +47,11 @@ def test_claims_are_ratios_with_their_break_even_price(fleets):
     # at the break-even price the ratio is exactly the target
     assert row.breakeven_usd_per_chip_hour == pytest.approx(
         me.usd_per_chip_hour_ownership * ratio / 1.3)
+    # ... and the all-in capex that gives that price over the nominal lifetime
+    hours = 6 * 8766
+    assert (row.breakeven_capex_usd - row.capex_usd) / hours == pytest.approx(
+        row.breakeven_usd_per_chip_hour - me.usd_per_chip_hour_ownership)
+    assert row.capex_usd == 20000 + 6250 + 2625  # chip, server and network shares (catalog)
     rack = c[c.claim == "tokens_under_equal_rack_power"].iloc[0]
     assert rack.ratio == pytest.approx(me.output_tok_s_per_rack_kw / peer.output_tok_s_per_rack_kw)
     assert math.isnan(rack.breakeven_usd_per_chip_hour)

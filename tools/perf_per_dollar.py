@@ -55,9 +55,9 @@ FLEET_COLS = [("model", "model", ""), ("precision", "prec.", ""), ("chip", "chip
               ("calibration", "calibration", "")]
 CLAIM_COLS = [("model", "model", ""), ("precision", "prec.", ""), ("claim", "claim", ""),
               ("peer", "vs", ""), ("ratio", "Maia 200 / peer", ".2f"), ("target", "target", ".2f"),
-              ("holds", "holds", ""), ("ratio_worst_case", "worst case (p5/p95)", ".2f"),
-              ("holds_worst_case", "holds at worst", ""),
-              ("breakeven_usd_per_chip_hour", "holds while Maia $/chip-h <=", ".2f")]
+              ("holds", "holds", ""),
+              ("breakeven_usd_per_chip_hour", "holds while Maia $/chip-h <=", ".2f"),
+              ("breakeven_capex_usd", "holds while Maia capex $ <=", ",.0f")]
 ASSUME_COLS = [("chip", "chip", ""), ("tdp_w", "TDP W", ".0f"), ("fp8_tflops", "FP8 TF", ",.0f"),
                ("fp4_tflops", "FP4 TF", ",.0f"), ("hbm_tb_s", "HBM TB/s", ".1f"),
                ("rental_usd_per_chip_hour", "rent $/h", ".2f"),
@@ -114,17 +114,14 @@ def report(fleets: pd.DataFrame, cl: pd.DataFrame, samples: int) -> str:
         "",
     ]
     for _, r in held.iterrows():
-        band = ""
-        if r.get("ratio_worst_case") == r.get("ratio_worst_case") and \
-                r.get("ratio_worst_case") is not None:
-            band = (f", {r.ratio_worst_case:.2f}x at the band's worst case (Maia p5 over the "
-                    f"peer's p95: {'holds' if r.holds_worst_case else 'fails'})")
+        nominal = fleets[(fleets.model == r.model) & (fleets.precision == r.precision)
+                         & (fleets.chip == "maia200")].usd_per_chip_hour_ownership.iloc[0]
         lines.append(
             f"- **{r.model}, {r.precision}, vs {r.peer}**: {r.ratio:.2f}x the output tokens per "
-            f"dollar on the ownership basis ({'holds' if r.holds else 'fails'} the 1.30x claim"
-            f"{band}); it holds while Maia 200 costs at most "
-            f"${r.breakeven_usd_per_chip_hour:.2f} per chip-hour (nominal assumption "
-            f"${fleets[(fleets.model == r.model) & (fleets.precision == r.precision) & (fleets.chip == 'maia200')].usd_per_chip_hour_ownership.iloc[0]:.2f}).")  # noqa: E501
+            f"dollar on the ownership basis ({'holds' if r.holds else 'fails'} the 1.30x claim). "
+            f"It holds while Maia 200 costs at most ${r.breakeven_usd_per_chip_hour:.2f} per "
+            f"chip-hour (nominal assumption ${nominal:.2f}), i.e. an all-in capex per chip of at "
+            f"most ${r.breakeven_capex_usd:,.0f} (nominal ${r.capex_usd:,.0f}).")
     for _, r in rack.iterrows():
         lines.append(f"- **{r.model}, {r.precision}, tokens under equal rack power vs {r.peer}**: "
                      f"{r.ratio:.2f}x ({'holds' if r.holds else 'fails'} the 1.40x claim).")
@@ -135,7 +132,17 @@ def report(fleets: pd.DataFrame, cl: pd.DataFrame, samples: int) -> str:
         "vendor-stated, not measured by anyone independent. The perf-per-dollar ratio scales "
         "inversely with Maia 200's chip-hour price, so the break-even column is the price a "
         "reader must believe for the claim to hold; the rack-power claim does not depend on "
-        "prices at all, only on power and the efficiency factors.",
+        "prices at all, only on power and the efficiency factors. The fleets table gives each "
+        "fleet's ownership tokens per dollar with its p5-p95 band over price, power, PUE and "
+        "calibration draws (the facility ranges are one-sided: the nominal lifetime, 6 years, is "
+        "the top of its 4-6 year range, so most draws cost more than nominal). Two more "
+        "cautions. The fleets are small and sized in whole replicas at a fixed load, so a ratio "
+        "moves in steps with the replica count each chip needs (8 Maia 200 chips against 9 GB200 "
+        "at FP8). And the efficiency factors decide the answer: Maia 200's are vendor-stated "
+        "(GEMM 0.89 of peak) where GB200's and H200's were fitted to independent measurements "
+        "(GEMM 0.58 and 0.68), so a reader who expects Maia 200's kernels to land where measured "
+        "GPUs do should move its `gemm_peak_fraction` (a scenario's `hardware.calibration`) and "
+        "rerun.",
         "",
         "## Fleets, sized by plan",
         "",

@@ -15,8 +15,9 @@ supports, and reports for every sized fleet:
   power, and the efficiency factors of each chip's calibration, which decide the answer.
 
 :func:`claims` turns the fleets into ratios of Maia 200 over each peer, says whether each claim
-holds at the nominal figures and across the band, and gives the Maia 200 price at which the
-perf-per-dollar claim would just hold. ``python -m tools.perf_per_dollar`` regenerates
+holds at the nominal figures, and gives the Maia 200 price (and all-in capex) at which the
+perf-per-dollar claim would just hold: Maia 200's price is an assumption, so that is the figure a
+reader must believe. ``python -m tools.perf_per_dollar`` regenerates
 ``docs/perf-per-dollar.md`` from these functions; ``notebooks/06-perf-per-dollar.ipynb`` walks
 through them.
 """
@@ -34,6 +35,7 @@ from .. import catalog
 from ..api import simulate
 from ..catalog.prices import chip_economics, facility
 from ..scenario import Scenario, load_scenario
+from ..spec.cost import HOURS_PER_YEAR
 from .plan import plan, variant
 
 __all__ = ["CLAIMS", "PEERS", "assumptions", "claims", "compare"]
@@ -123,12 +125,15 @@ def _pue(sc: Scenario) -> float:
 
 
 def claims(df: pd.DataFrame, chip: str = "maia200", peers: Sequence[str] = PEERS) -> pd.DataFrame:
-    """One row per (claim, precision, peer): the ratio of ``chip`` over the peer, the target,
-    whether it holds at the nominal figures and at the band's worst case (Maia 200's p5 over the
-    peer's p95, ownership basis only), and, for the perf-per-dollar claims, the ``chip``
-    price per chip-hour at which it would just hold (``breakeven_usd_per_chip_hour``)."""
+    """One row per (claim, precision, peer): the ratio of ``chip`` over the peer, the target and
+    whether it holds at the nominal figures; for the perf-per-dollar claims, the ``chip`` price per
+    chip-hour at which it would just hold (``breakeven_usd_per_chip_hour``: tokens per dollar
+    scale inversely with the price) and, on the ownership basis, the all-in capex per chip (chip,
+    server and network shares) that gives that price over the nominal lifetime
+    (``breakeven_capex_usd``, beside the nominal ``capex_usd``)."""
     rows = []
     feas = df[df.feasible.astype(bool)] if "feasible" in df else df
+    capex, hours = _capex(chip), facility().lifetime_years.value * HOURS_PER_YEAR
     for precision, g in feas.groupby("precision", sort=False):
         me = g[g.chip == chip]
         if not len(me):
@@ -144,18 +149,25 @@ def claims(df: pd.DataFrame, chip: str = "maia200", peers: Sequence[str] = PEERS
                 row = {"claim": claim, "precision": precision, "peer": peer, "metric": col,
                        "ratio": ratio, "target": target,
                        "holds": bool(ratio >= target) if ratio == ratio else None}
-                if col == "output_tokens_per_usd_ownership" and \
-                        "output_tokens_per_usd_ownership_p5" in me:
-                    lo = me["output_tokens_per_usd_ownership_p5"]
-                    hi = other["output_tokens_per_usd_ownership_p95"]
-                    worst = lo / hi if hi and hi == hi and lo == lo else np.nan
-                    row["ratio_worst_case"] = worst
-                    row["holds_worst_case"] = bool(worst >= target) if worst == worst else None
                 if col.startswith("output_tokens_per_usd"):
-                    price = me["usd_per_chip_hour_" + col.rsplit("_", 1)[1]]
+                    basis = col.rsplit("_", 1)[1]
+                    price = me[f"usd_per_chip_hour_{basis}"]
                     row["breakeven_usd_per_chip_hour"] = price * ratio / target
+                    if basis == "ownership":
+                        row["capex_usd"] = capex
+                        extra = (price * ratio / target - price) * hours
+                        row["breakeven_capex_usd"] = capex + extra
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _capex(chip: str) -> float:
+    """The chip's nominal all-in capex per chip: chip, server share and network share."""
+    e = chip_economics(chip)
+    if e is None or e.ownership is None:
+        return float("nan")
+    o = e.ownership
+    return float(o.chip_capex_usd.value + o.server_capex_usd.value + o.network_capex_usd.value)
 
 
 def assumptions(chips: Sequence[str] = ("maia200", *PEERS)) -> pd.DataFrame:
