@@ -7,7 +7,7 @@ import os
 from .build import build_fleet
 from .engine import run
 from .results.frames import Result
-from .scenario import Scenario, from_dict, load_scenario
+from .scenario import Scenario, as_scenario
 from .spec.calibration import Calibration
 from .studies import uncertainty as _unc
 
@@ -20,20 +20,8 @@ def simulate(scenario: Scenario | dict | str | os.PathLike, *, progress: bool = 
     ``uncertainty=N`` (default: the scenario's ``uncertainty.samples``) also runs N draws of the
     calibration ranges and adds ``<metric>_p5/_p50/_p95`` columns to ``summary`` (see
     :mod:`maiasim.studies.uncertainty`); the other frames stay those of the nominal calibration."""
-    sc = _as_scenario(scenario)
+    sc = as_scenario(scenario, "simulate()")
     n = sc.uncertainty.samples if uncertainty is None else int(uncertainty)
     if n:
         return _unc.run(sc, n, calibration=calibration, progress=progress)
     return Result(sc, run(build_fleet(sc, calibration), progress=progress))
-
-
-def _as_scenario(scenario: object) -> Scenario:
-    """A Scenario from what :func:`simulate` accepts; a dict is validated like ``from_dict``."""
-    if isinstance(scenario, Scenario):
-        return scenario
-    if isinstance(scenario, dict):
-        return from_dict(scenario)
-    if isinstance(scenario, (str, os.PathLike)):
-        return load_scenario(scenario)
-    raise TypeError(f"simulate() takes a Scenario, a dict (see maiasim.from_dict) or a path to "
-                    f"a YAML file, not {type(scenario).__name__}")

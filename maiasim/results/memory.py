@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..build import Build, build_fleet
-from ..scenario import Scenario, from_dict, load_scenario
+from ..scenario import Scenario, as_scenario
 from ..workload.streams import streams
 
 #: the rows of the frame: (name, unit, what it is)
@@ -39,7 +39,7 @@ def memory_plan(scenario: Scenario | dict | str | os.PathLike) -> pd.DataFrame:
     ``per_replica``, ``unit``; a fleet of several pools adds a ``pool`` index level (the mean
     length is then the whole scenario's). Raises :class:`~maiasim.errors.DoesNotFit` when it does
     not fit."""
-    sc = _as_scenario(scenario)
+    sc = as_scenario(scenario, "memory_plan()")
     fleet = build_fleet(sc)
     lengths = [s.prompt.astype(float) + s.output for s in streams(sc) if len(s.prompt)]
     mean_len = float(np.concatenate(lengths).mean()) if lengths else float("nan")
@@ -78,14 +78,3 @@ def _pool_frame(b: Build, mean_len: float) -> pd.DataFrame:
                     stack=b.serving.stack, kv_cache=b.precisions.kv_cache,
                     weights_format=b.precisions.weights)
     return df
-
-
-def _as_scenario(scenario: object) -> Scenario:
-    if isinstance(scenario, Scenario):
-        return scenario
-    if isinstance(scenario, dict):
-        return from_dict(scenario)
-    if isinstance(scenario, (str, os.PathLike)):
-        return load_scenario(scenario)
-    raise TypeError(f"memory_plan() takes a Scenario, a dict or a path to a YAML file, not "
-                    f"{type(scenario).__name__}")

@@ -23,7 +23,7 @@ from .deployment import (
     SchedulerConfig,
 )
 from .engine_cfg import EngineConfig, UncertaintyConfig
-from .loading import load_scenario, load_yaml, read_scenario_text
+from .loading import as_scenario, load_scenario, load_yaml, read_scenario_text
 from .overrides import apply_overrides
 from .schema import Scenario, from_dict, tensor_parallel_degrees
 from .serving import Serving, serving
@@ -49,6 +49,6 @@ __all__ = [
     "LimitExceeded", "Lognormal", "OwnershipOverrides", "Serving",
     "Poisson", "PrecisionConfig", "RouterConfig", "Scenario", "ScenarioError", "SchedulerConfig",
     "TraceArrival", "TraceLengths", "UncertaintyConfig", "Uniform", "WorkloadConfig",
-    "apply_overrides", "from_dict", "load_scenario", "load_yaml", "read_scenario_text",
-    "serving", "tensor_parallel_degrees",
+    "apply_overrides", "as_scenario", "from_dict", "load_scenario", "load_yaml",
+    "read_scenario_text", "serving", "tensor_parallel_degrees",
 ]

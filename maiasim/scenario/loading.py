@@ -176,3 +176,16 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
                                 f"got {type(data).__name__}")
         apply_overrides(data, overrides)
     return from_dict(data, base_dir=p.resolve().parent)
+
+
+def as_scenario(scenario: object, caller: str = "simulate()") -> Scenario:
+    """A :class:`Scenario` from what the front doors accept: a Scenario, a dict (validated like
+    :func:`from_dict`) or a path to a YAML file; a TypeError names ``caller`` otherwise."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    if isinstance(scenario, dict):
+        return from_dict(scenario)
+    if isinstance(scenario, (str, os.PathLike)):
+        return load_scenario(scenario)
+    raise TypeError(f"{caller} takes a Scenario, a dict (see maiasim.from_dict) or a path to a "
+                    f"YAML file, not {type(scenario).__name__}")
