@@ -43,7 +43,7 @@ def _scenario(case: str, n: int):
         })
     # Poisson, Azure-conversation-like lengths (paired samples from the trace), 1,536 TP4 replicas
     replicas = 1536
-    rate = 10.0 * replicas  # ~10 requests/s per replica keeps every replica busy (busy_frac ~0.95)
+    rate = 10.0 * replicas  # ~10 requests/s per replica keeps every replica stepping (~0.95)
     return ms.from_dict({
         "name": f"poisson-{n}", "seed": 1, "horizon_s": n / rate,
         "hardware": {"chip": "maia200", "chips": replicas * 4},
@@ -73,7 +73,7 @@ def run_case(case: str, n: int) -> dict:
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
         "engine_steps": int(res.replicas.steps.sum()), "jumps": int(res.replicas.jumps.sum()),
         "events": int(s.requests) + (len(res.records.steps) if res.records.steps else 0),
-        "busy_frac": float(res.replicas.busy_frac.mean()), "completed": int(s.completed),
+        "stepping_frac": float(res.replicas.stepping_frac.mean()), "completed": int(s.completed),
         "tpot_p50_s": float(s.tpot_p50_s),
     }
 

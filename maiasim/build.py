@@ -15,6 +15,7 @@ from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepMod
 from .physics.cost import chip_hour_usd
 from .physics.datacenter import capped, rack_for
 from .physics.power import RackPower
+from .physics.transfer import OffloadPlan, plan_offload
 from .scenario import Scenario, Serving, serving
 from .scenario.fleet import PoolConfig
 from .spec.calibration import Calibration
@@ -39,9 +40,9 @@ class Build:
     serving: Serving
     chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
     cost_source: str = ""  #: where that price came from
+    offload: OffloadPlan | None = None  #: the replica's host tier for swapped KV (None: off)
     cost_basis: str = ""  #: ``rental`` or ``ownership`` (ownership here at provisioned power)
     rack: RackPower | None = None  #: the chip's racks, power model and PUE
-
     @property
     def chips_per_replica(self) -> int:
         """Chips in one replica's tensor x pipeline group."""
@@ -114,5 +115,11 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
     step = StepModel(chip, model, prec, par, calib,
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
     usd, basis, source = chip_hour_usd(pool.cost, pool.chip_name, chip, rack=rack)
-    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source, basis,
-                 rack)
+    ko = d.kv_offload
+    try:
+        offload = plan_offload(chip, mem.kv_bytes_per_token, par.chips, ko.capacity_gib,
+                               ko.bandwidth_bytes_per_s)
+    except ValueError as e:
+        raise ScenarioError(f"{'' if sc.fleet is None else f'pool {pool.name}: '}{e}") from None
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source, offload,
+                 basis, rack)

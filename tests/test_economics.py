@@ -154,8 +154,8 @@ def test_uncertainty_bands_sample_price_power_and_pue():
               "figure_electricity_usd_per_kwh", "figure_lifetime_years"):
         assert k in u.columns and u[k].nunique() == 8, k
     s = res.summary.iloc[-1]
-    assert s.tokens_per_usd_p5 < s.tokens_per_usd_p50 < s.tokens_per_usd_p95
-    assert s.tokens_per_joule_wall_p5 < s.tokens_per_joule_wall_p95
+    assert s.output_tokens_per_usd_p5 < s.output_tokens_per_usd_p50 < s.output_tokens_per_usd_p95
+    assert s.output_tokens_per_joule_wall_p5 < s.output_tokens_per_joule_wall_p95
     # a figure the scenario sets is held at its value
     d["cost"] = {"chip_hour_usd": 2.0, "basis": "ownership"}
     held = ms.simulate(ms.from_dict(d), uncertainty=3).uncertainty

@@ -126,8 +126,8 @@ def test_racks_and_tokens_per_rack_kw():
     s = r.summary.iloc[-1]
     rack = r.rack
     assert s.racks == 1 and rack.chips_per_tray == 4  # 8 Maia 200 chips: 2 trays, one rack
-    assert s.tok_s_per_rack_kw == pytest.approx(
-        s.throughput_tok_s / (8 * rack.provisioned_w_per_chip() / 1e3))
+    assert s.output_tok_s_per_rack_kw == pytest.approx(
+        s.output_tok_s / (8 * rack.provisioned_w_per_chip() / 1e3))
 
 
 def test_oversubscription_what_if_fits_more_racks_at_the_measured_peak():

@@ -11,16 +11,19 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..plot import pareto
+from ..plot.style import release
 from ..scenario import Scenario
 from ..studies.fleet_plan import plan_fleet
-from ..studies.plan import MAX_REPLICAS, plan, plot_plan
-from .options import load, split_list, with_basis
+from ..studies.plan import MAX_REPLICAS, plan
+from .options import load, output_dir, split_list, with_basis
 
 HELP = "find the cheapest fleet that meets every SLO"
 
 #: the columns of the printed table
 SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd",
-        "tokens_per_usd", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo")
+        "usd_per_m_output_tok", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified",
+        "fewer_meets_slo")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,8 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
     p.add_argument("--executor", choices=("serial", "processes"), default="processes")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("-o", "--output", help="CSV file for the plan table")
-    p.add_argument("--plot", help="PNG of cost per hour against p99 latency")
+    p.add_argument("-o", "--output",
+                   help="a directory for plan.csv and pareto.png (cost per million output tokens "
+                        "against p99 TTFT, every chip shown), or a .csv file for the table alone")
+    p.add_argument("--plot", help="PNG file for the Pareto plot (also written into an -o "
+                                  "directory)")
+    p.add_argument("--no-plots", action="store_true", help="no pareto.png in the -o directory")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -75,6 +82,13 @@ def _slo_text(sc: Scenario) -> str:
         f"{w.name}: " + ", ".join(f"{k} <= {v:g}" for k, v in w.slo.model_dump().items()
                                   if v is not None)
         for w in sc.workload if any(v is not None for v in w.slo.model_dump().values()))
+
+
+def _tightest(sc: Scenario, target: str) -> float | None:
+    """The tightest ``target`` (e.g. ``ttft_p99_s``) over the workloads (None: no workload has
+    one)."""
+    return min((getattr(w.slo, target) for w in sc.workload
+                if getattr(w.slo, target) is not None), default=None)
 
 
 def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None,
@@ -126,22 +140,27 @@ def command(args: argparse.Namespace) -> int:
         best = feas.iloc[0]
         print(f"best: {int(best.replicas)} x TP{best.tensor_parallel} {best.chip} = "
               f"{int(best.chips)} chips, ${best.cost_per_hour_usd:,.2f}/h, "
-              f"{best.tokens_per_usd:,.0f} tokens/$")
+              f"${best.usd_per_m_output_tok:,.3g} per million output tokens")
     else:
         print("no feasible plan")
+    pngs = [Path(args.plot)] if args.plot else []
     if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if args.output.endswith(".csv"):
+            out = Path(args.output)
+            out.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            d = output_dir(args.output)
+            out = d / "plan.csv"
+            pngs += [] if args.no_plots else [d / "pareto.png"]
         df.to_csv(out, index=False)
         print(f"wrote {out}")
-    if args.plot:
-        out = Path(args.plot)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        targets = {k: min((getattr(w.slo, k) for w in sc.workload
-                           if getattr(w.slo, k) is not None), default=None)
-                   for k in ("ttft_p99_s", "tpot_p99_s")}  # the plotted two
-        plot_plan(df, out, targets)
-        print(f"wrote {out}")
+    for png in pngs:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        fig = pareto(df, png, latency="ttft_p99_s", slo=_tightest(sc, "ttft_p99_s"),
+                     title=f"{sc.name}: {sc.model_name}, cost versus p99 TTFT of the cheapest "
+                           "fleet per chip and TP that meets every SLO")
+        release(fig)
+        print(f"wrote {png}")
     if not len(feas):
         return 1
     return 0
@@ -165,7 +184,8 @@ def _fleet_command(args: argparse.Namespace, sc: Scenario, chips, tp, prices) ->
         view[c] = view[c].map(_cell)
     print(view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-"))
     if args.output:
-        out = Path(args.output)
+        out = (Path(args.output) if args.output.endswith(".csv")
+               else output_dir(args.output) / "plan.csv")
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
         print(f"wrote {out}")

@@ -14,9 +14,10 @@ from .options import load, output_dir, with_basis
 HELP = "simulate a scenario and print its summary"
 
 #: the summary columns printed, a terminal-wide selection of the registry's summary columns
-SUMMARY_COLUMNS = ("workload", "requests", "completed", "throughput_tok_s", "ttft_p50_s",
+SUMMARY_COLUMNS = ("workload", "requests", "completed", "output_tok_s", "ttft_p50_s",
                    "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
-                   "cost_basis", "usd_per_chip_hour", "tokens_per_usd", "usd_per_mtok")
+                   "cost_basis", "usd_per_chip_hour", "output_tokens_per_usd",
+                   "usd_per_m_output_tok")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +43,8 @@ def format_summary(df: pd.DataFrame) -> str:
 
 #: the pools columns printed for a fleet of several pools
 POOL_COLUMNS = ("pool", "role", "chip", "model", "chips", "requests", "output_tokens",
-                "busy_frac", "usd_per_chip_hour", "cost_usd", "saturated_replicas")
+                "stepping_frac", "mfu", "kv_mean_frac", "usd_per_chip_hour", "cost_usd",
+                "saturated_replicas")
 
 
 def format_pools(df: pd.DataFrame) -> str:

@@ -9,6 +9,7 @@ from ..build import Fleet
 from ..workload.streams import Stream, rng_for, streams
 from .fastforward import Cause
 from .fleet import FleetRouter, Links, Pool
+from .offload import HostTier
 from .records import COMPLETED, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
@@ -65,6 +66,9 @@ class _Sim:
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
                             self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause)
                     for i in range(p.replicas)]
+            if b.offload is not None:
+                for r in reps:
+                    r.host = HostTier(b.offload)
             # a fleet of one pool draws its router stream as a single-pool scenario always has
             stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
             router = make_router(p.router.policy, p.replicas, rng_for(sc.seed, stream))

@@ -98,6 +98,7 @@ class ReplicaLog:
         self.steps = np.zeros(n, np.int64)
         self.jumps = np.zeros(n, np.int64)
         self.preemptions = np.zeros(n, np.int64)
+        self.kv_swaps = np.zeros(n, np.int64)  # preemptions swapped to host memory
 
 
 class Records:

@@ -13,14 +13,14 @@ interrupts it and joins at the next step boundary, exactly as it would step by s
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from heapq import heappop, heappush
 
 import simpy
 
 from ..physics import MemoryPlan, StepCostModel
-from .fastforward import Cause, DecodeRun, Jump, StepEnd
+from .fastforward import Cause, DecodeRun, Jump, StepEnd, steps_after_interrupt
+from .offload import HostTier
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
 
@@ -77,6 +77,8 @@ class Replica:
         self.kv_used = 0
         self.kv_peak = 0
         self.backlog = 0  # prompt tokens still to prefill, queued or admitted (a routing signal)
+        self.host: HostTier | None = None  # KV offload tier (deployment.kv_offload), if any
+        self._stall = 0.0  # seconds of KV swapping due before the next step
         self._order = 0
         self._idle: simpy.Event | None = None
         self._jumping: Jump | None = None  # the fast-forward in progress
@@ -155,6 +157,8 @@ class Replica:
                 self._idle = env.event()
                 yield self._idle
                 continue
+            if self._stall:  # swaps decided by this schedule run first, on the critical path
+                yield from self._swap_stall(running, waiting)
             start = env.now
             self._step_start = start
             if chunks:
@@ -216,6 +220,8 @@ class Replica:
         self._pop_head(s.order != 0)
         if s.order == 0:  # a first admission (a preempted sequence keeps its order)
             self.rec.requests.admit_s[s.rid] = self.env.now
+        elif s.order > 0 and s.done == s.target:  # swapped out at its preemption: swap it in
+            self._stall += self.host.swap_in(s.target)
         self._order += 1
         s.order = self._order
         self.kv_used += s.target + self.per_seq
@@ -278,6 +284,7 @@ class Replica:
     def preempt_newest(self) -> None:
         """Evict the most recently admitted sequence back to the queue head (recompute later)."""
         rid, s = self.running.popitem()
+        ctx = 0
         if s.finish_step >= 0:  # decoding
             ctx = s.ctx_base + self.k
             s.generated = s.output - (s.finish_step - self.k)
@@ -290,8 +297,13 @@ class Replica:
             self.kv_used -= s.target + self.per_seq
             self.backlog -= s.target - s.done
         s.target = s.prompt + s.generated
-        s.done = 0
-        self.backlog += s.target
+        swap = self.host.swap_out(s.target) if self.host is not None and ctx else None
+        if swap is None:  # recomputed when readmitted
+            s.done = 0
+            self.backlog += s.target
+        else:  # its KV waits in host memory: readmitted, it decodes on
+            s.done = s.target
+            self._stall += swap
         self.rec.requests.preemptions[rid] += 1
         self.rec.replicas.preemptions[self.idx] += 1
         self.waiting.appendleft(s)
@@ -332,7 +344,7 @@ class Replica:
         try:
             yield StepEnd(env, end - t0, self._priority)
         except simpy.Interrupt:
-            j.steps = steps = self._jump_end_after_interrupt(j)
+            j.steps = steps = steps_after_interrupt(j, self.env.now, self._cause, self._priority)
             end = j.end_of(steps)
             if end > env.now:
                 yield StepEnd(env, end - env.now, self._priority)
@@ -341,25 +353,16 @@ class Replica:
         self._settle(j, steps, end)
         self._complete_due()
 
-    def _jump_end_after_interrupt(self, j: Jump) -> int:
-        """How many of the jump's steps run, now that a request that can join has arrived.
-
-        The step in flight finishes. An arrival exactly at a step boundary joins there if, step by
-        step, it would have been queued before this replica's step end: when it came from an
-        event of higher priority (an arrival, or a lower-index replica's step end). The boundary
-        is matched within rounding: a few units in the last place, since both modes compute a
-        step's end with the same closed form (a wider tolerance let an arrival a fraction of a
-        microsecond after the boundary join one step early)."""
-        now, steps = self.env.now, j.steps
-        m = j.steps_by(now)
-        tol = min(64.0 * math.ulp(max(now, 1.0)), 1e-3 * j.run.d1)
-        if m < steps and j.end_of(m + 1) - now <= tol:
-            m += 1  # at the end of step m + 1, within rounding
-        if m > 0 and abs(now - j.end_of(m)) <= tol:
-            cause = self._cause
-            if cause.time != now or cause.priority < self._priority:
-                return m  # queued before this replica's step end at the boundary
-        return m + 1 if m < steps else steps
+    def _swap_stall(self, running: int, waiting: int):
+        """Move swapped KV between HBM and host memory: the replica is busy and steps nothing."""
+        env, dt, start = self.env, self._stall, self.env.now
+        self._stall, self._run, self._step_start = 0.0, None, start
+        yield StepEnd(env, dt, self._priority)
+        self._cause.time, self._cause.priority = env.now, self._priority
+        self._totals[0] += dt
+        self.last_end = env.now
+        if self.rec.steps is not None:
+            self.rec.steps.add((self.idx, start, env.now, 0, 0, self.kv_used, waiting, running))
 
     def _settle(self, j: Jump, steps: int, end: float) -> None:
         """Book the first ``steps`` steps of jump ``j`` (ending at ``end``), as if they had run
@@ -422,6 +425,7 @@ class Replica:
         (reps.out_tokens[i], reps.prefill_tokens[i], reps.steps[i],
          reps.jumps[i]) = out, pre, steps, jumps
         reps.kv_peak_tokens[i] = self.kv_peak
+        reps.kv_swaps[i] = self.host.swaps if self.host is not None else 0
         r = self.rec.requests
         for s in self.running.values():
             r.reason[s.rid] = REASON["running_at_end"]

@@ -14,12 +14,13 @@ from ..physics.datacenter import rack_for
 from ..physics.power import racks_under_budget
 from ..scenario import Scenario
 from .attribution import attribute
+from .columns import glossary_text
 from .economics import FleetEnergy, chip_hour_usd
 from .pools import pools_frame
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
 from .summary import summary_frame
-from .timeline import timeline_frame
+from .timeline import kv_token_seconds, timeline_frame
 from .warnings import run_warnings
 
 
@@ -29,9 +30,10 @@ class Result:
     - ``summary``: one row per workload and one for ``all``: counts, throughput, latency
       percentiles, SLO attainment and verdict, cost and energy; the figures a study compares.
     - ``requests``: one row per request: times, latencies, lengths, replica, final status.
-    - ``replicas``: one row per replica: busy time, MFU, MBU, KV use, tokens, steps, energy.
-    - ``timeline``: cluster-wide time bins: throughput, queue depth, batch size, KV use, busy
-      share, power.
+    - ``replicas``: one row per replica: stepping time, MFU, MBU and mean KV use (time-weighted
+      over the run), peak KV use, tokens, steps, energy.
+    - ``timeline``: cluster-wide time bins: output and prompt tokens/s, queue depth, batch size,
+      KV use, stepping share, power.
 
     :meth:`breakdown` says where a decode step's time goes. Every column's unit, definition and
     better direction is in the column registry, :data:`maiasim.results.columns.COLUMNS` (look one
@@ -140,7 +142,7 @@ class Result:
     def __repr__(self) -> str:
         s = self._summary.loc[self._summary.workload == "all"].iloc[0]
         return (f"<Result {self.scenario.name}: {int(s.requests)} requests, "
-                f"{int(s.completed)} completed, {s.throughput_tok_s:,.0f} tok/s, "
+                f"{int(s.completed)} completed, {s.output_tok_s:,.0f} output tok/s, "
                 f"TTFT p99 {s.ttft_p99_s:.3g} s, TPOT p99 {s.tpot_p99_s:.3g} s>")
 
     # ---- the four frames: copies, so that a caller's edit never reaches a later computation -----
@@ -151,12 +153,13 @@ class Result:
 
     @property
     def replicas(self) -> pd.DataFrame:
-        """One row per replica: busy time, MFU, MBU, KV peak, tokens, steps, energy."""
+        """One row per replica: stepping time, MFU, MBU, mean and peak KV use, tokens, steps,
+        energy."""
         return self._replicas.copy()
 
     @property
     def timeline(self) -> pd.DataFrame:
-        """Cluster-wide time bins: throughput, queue depth, batch size, KV use, busy, power."""
+        """Cluster-wide time bins: tokens/s, queue depth, batch size, KV use, stepping, power."""
         return self._timeline.copy()
 
     @property
@@ -188,7 +191,7 @@ class Result:
         req = self._requests.assign(energy_j=self._request_energy_j)
         g = req.groupby(by, observed=True)
         return pd.DataFrame({
-            "requests": g.size(), "output_tokens": g.generated_tokens.sum(),
+            "requests": g.size(), "output_tokens": g.output_tokens_generated.sum(),
             "prompt_tokens": g.prompt_tokens.sum(), "cost_usd": g.cost_usd.sum(min_count=1),
             "energy_j": g.energy_j.sum()}).reset_index()
 
@@ -215,7 +218,8 @@ class Result:
         pool = pd.Categorical.from_codes(self.records.pool_of_replica.astype(int),
                                          categories=[b.pool.name for b in self.builds])
         return replicas_frame(self.records.replicas, self._hw, self.duration_s,
-                              self.records.requests, self.scenario.horizon_s, pool)
+                              self.records.requests, self.scenario.horizon_s, pool,
+                              kv_token_seconds(self.records, self._hw.replicas))
 
     @cached_property
     def _timeline(self) -> pd.DataFrame:
@@ -311,3 +315,7 @@ class Result:
             getattr(self, f"_{name}").to_csv(p, index=False)
             paths.append(p)
         return paths
+
+
+# help(ms.Result) lists every column, from the registry (the one place a column is defined)
+Result.__doc__ = f"{Result.__doc__}\n{glossary_text()}\n"

@@ -67,10 +67,15 @@ class ReplicaHardware:
 
 
 def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: RequestLog,
-                   horizon_s: float, pool: pd.Categorical) -> pd.DataFrame:
-    """One row per replica: busy time, MFU, MBU, KV capacity and peak, tokens, steps, energy,
-    and whether its queue grew without bound (:mod:`.saturation`). ``pool``: each replica's
-    pool name."""
+                   horizon_s: float, pool: pd.Categorical,
+                   kv_token_s: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per replica: stepping time, MFU, MBU, KV capacity, mean and peak KV use, tokens,
+    steps, energy, and whether its queue grew without bound (:mod:`.saturation`). ``pool``: each
+    replica's pool name.
+
+    Utilisations are time-weighted over the whole run (idle time counts as zero), so they sit
+    beside ``stepping_frac`` without flattering it. ``kv_token_s``: each replica's KV use
+    integrated over time (:func:`.timeline.kv_token_seconds`; None: no step log, NaN mean)."""
     saturated, since = saturation(req, len(rp.busy_s), horizon_s)
     per = hw.chips
     dur = max(duration_s, 1e-12)
@@ -81,17 +86,20 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "pool": pool,
         "replica": np.arange(len(rp.busy_s)),
         "chips": per,
-        "busy_s": rp.busy_s,
-        "busy_frac": rp.busy_s / dur,
+        "stepping_s": rp.busy_s,
+        "stepping_frac": rp.busy_s / dur,
         "mfu": rp.flops / (peak * dur),
         "mbu": rp.hbm_bytes / (bw * dur),
         "kv_capacity_tokens": cap,
+        "kv_mean_frac": (kv_token_s / (cap * dur) if kv_token_s is not None
+                         else np.full(len(rp.busy_s), np.nan)),
         "kv_peak_frac": rp.kv_peak_tokens / cap,
-        "tokens": rp.out_tokens,
+        "output_tokens": rp.out_tokens,
         "prefill_tokens": rp.prefill_tokens,
         "steps": rp.steps,
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
+        "kv_swaps": rp.kv_swaps,
         "energy_j": hw.energy_j(dur, rp.flops, rp.hbm_bytes),
         "saturated": saturated,
         "saturated_since_s": since,

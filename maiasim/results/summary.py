@@ -63,9 +63,10 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             "dropped": int((df.status == "dropped").sum()),
             "in_flight": int((df.status == "in_flight").sum()),
             "duration_s": dur,
-            "throughput_tok_s": out_tok / dur,
+            "output_tok_s": out_tok / dur,
             "prompt_tok_s": float(done.prompt_tokens.sum()) / dur,
-            "request_rate_per_s": len(done) / dur,
+            "total_tok_s": (out_tok + float(done.prompt_tokens.sum())) / dur,
+            "completed_req_s": len(done) / dur,
             "goodput_req_s": float(met.sum()) / dur,
         }
         for col in LATENCIES:
@@ -78,20 +79,20 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["slo_attainment"] = float(met[judged].mean()) if judged.any() else np.nan
         row["slo_met"] = p99_targets_met(row, slo) if slo is not None else None
         row["cost_usd"] = cost
-        row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
-        row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+        row["output_tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
+        row["usd_per_m_output_tok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
         row["cost_basis"] = fleet["cost_basis"]
         row["usd_per_chip_hour"] = fleet["usd_per_chip_hour"]
         row["energy_j"] = energy
-        row["tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        row["output_tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
         rack = fe.rack_j if is_all else float(np.sum(fleet["request_rack_j"][mask]))
         for where, e in (("rack", rack), ("wall", rack * fe.pue)):
             row[f"energy_{where}_j"] = e
-            row[f"tokens_per_joule_{where}"] = out_tok / e if e > 0 else np.nan
+            row[f"output_tokens_per_joule_{where}"] = out_tok / e if e > 0 else np.nan
         row["racks"] = fe.racks
         row["rack_kw"] = fe.rack_kw
-        row["tok_s_per_rack_kw"] = (out_tok / dur / fe.provisioned_kw
-                                    if fe.provisioned_kw > 0 else np.nan)
+        row["output_tok_s_per_rack_kw"] = (out_tok / dur / fe.provisioned_kw
+                                           if fe.provisioned_kw > 0 else np.nan)
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]

@@ -18,7 +18,8 @@ from .fields import ConfigModel, FrozenDict, freeze, thaw
 from .limits import MAX_REPLICAS
 
 __all__ = [
-    "DeploymentConfig", "FrontEndConfig", "HardwareConfig", "PrecisionConfig", "RouterConfig",
+    "DeploymentConfig", "FrontEndConfig", "HardwareConfig", "KVOffloadConfig", "PrecisionConfig",
+    "RouterConfig",
     "SchedulerConfig", "check_expert_parallel",
 ]
 
@@ -124,6 +125,19 @@ class FrontEndConfig(ConfigModel):
         "(TPOT and end-to-end latency). Omitted: the serving stack's."))
 
 
+class KVOffloadConfig(ConfigModel):
+    """A second tier for the KV cache in the host's memory (vLLM's CPU swap space, LMCache): a
+    preempted decoding sequence is swapped out over the host link and back in when readmitted,
+    instead of being recomputed."""
+
+    capacity_gib: Float = Field(default=0.0, ge=0, le=1 << 20, description=(
+        "Host memory for swapped KV per replica, GiB (vLLM's swap_space is per GPU: multiply by "
+        "the replica's chips). 0: off (preempted sequences are recomputed)."))
+    bandwidth_bytes_per_s: Float | None = Field(default=None, gt=0, le=1e15, description=(
+        "Per chip and direction; default the chip's `host_link_bytes_per_s` (PCIe or "
+        "NVLink-C2C, sourced in the catalog)."))
+
+
 class DeploymentConfig(ConfigModel):
     """How the chips are cut into model replicas (tensor, pipeline and expert parallelism) and how
     each replica schedules its requests."""
@@ -161,6 +175,8 @@ class DeploymentConfig(ConfigModel):
         "settings given here override it."))
     scheduler: SchedulerConfig = Field(default=SchedulerConfig(), description=(
         "The replica's continuous-batching scheduler."))
+    kv_offload: KVOffloadConfig = Field(default=KVOffloadConfig(), description=(
+        "KV cache swapped to host memory on preemption instead of recomputed."))
     front_end: FrontEndConfig = Field(default=FrontEndConfig(), description=(
         "Time the serving front end adds to each request (defaults: the stack's)."))
 

@@ -43,6 +43,7 @@ from .. import catalog
 from ..api import simulate
 from ..build import build
 from ..errors import ScenarioError
+from ..plot import pareto
 from ..results.slo import TARGETS, has_targets, result_verdict
 from ..scenario import Scenario, load_scenario
 from ..scenario.limits import MAX_REPLICAS
@@ -58,8 +59,8 @@ QUEUED_SHARE = 0.05
 REMAINING_GAINS = 3.0
 
 #: the summary figures (of the ``all`` row) a plan row reports for the chosen fleet
-PLAN_METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
-                "tokens_per_usd", "usd_per_mtok", "tokens_per_joule")
+PLAN_METRICS = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
+                "output_tokens_per_usd", "usd_per_m_output_tok", "output_tokens_per_joule")
 
 #: the columns of :func:`plan`'s frame, in order
 PLAN_COLUMNS = ("rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips",
@@ -302,7 +303,7 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     feas = df[df.feasible.astype(bool)].copy()
     rest = df[~df.feasible.astype(bool)].copy()
     feas["_nan"] = feas.cost_per_hour_usd.isna()
-    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "tokens_per_usd"],
+    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "output_tokens_per_usd"],
                             ascending=[True, True, False], kind="stable").drop(columns="_nan")
     feas.insert(0, "rank", np.arange(1, len(feas) + 1, dtype=float))
     rest.insert(0, "rank", np.nan)
@@ -318,35 +319,7 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot_plan(df: pd.DataFrame, path: str | os.PathLike | None = None,
               slo: dict[str, float] | None = None) -> Any:
-    """Cost per hour against p99 TTFT and p99 TPOT for the feasible plans, to see what a tighter
-    SLO costs; returns the matplotlib Figure (saved to ``path`` when given)."""
-    from matplotlib.figure import Figure  # lazy: matplotlib is slow to import, plots are rare
-
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2)
-    feas = df[df.feasible.astype(bool)]
-    priced = feas[feas.cost_per_hour_usd.notna()]
-    markers = "osD^vP*X<>"
-    cols = ("ttft_p99_s", "tpot_p99_s")
-    for i, (chip, g) in enumerate(priced.groupby("chip", sort=False)):
-        for ax, col in zip(axes, cols, strict=True):
-            ax.scatter(g.cost_per_hour_usd, g[col], marker=markers[i % len(markers)], label=chip,
-                       s=40)
-            for _, r in g.iterrows():
-                ax.annotate(f"TP{r.tensor_parallel}x{r.replicas}", (r.cost_per_hour_usd, r[col]),
-                            fontsize=7, xytext=(3, 3), textcoords="offset points")
-    titles = ("p99 time to first token (s)", "p99 time per output token (s)")
-    for ax, col, title in zip(axes, cols, titles, strict=True):
-        if slo and slo.get(col):
-            ax.axhline(slo[col], ls="--", lw=0.8, color="grey", label="SLO")
-        ax.set_xlabel("fleet cost (USD per hour)")
-        ax.set_ylabel(title)
-        ax.grid(alpha=0.3)
-    if len(priced):
-        axes[0].legend(fontsize=8)
-    unpriced = sorted(set(feas.chip) - set(priced.chip))
-    if unpriced:
-        fig.suptitle(f"not shown (no price): {', '.join(unpriced)}", fontsize=8)
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    """The plan's Pareto figure (:func:`maiasim.plot.pareto`): cost per million output tokens
+    against p99 TTFT, every chip shown (unpriced ones on their own band); ``slo`` may hold the
+    ``ttft_p99_s`` target. Returns the matplotlib Figure (saved to ``path`` when given)."""
+    return pareto(df, path, latency="ttft_p99_s", slo=(slo or {}).get("ttft_p99_s"))

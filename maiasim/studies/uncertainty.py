@@ -8,7 +8,7 @@ the summary for the metrics the column registry marks ``banded`` (throughput, la
 SLO attainment, economics)::
 
     res = maiasim.simulate(sc, uncertainty=20)      # or uncertainty: {samples: 20} in the YAML
-    res.summary[["workload", "throughput_tok_s", "throughput_tok_s_p5", "throughput_tok_s_p95"]]
+    res.summary[["workload", "output_tok_s", "output_tok_s_p5", "output_tok_s_p95"]]
     res.uncertainty                # one row per draw and workload, with the factors
 
 Each draw also takes the economics from their catalog ranges (``maiasim/catalog/economics.yaml``,
@@ -137,7 +137,7 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
 
 
 #: the metrics :func:`band_table` shows by default: throughput, the two p99 latencies, economics
-HEADLINE = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")
+HEADLINE = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "output_tokens_per_usd")
 
 
 def band_table(summary: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:
