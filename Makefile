@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test venv lint bench validate docs docs-reference docs-glossary docs-catalog notebooks baselines clean
+.PHONY: demo test venv lint bench validate study docs docs-reference docs-glossary docs-catalog notebooks baselines clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/python -m tools.validation
+
+study: $(STAMP)
+	$(BIN)/python -m tools.perf_per_dollar
 
 docs-reference: $(STAMP)
 	$(BIN)/python -m tools.schema_doc

@@ -25,7 +25,7 @@ def _scenario(case: str, n: int):
 
     if case == "day":
         # a day of the Azure conversation trace, repeated and sped up to n requests/s, on
-        # 104,000 Maia 200 chips (26,000 TP4 replicas of Llama-3.1-70B)
+        # 104,000 Maia 200 chips (26,000 TP4 replicas of Llama-3.1-70B), with failures on
         conv = 19_366 / 3_502.4  # the trace's mean rate (requests/s)
         return ms.from_dict({
             "name": "day", "seed": 1, "horizon_s": 86_400.0,
@@ -35,6 +35,7 @@ def _scenario(case: str, n: int):
             "workload": [{"name": "conv", "arrival": {
                 "type": "trace", "path": "azure:conv", "repeat": True, "time_scale": conv / n}}],
             "cost": {"chip_hour_usd": 4.25},
+            "failures": {},  # on, at the published rates (docs/engine.md, "Failures")
         })
     if case.startswith("conv"):
         return ms.load_scenario(ROOT / "scenarios" / "maia200-llama70b-conv.yaml", {

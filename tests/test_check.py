@@ -144,14 +144,15 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
 DIRECTIONS = {
     "higher is worse": ["rejected", "dropped", "in_flight", "duration_s", "cost_usd",
                         "usd_per_m_output_tok", "energy_j", "preemptions", "unknown_time_s",
+                        "retried", "dropped_retries_exhausted", "no_replica_available",
                         "usd_per_chip_hour", "energy_rack_j", "energy_wall_j",
                         *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
                           for p in ("p50", "p90", "p99", "mean")]],
     "lower is worse": ["completed", "output_tok_s", "prompt_tok_s", "total_tok_s",
                        "completed_req_s", "goodput_req_s", "slo_attainment",
-                       "output_tokens_per_usd", "output_tokens_per_joule",
-                       "output_tokens_per_joule_rack", "output_tokens_per_joule_wall",
-                       "output_tok_s_per_rack_kw"],
+                       "output_tokens_per_usd", "output_tokens_per_joule", "availability",
+                       "prefix_hit_rate", "output_tokens_per_joule_rack",
+                       "output_tokens_per_joule_wall", "output_tok_s_per_rack_kw"],
     "must stay true": ["slo_met"],
     None: ["workload", "requests", "bogus", "cost_basis", "racks", "rack_kw"],
 }

@@ -53,7 +53,8 @@ def test_catalog_page_lists_every_chip_and_model_with_price_basis_and_calibratio
         assert f"| {name} |" in text and f"#### {name}" in text, name
     for name in catalog.models():
         assert f"| {name} |" in text, name
-    assert "| Rental USD/chip-h | Ownership USD/chip-h |" in text and "| Calibration |" in text
+    assert "| Rental USD/chip-h |" in text and "| Ownership USD/chip-h |" in text
+    assert "| Calibration |" in text
     assert "| maia200 | Microsoft | 216 | 7.00 | 10,145 | 5,072 | 1,268 | 750 |" in text
 
 

@@ -296,3 +296,17 @@ def test_a_sweep_compares_a_mixed_and_a_disaggregated_fleet_with_linked_keys():
     with pytest.raises(ms.ScenarioError, match="list of 2 values"):
         ms.sweep(ms.from_dict(_disagg()), {"fleet.pools.0.role+fleet.pools.1.role": ["mixed"]},
                  executor="serial", progress=False)
+
+
+def test_a_request_dropped_in_the_prefill_pool_is_not_handed_off():
+    """A queue timeout in a prefill pool used to hand the dropped request to the decode pool,
+    which then completed it: two end states for one request."""
+    wl = [{**SMALL["workload"][0], "arrival": {"type": "burst", "count": 200}}]
+    d = _disagg(workload=wl)
+    d["fleet"]["pools"][0]["deployment"]["scheduler"] = {"queue_timeout_s": 0.5}
+    res = ms.simulate(ms.from_dict(d))
+    _conserved(res)
+    req = res.requests
+    dropped = req[req.status == "dropped"]
+    assert len(dropped) > 0 and (dropped.reason == "queue_timeout").all()
+    assert dropped.kv_transfer_s.isna().all() and (dropped.prefill_replica == -1).all()

@@ -79,7 +79,7 @@ def test_ranked_by_cost_with_unpriced_chips_last(table):
     assert (feas.cost_basis == "rental").all() and feas.cost_per_hour_usd.notna().all()
     ranked = rank(pd.DataFrame({"chip": ["a", "b", "c"], "tensor_parallel": 1,
                                 "feasible": True, "cost_per_hour_usd": [float("nan"), 2.0, 1.0],
-                                "tokens_per_usd": 1.0}))
+                                "output_tokens_per_usd": 1.0}))
     assert ranked.chip.tolist() == ["c", "b", "a"]  # an unpriced plan ranks last
     # the scenario's own price applies to its own chip only; h100 uses its catalog price
     assert (feas[feas.chip == "maia200"].chip_hour_usd == 4.25).all()

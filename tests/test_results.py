@@ -22,7 +22,8 @@ def res():
 
 def _frames(r) -> dict[str, pd.DataFrame]:
     return {"summary": r.summary, "requests": r.requests, "replicas": r.replicas,
-            "timeline": r.timeline, "breakdown": r.breakdown(), "pools": r.pools}
+            "timeline": r.timeline, "breakdown": r.breakdown(), "pools": r.pools,
+            "failures": r.failures}
 
 
 def test_every_frame_column_is_in_the_registry_and_vice_versa(res):

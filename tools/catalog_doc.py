@@ -6,9 +6,9 @@
 
 The chips table is the one ``maiasim catalog chips`` prints
 (:func:`maiasim.cli.catalog.chips_frame`: memory, bandwidth, dense peak FLOPS per precision, TDP,
-the default price and its basis, and whether the calibration is measured, vendor-stated or
-generic); each chip's cited source for every figure follows, then the models with their Hugging
-Face source. Nothing here runs a simulation.
+the price per chip-hour on both bases (rental and ownership), and whether the calibration is
+measured, vendor-stated or generic); each chip's cited source for every figure follows, then the
+models with their Hugging Face source. Nothing here runs a simulation.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ FRAMES: tuple[tuple[columns.Frame, str], ...] = (
                  "`engine.timeline_bin_s`."),
     ("pools", "`Result.pools`, `pools.csv`: one row per pool of the fleet."),
     ("breakdown", "`Result.breakdown()`: one row per operator of a representative decode step."),
+    ("failures", "`Result.failures`: one row per replica taken down by a failure or drain."),
 )
 
 #: how each ``Column.better`` reads in the table

@@ -21,7 +21,7 @@ from .options import load, output_dir, split_list, with_basis
 HELP = "find the cheapest fleet that meets every SLO"
 
 #: the columns of the printed table
-SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd",
+SHOW = ("rank", "chip", "tensor_parallel", "replicas", "spares", "chips", "cost_per_hour_usd",
         "usd_per_m_output_tok", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified",
         "fewer_meets_slo")
 
@@ -43,6 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-replicas", type=int, default=512,
                    help=f"give up above this many replicas (default 512, at most "
                         f"{MAX_REPLICAS:_})")
+    p.add_argument("--spares", type=int, default=0,
+                   help="N+k: spare replicas per plan beyond the fewest that meet the SLOs")
+    p.add_argument("--availability", type=float, default=None, metavar="P",
+                   help="add spares until at least N replicas are up with probability P (e.g. "
+                        "0.999), from the scenario's failure rates or the published defaults")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
     p.add_argument("--executor", choices=("serial", "processes"), default="processes")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -59,7 +64,7 @@ def format_plan(df: pd.DataFrame) -> str:
     """The plan frame as a terminal table, then why each infeasible (chip, TP) failed."""
     view = df[[c for c in SHOW if c in df.columns]].copy()
     view = view.rename(columns={"tensor_parallel": "tp", "cost_per_hour_usd": "usd_per_hour"})
-    for c in ("rank", "replicas", "chips", "verified", "fewer_meets_slo"):
+    for c in ("rank", "replicas", "spares", "chips", "verified", "fewer_meets_slo"):
         if c in view.columns:
             view[c] = view[c].map(_cell)
     text = view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-")
@@ -111,6 +116,11 @@ def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None
     if not 1 <= args.max_replicas <= MAX_REPLICAS:
         raise UsageError(f"--max-replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit "
                          f"on deployment.replicas), got {args.max_replicas}")
+    if args.spares < 0:
+        raise UsageError(f"--spares must be >= 0, got {args.spares}")
+    if args.availability is not None and not 0 < args.availability < 1:
+        raise UsageError(f"--availability must be a probability in (0, 1), e.g. 0.999, got "
+                         f"{args.availability}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     return chips, tp, prices
@@ -125,7 +135,8 @@ def command(args: argparse.Namespace) -> int:
     sc = with_basis(sc, args.basis)
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
-              progress=not args.quiet and sys.stderr.isatty())
+              progress=not args.quiet and sys.stderr.isatty(), spares=args.spares,
+              availability=args.availability)
     print(f"{sc.name}: {sc.model_name}, SLOs {_slo_text(sc)}; cheapest fleet per chip and TP "
           f"(search up to {args.max_replicas} replicas, {int(df.simulations.sum())} simulations)")
     print(f"cost basis: {sc.cost.effective_basis} for every chip (like with like; change it "

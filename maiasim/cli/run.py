@@ -52,6 +52,16 @@ def format_pools(df: pd.DataFrame) -> str:
     return df[list(POOL_COLUMNS)].to_string(index=False, float_format=lambda x: f"{x:,.4g}")
 
 
+def format_failures(res) -> str:
+    """One line on what failures did: outages by component, availability, retries, drops."""
+    f, s = res.failures, res.summary.set_index("workload").loc["all"]
+    kinds = ", ".join(f"{k} {n}" for k, n in f.component.astype(str).value_counts().items())
+    return (f"failures: {len(f)} replica outages ({kinds or 'none'}); availability "
+            f"{s.availability:.2%}; {int(s.retried)} requests retried, "
+            f"{int(s.dropped_retries_exhausted)} dropped out of retries, "
+            f"{int(s.no_replica_available)} ended with no replica up")
+
+
 def command(args: argparse.Namespace) -> int:
     """Run the scenario; write frames (and plots) to ``-o`` when given."""
     sc = with_basis(load(args.scenario, args.set), args.basis, args.price)
@@ -63,6 +73,8 @@ def command(args: argparse.Namespace) -> int:
           f"{res.cost_source}")
     if len(sc.pools) > 1:
         print(format_pools(res.pools))
+    if sc.failures is not None and sc.failures.enabled:
+        print(format_failures(res))
     for w in res.warnings:
         print(f"maiasim: warning: {w}", file=sys.stderr)
     if out is not None:

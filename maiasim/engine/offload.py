@@ -8,7 +8,13 @@ path); each chip moves its own shard over its own host link, so a swap of ``t`` 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..physics.transfer import OffloadPlan
+from .fastforward import StepEnd
+
+if TYPE_CHECKING:  # (annotations only: the replica imports this module)
+    from .replica import Replica
 
 
 class HostTier:
@@ -34,3 +40,16 @@ class HostTier:
         """Seconds to bring a swapped sequence's ``tokens`` tokens back; frees their room."""
         self.used -= tokens
         return tokens * self.per_token_s
+
+
+def swap_stall(r: Replica, running: int, waiting: int):
+    """The replica's pending swaps (``r._stall`` seconds): it is busy and steps nothing; the
+    decode run restarts after it (a simpy process body, run with ``yield from``)."""
+    env, dt, start = r.env, r._stall, r.env.now
+    r._stall, r._run, r._step_start = 0.0, None, start
+    yield StepEnd(env, dt, r._priority)
+    r._cause.time, r._cause.priority = env.now, r._priority
+    r._totals[0] += dt
+    r.last_end = env.now
+    if r.rec.steps is not None:
+        r.rec.steps.add((r.idx, start, env.now, 0, 0, r.kv_used, waiting, running))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Better = Literal["higher", "lower", "true"] | None
-Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools"]
+Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools", "failures"]
 
 #: the latency percentiles the summary reports for TTFT, TPOT and end-to-end latency
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
@@ -67,6 +67,9 @@ _SUMMARY = (
            "second of the run: the figure most serving benchmarks call throughput", "higher"),
     Column(_S, "completed_req_s", "requests/s", "completed requests per second of the run (not "
            "the offered arrival rate)", "higher"),
+    Column(_S, "prefix_hit_rate", "fraction", "prompt tokens served from a replica's prefix "
+           "cache over prompt tokens, of requests admitted to a batch (vLLM's prefix cache hit "
+           "rate; 0 without a workload `prefix` or with prefix caching off)", "higher"),
     Column(_S, "goodput_req_s", "requests/s", "completed requests that met every latency target of "
            "their workload, per second", "higher", True, True),
     *_pcts("ttft", "time to first token (arrival to first token)"),
@@ -91,15 +94,15 @@ _SUMMARY = (
            "is folded in; prompt tokens are not counted", "lower", True, True),
     Column(_S, "energy_j", "J", "energy at the chip: the chips' activity power model (idle + MFU + "
            "MBU terms, fitted on measured DGX-A100 power) over the run, shared between workloads "
-           "by the work they caused", "lower"),
+           "by tokens processed", "lower"),
     Column(_S, "output_tokens_per_joule", "tokens/J", "output tokens of completed requests per "
-           "joule of energy_j, at the chip (prompt work paid for, not counted)", "higher", True),
+           "joule at the chip (prompt work paid for, not counted)", "higher", True),
     Column(_S, "energy_rack_j", "J", "energy in the racks: chip + host (per tray) + network (per "
-           "chip), shared between workloads by the work they caused", "lower"),
+           "chip), shared between workloads by tokens processed", "lower"),
     Column(_S, "output_tokens_per_joule_rack", "tokens/J", "output tokens of completed requests "
            "per joule in the racks", "higher", True),
     Column(_S, "energy_wall_j", "J", "energy at the wall: rack energy x the facility's PUE, "
-           "shared between workloads by the work they caused", "lower"),
+           "shared between workloads by tokens processed", "lower"),
     Column(_S, "output_tokens_per_joule_wall", "tokens/J", "output tokens of completed requests "
            "per joule at the wall", "higher", True),
     Column(_S, "racks", "racks", "racks the fleet occupies (chips per tray, trays per rack from "
@@ -108,6 +111,15 @@ _SUMMARY = (
            "(TDP or the rack cap) plus host and network"),
     Column(_S, "output_tok_s_per_rack_kw", "tokens/s/kW", "output tokens per second per "
            "provisioned rack kW of the fleet (tokens under equal rack power)", "higher", True),
+    Column(_S, "availability", "fraction", "share of the fleet's replica-time spent serving, "
+           "not failed, under repair or reload, or drained (1 without `failures`; the fleet's, on "
+           "every row)", "higher"),
+    Column(_S, "retried", "requests", "requests that lost their replica to a failure or drain "
+           "and were retried on another", "lower"),
+    Column(_S, "dropped_retries_exhausted", "requests", "dropped after losing their replica "
+           "more than `failures.max_retries` times", "lower"),
+    Column(_S, "no_replica_available", "requests", "rejected on arrival or dropped because no "
+           "replica of their pool was up (failures, drains)", "lower"),
 )
 
 _Q = "requests"
@@ -127,6 +139,8 @@ _REQUESTS = (
            label="end-to-end latency"),
     Column(_Q, "prompt_tokens", "tokens", "length of the prompt"),
     Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
+    Column(_Q, "cached_tokens", "tokens", "prompt tokens its first admission found in the "
+           "replica's prefix cache and did not prefill (vLLM's num_cached_tokens)"),
     Column(_Q, "output_tokens_generated", "tokens", "output tokens produced by the end of the "
            "run (equals output_tokens when completed; fewer when cut or dropped)"),
     Column(_Q, "tenant", "", "who sent it (its workload's `tenant`)"),
@@ -142,6 +156,8 @@ _REQUESTS = (
            "lower"),
     Column(_Q, "preemptions", "count", "times it was evicted from a batch to free KV cache and its "
            "context recomputed later", "lower"),
+    Column(_Q, "retries", "count", "times it lost its replica to a failure or drain and was "
+           "retried on another (its prompt and generated tokens recomputed)", "lower"),
     Column(_Q, "status", "", "completed, rejected (refused on arrival), dropped (left the queue) "
            "or in_flight (still queued or running at the end of a cut run)"),
     Column(_Q, "reason", "", "why a request did not complete (empty when completed), e.g. "
@@ -182,6 +198,9 @@ _REPLICAS = (
     Column(_R, "prefill_tokens", "tokens", "prompt tokens the replica processed, recomputation "
            "after preemption included"),
     Column(_R, "steps", "count", "engine iterations (batched forward passes) the replica ran"),
+    Column(_R, "tokens_per_step", "tokens", "speculative decoding: tokens each decoding "
+           "sequence emits per verification step on average, (1 - a^(k+1)) / (1 - a) for "
+           "acceptance rate a and k draft tokens (1 without speculation)", "higher"),
     Column(_R, "jumps", "count", "fast-forwards: runs of identical decode steps computed in "
            "closed form (their steps are counted in steps)"),
     Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "
@@ -218,6 +237,8 @@ _TIMELINE = (
            "replica's active power (from its MFU and MBU) while it ran steps"),
     Column(_T, "power_rack_w", "W", "mean rack (IT) power in the bin: the chips' plus the constant "
            "host and network power of the trays the fleet occupies"),
+    Column(_T, "replicas_down", "replicas", "time-averaged number of replicas down in the bin "
+           "(failed, under repair or reload, or drained)", "lower"),
 )
 
 _B = "breakdown"
@@ -264,8 +285,19 @@ _POOLS = (
            "lower"),
 )
 
+_F = "failures"
+_FAILURES = (
+    Column(_F, "time_s", "s", "when the replica went down"),
+    Column(_F, "pool", "", "its pool"),
+    Column(_F, "replica", "", "the replica (numbered across the fleet)"),
+    Column(_F, "component", "", "what failed: chip, hbm, host (a tray: every replica on it) or "
+           "link; drain for planned maintenance"),
+    Column(_F, "repair_end_s", "s", "when its repair (or replacement) and model reload end, or "
+           "the drain does: it serves again then, unless another outage holds it"),
+)
+
 COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN,
-                               *_POOLS)
+                               *_POOLS, *_FAILURES)
 
 #: columns renamed so that each name says what it counts (old name -> new name), for messages
 #: that meet an old name (a baseline, a --tolerance, a notebook)
@@ -341,7 +373,7 @@ def glossary_text(width: int = 96) -> str:
     """Every column as plain text, frame by frame (``name [unit], better higher: definition``),
     for ``help(ms.Result)``; docs/glossary.md is the same registry as Markdown tables."""
     out = ["Columns (the registry, maiasim.results.columns; also docs/glossary.md):"]
-    for frame in ("summary", "requests", "replicas", "timeline", "pools", "breakdown"):
+    for frame in ("summary", "requests", "replicas", "timeline", "pools", "breakdown", "failures"):
         out.append(f"\n{frame}:")
         for c in COLUMNS:
             if c.frame != frame:

@@ -16,6 +16,7 @@ from ..scenario import Scenario
 from .attribution import attribute
 from .columns import glossary_text
 from .economics import FleetEnergy, chip_hour_usd
+from .failures import availability, failures_frame, replicas_down
 from .pools import pools_frame
 from .replicas import ReplicaHardware, replicas_frame
 from .requests import requests_frame
@@ -173,6 +174,17 @@ class Result:
         energy and saturated replicas."""
         return self._pools.copy()
 
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per replica taken down by a failure or planned drain: time, pool, replica,
+        component and the end of its repair (empty without ``failures``)."""
+        return failures_frame(self.records, [b.pool.name for b in self.builds])
+
+    @property
+    def availability(self) -> float:
+        """Share of the fleet's replica-time spent serving (1.0 without failures)."""
+        return availability(self.records, self._hw.replicas, self.duration_s)
+
     def summary_by(self, by: str) -> pd.DataFrame:
         """The summary with one row per ``tenant`` or ``slo_class`` (or ``workload``) and one for
         ``all``; cost and energy are those attributed to each group's requests."""
@@ -182,7 +194,7 @@ class Result:
             return self.summary
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
                              cost_usd=self._cost_usd, request_energy_j=self._request_energy_j,
-                             fleet=self._fleet_terms, by=by)
+                             fleet=self._fleet_terms, by=by, availability=self.availability)
 
     def cost_by(self, by: str = "tenant") -> pd.DataFrame:
         """Attributed cost, tokens and energy per ``tenant``, ``slo_class``, ``workload`` or
@@ -223,8 +235,10 @@ class Result:
 
     @cached_property
     def _timeline(self) -> pd.DataFrame:
-        return timeline_frame(self.records, self._hw, self.duration_s,
-                              self.scenario.engine.timeline_bin_s)
+        tl = timeline_frame(self.records, self._hw, self.duration_s,
+                            self.scenario.engine.timeline_bin_s)
+        tl["replicas_down"] = replicas_down(self.records, tl.time_s.to_numpy(), self.duration_s)
+        return tl
 
     @cached_property
     def _pools(self) -> pd.DataFrame:
@@ -269,7 +283,7 @@ class Result:
     def _summary(self) -> pd.DataFrame:
         return summary_frame(self._requests, self.scenario.workload, duration_s=self.duration_s,
                              cost_usd=self._cost_usd, request_energy_j=self._request_energy_j,
-                             fleet=self._fleet_terms)
+                             fleet=self._fleet_terms, availability=self.availability)
 
     # ---- convenience ---------------------------------------------------------------------------
     def breakdown(self, pool: str | None = None) -> pd.DataFrame:
@@ -305,14 +319,18 @@ class Result:
         return df
 
     def to_csv(self, directory) -> list:
-        """Write the frames (summary, requests, replicas, timeline, pools) as CSV files; returns
-        the paths."""
+        """Write the frames (summary, requests, replicas, timeline, pools; failures when on) as
+        CSV files; returns the paths."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
         for name in ("summary", "requests", "replicas", "timeline", "pools"):
             p = d / f"{name}.csv"
             getattr(self, f"_{name}").to_csv(p, index=False)
+            paths.append(p)
+        if self.records.failures is not None:  # with failures on
+            p = d / "failures.csv"
+            self.failures.to_csv(p, index=False)
             paths.append(p)
         return paths
 

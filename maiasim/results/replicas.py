@@ -34,6 +34,7 @@ class ReplicaHardware:
     b_mbu: np.ndarray
     power_w: np.ndarray  # each chip's power limit: its TDP, or the rack cap
     beside_w: float  # the fleet's constant host and network power (W)
+    tokens_per_step: np.ndarray  # speculative decoding's expected tokens per step (1: none)
 
     @classmethod
     def of(cls, builds) -> ReplicaHardware:
@@ -51,7 +52,8 @@ class ReplicaHardware:
                    each(lambda b: b.memory.kv_capacity_tokens).astype(np.int64),
                    each(lambda b: b.rack.tdp_w), each(lambda b: b.rack.idle),
                    each(lambda b: b.rack.a_mfu), each(lambda b: b.rack.b_mbu),
-                   each(lambda b: b.rack.cap_w), float(beside))
+                   each(lambda b: b.rack.cap_w), float(beside),
+                   each(_tokens_per_step))
 
     @property
     def idle_power_w(self) -> np.ndarray:
@@ -97,6 +99,7 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "output_tokens": rp.out_tokens,
         "prefill_tokens": rp.prefill_tokens,
         "steps": rp.steps,
+        "tokens_per_step": hw.tokens_per_step,
         "jumps": rp.jumps,
         "preemptions": rp.preemptions,
         "kv_swaps": rp.kv_swaps,
@@ -104,3 +107,9 @@ def replicas_frame(rp: ReplicaLog, hw: ReplicaHardware, duration_s: float, req: 
         "saturated": saturated,
         "saturated_since_s": since,
     })
+
+
+def _tokens_per_step(b) -> float:
+    """A pool's expected tokens per sequence per decode step (speculative decoding)."""
+    spec = b.pool.deployment.speculative
+    return 1.0 if spec is None else spec.tokens_per_step

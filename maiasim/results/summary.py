@@ -15,6 +15,7 @@ import pandas as pd
 
 from .columns import PERCENTILES, ordered
 from .economics import FleetEnergy
+from .failures import failure_counts
 from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
 #: the per-request latencies the summary gives percentiles of (``ttft_s`` -> ``ttft_p99_s``, ...)
@@ -23,7 +24,7 @@ LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
 
 def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float,
                   cost_usd: float, request_energy_j: np.ndarray, fleet: dict,
-                  by: str = "workload") -> pd.DataFrame:
+                  by: str = "workload", availability: float = 1.0) -> pd.DataFrame:
     """The summary of a run from its requests frame.
 
     ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd``: the fleet's over
@@ -32,7 +33,8 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
     ``cost_basis``, ``usd_per_chip_hour``, ``energy`` (a :class:`~.economics.FleetEnergy`: the
     fleet's energy at the chip, rack and wall, its racks) and ``request_rack_j`` (rack energy
     per request). ``by``: one row per ``workload`` (the default), ``tenant`` or ``slo_class``,
-    and one for ``all``; the first column is named after it."""
+    and one for ``all``; the first column is named after it. ``availability``: the fleet's
+    share of replica-time serving (every row carries it)."""
     dur = max(duration_s, 1e-12)
     fe: FleetEnergy = fleet["energy"]
     energy_j = fe.chip_j
@@ -67,6 +69,7 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             "prompt_tok_s": float(done.prompt_tokens.sum()) / dur,
             "total_tok_s": (out_tok + float(done.prompt_tokens.sum())) / dur,
             "completed_req_s": len(done) / dur,
+            "prefix_hit_rate": _hit_rate(df),
             "goodput_req_s": float(met.sum()) / dur,
         }
         for col in LATENCIES:
@@ -93,6 +96,8 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["rack_kw"] = fe.rack_kw
         row["output_tok_s_per_rack_kw"] = (out_tok / dur / fe.provisioned_kw
                                            if fe.provisioned_kw > 0 else np.nan)
+        row["availability"] = availability
+        row.update(failure_counts(df))
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]
@@ -107,3 +112,10 @@ def _with_targets(df: pd.DataFrame, slo, workloads, is_all: bool) -> np.ndarray:
         return np.full(len(df), has_targets(slo))
     names = [w.name for w in workloads if has_targets(w.slo)]
     return df.workload.isin(names).to_numpy()
+
+
+def _hit_rate(df: pd.DataFrame) -> float:
+    """Prompt tokens served from the prefix cache over prompt tokens, of admitted requests."""
+    admitted = df[df.admit_s.notna()]
+    prompt = float(admitted.prompt_tokens.sum())
+    return float(admitted.cached_tokens.sum()) / prompt if prompt > 0 else 0.0

@@ -69,19 +69,6 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     return pd.DataFrame(cols)
 
 
-def _chip_power(records: Records, hw: ReplicaHardware, duration_s: float, rep: np.ndarray,
-                ov: np.ndarray, b: np.ndarray, nb: int, width: np.ndarray) -> np.ndarray:
-    """Mean chip power per bin: every chip's idle draw all the time, plus each replica's active
-    energy (its activity model's total less idle) spread over the time it ran steps, so the bins
-    add up to the replicas' energy exactly."""
-    rp = records.replicas
-    dur = max(duration_s, 1e-12)
-    idle_w = hw.chips * hw.idle_power_w  # each replica's
-    active = hw.energy_j(dur, rp.flops, rp.hbm_bytes) - idle_w * dur
-    rate = np.divide(active, rp.busy_s, out=np.zeros_like(active), where=rp.busy_s > 0)
-    return (float(idle_w.sum()) * width + np.bincount(b, rate[rep] * ov, nb)) / width
-
-
 def kv_token_seconds(records: Records, replicas: int) -> np.ndarray | None:
     """Each replica's KV use integrated over time (token-seconds), from the step log: a step's
     use at its end held over the step, a jump's steps placed one by one, idle time zero. Divided
@@ -96,6 +83,19 @@ def kv_token_seconds(records: Records, replicas: int) -> np.ndarray | None:
     kv_time = a["kv_tokens"] * (e - s)
     _, kv_time = _place_jump_steps(records.jumps, a, seg, s, e, np.ones(len(s)), kv_time)
     return np.bincount(a["replica"], kv_time, replicas)
+
+
+def _chip_power(records: Records, hw: ReplicaHardware, duration_s: float, rep: np.ndarray,
+                ov: np.ndarray, b: np.ndarray, nb: int, width: np.ndarray) -> np.ndarray:
+    """Mean chip power per bin: every chip's idle draw all the time, plus each replica's active
+    energy (its activity model's total less idle) spread over the time it ran steps, so the bins
+    add up to the replicas' energy exactly."""
+    rp = records.replicas
+    dur = max(duration_s, 1e-12)
+    idle_w = hw.chips * hw.idle_power_w  # each replica's
+    active = hw.energy_j(dur, rp.flops, rp.hbm_bytes) - idle_w * dur
+    rate = np.divide(active, rp.busy_s, out=np.zeros_like(active), where=rp.busy_s > 0)
+    return (float(idle_w.sum()) * width + np.bincount(b, rate[rep] * ov, nb)) / width
 
 
 def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray,
