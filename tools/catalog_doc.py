@@ -72,10 +72,11 @@ def _chips() -> list[str]:
     df = chips_frame()
     out = ["## Chips", "",
            "TFLOPS are dense tensor peaks (no sparsity; — : the format is not supported). HBM "
-           "bandwidth is per chip. The price is what a scenario without a `cost` block is charged "
-           "per chip-hour.", "",
+           "bandwidth is per chip. A chip-hour's price on each cost basis (ownership at the "
+           "provisioned power; a run charges its measured power); every figure, its range and "
+           "source: [Economics](economics.md).", "",
            *_table(df.to_dict("records"), CHIP_COLUMNS), "",
-           "**Price basis**", ""]
+           "**Cost bases**", ""]
     out += [f"- `{k}`: {_esc(v)}" for k, v in PRICE_BASES.items()]
     out += ["", "**Calibration** (the step model's efficiency factors; see "
             "[Calibration](calibration.md))", ""]
