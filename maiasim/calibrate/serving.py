@@ -12,9 +12,12 @@ run, minimised with the bounded search of :mod:`.optimise`.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,7 +38,15 @@ from .parameters import PARAMS, Param, get_param, set_params
 FRONT_END: dict[str, Param] = {
     "front_end_request_s": Param("front_end_request_s", 1e-4, 0.5, True),
     "front_end_token_s": Param("front_end_token_s", 1e-7, 1e-2, True),
+    "front_end_serial_s": Param("front_end_serial_s", 1e-5, 0.05, True),
 }
+
+#: Replay-only factors: they shape how a benchmark run reaches the engine, not the engine, and
+#: have no scenario field. ``front_end_serial_s``: an API server that takes a burst's requests one
+#: at a time (vLLM V0 tokenises in the engine's own process) hands request i to the engine at
+#: ``(i + 1) x front_end_serial_s``; it matters for a plan only when the request rate approaches
+#: ``1 / front_end_serial_s``.
+REPLAY_ONLY = frozenset({"front_end_serial_s"})
 
 #: What a serving fit changes by default: fixed time per iteration, achievable HBM bandwidth of
 #: weight streaming and of decode attention, host time per batch token, front end per request.
@@ -46,7 +57,7 @@ DEFAULT_SERVING_PARAMS = ("iteration_overhead_s", "hbm_fraction", "attention_dec
 METRICS = (("throughput_tok_s", "throughput_tok_s"), ("ttft_s", "ttft"), ("tpot_s", "tpot"))
 
 #: Requests simulated per run at most (a long benchmark's steady state is reached long before).
-MAX_SIM_REQUESTS = 600
+MAX_SIM_REQUESTS = 2000
 
 #: Catalog names of common Hugging Face model ids (same architecture, other release).
 MODEL_ALIASES = {"llama-3-8b": "llama-3.1-8b", "llama-3-70b": "llama-3.1-70b",
@@ -78,8 +89,36 @@ class ServingSetup:
     kv_cache: str | None = None
     max_num_seqs: int = 256
     max_batch_tokens: int = 8192
+    memory_fraction: float | None = None  #: the stack's memory fraction (None: its default)
     seed: int = 0
     extra: Mapping = field(default_factory=dict)
+
+
+_TRACE_DIR: list[Path] = []
+
+
+def _trace_csv(lengths: Sequence[tuple[int, int]], gap_s: float = 0.0) -> str:
+    """A trace CSV of ``lengths``, request i at ``i x gap_s``, written to a temporary folder
+    and named by its contents, so the replays of one point of a fit read the same file."""
+    text = "TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(
+        f"{(i + 1) * gap_s if gap_s else 0:.9g},{a},{b}\n" for i, (a, b) in enumerate(lengths))
+    if not _TRACE_DIR:
+        _TRACE_DIR.append(Path(tempfile.mkdtemp(prefix="maiasim-serving-")))
+    path = _TRACE_DIR[0] / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.csv"
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _lengths(case: pd.Series) -> tuple[dict, dict, str | None]:
+    """Prompt and output length distributions of a run: its own per-request lengths (replayed in
+    order for a burst, resampled otherwise) or its fixed mean lengths."""
+    pairs = case.get("lengths")
+    if isinstance(pairs, tuple) and pairs:
+        path = _trace_csv(pairs[:MAX_SIM_REQUESTS])
+        return {"type": "trace", "path": path}, {"type": "trace", "path": path}, path
+    return ({"type": "fixed", "value": int(case.prompt_tokens)},
+            {"type": "fixed", "value": int(case.output_tokens)}, None)
 
 
 def _arrival(case: pd.Series, n: int) -> tuple[dict, float]:
@@ -97,20 +136,30 @@ def scenario_for(setup: ServingSetup, case: pd.Series, front_end: Mapping[str, f
     """The scenario that replays one benchmark run: one replica, fixed lengths, the run's load."""
     n = int(min(case.requests, MAX_SIM_REQUESTS))
     arrival, horizon = _arrival(case, n)
+    prompt, output, trace = _lengths(case)
+    serial = float(front_end.get("front_end_serial_s", 0.0))
+    if arrival["type"] == "burst" and (trace or serial):  # lengths in order, staggered by serial
+        pairs = case.get("lengths")
+        pairs = (pairs if isinstance(pairs, tuple) and pairs
+                 else [(int(case.prompt_tokens), int(case.output_tokens))] * n)
+        arrival = {"type": "trace", "path": _trace_csv(pairs[:n], serial)}
+        prompt = output = None
     prec: dict = {"weights": setup.weights, "activations": setup.weights}
     if setup.kv_cache:
         prec["kv_cache"] = setup.kv_cache
-    fe = {k.removeprefix("front_end_"): float(v) for k, v in front_end.items()}
+    fe = {k.removeprefix("front_end_"): float(v) for k, v in front_end.items()
+          if k not in REPLAY_ONLY}
     data = {
         "name": "serving-calibration", "seed": setup.seed, "horizon_s": horizon,
         "hardware": {"chip": setup.chip}, "model": setup.model, "precision": prec,
         "deployment": {"stack": setup.stack, "tensor_parallel": setup.tp, "replicas": 1,
                        "scheduler": {"max_num_seqs": setup.max_num_seqs,
-                                     "max_batch_tokens": setup.max_batch_tokens},
+                                     "max_batch_tokens": setup.max_batch_tokens}
+                       | ({"hbm_utilization": setup.memory_fraction}
+                          if setup.memory_fraction else {}),
                        "front_end": fe},
-        "workload": [{"name": "bench", "arrival": arrival,
-                      "prompt_tokens": {"type": "fixed", "value": int(case.prompt_tokens)},
-                      "output_tokens": {"type": "fixed", "value": int(case.output_tokens)}}],
+        "workload": [{"name": "bench", "arrival": arrival}
+                     | ({"prompt_tokens": prompt, "output_tokens": output} if prompt else {})],
     }
     for k, v in setup.extra.items():
         data[k] = v
@@ -122,15 +171,23 @@ def predict_serving(setup: ServingSetup, calib: Calibration, cases: pd.DataFrame
     """Predicted ``throughput_tok_s``, ``ttft_s`` and ``tpot_s`` of every run (each the statistic
     the run reports: mean or median), simulated under ``calib`` and the front-end times."""
     fe = dict(front_end or {})
+    serial = float(fe.get("front_end_serial_s", 0.0))
     rows = []
     for _, case in cases.iterrows():
         sc = scenario_for(setup, case, fe)
-        s = Result(sc, run(build_fleet(sc, calib))).summary
+        res = Result(sc, run(build_fleet(sc, calib)))
+        s = res.summary
         s = s[s.workload == "all"].iloc[0]
         stat = {"mean": "mean", "median": "p50", "": "mean"}
+        ttft = float(s[f"ttft_{stat[case.get('ttft_stat', '') or '']}_s"])
+        if serial and math.isinf(case.rate_per_s) and math.isnan(case.concurrency):
+            # the client sent the whole burst at t = 0; the engine saw request i at its arrival
+            r = res.requests[res.requests.status == "completed"]
+            t = r.ttft_s + r.arrival_s
+            ttft = float(t.median() if case.get("ttft_stat") == "median" else t.mean())
         rows.append({
             "throughput_tok_s": float(s.throughput_tok_s),
-            "ttft_s": float(s[f"ttft_{stat[case.get('ttft_stat', '') or '']}_s"]),
+            "ttft_s": ttft,
             "tpot_s": float(s[f"tpot_{stat[case.get('tpot_stat', '') or '']}_s"]),
             "completed": int(s.completed), "requests": int(s.requests),
         })
@@ -178,14 +235,16 @@ class ServingFit:
         out = {f"hardware.calibration.{k}": v for k, v in self.fitted.items()
                if k not in FRONT_END}
         out |= {f"deployment.front_end.{k.removeprefix('front_end_')}": v
-                for k, v in self.fitted.items() if k in FRONT_END}
+                for k, v in self.fitted.items() if k in FRONT_END and k not in REPLAY_ONLY}
         return out
 
 
 def _start(setup: ServingSetup, calib: Calibration, p: Param) -> float:
+    if p.name in REPLAY_ONLY:
+        return 1e-3
     if p.name in FRONT_END:
         st = catalog.stack(setup.stack)
-        return float(getattr(st, p.name))
+        return max(float(getattr(st, p.name)), p.lo)
     return get_param(calib, p.name)
 
 

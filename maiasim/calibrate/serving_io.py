@@ -10,7 +10,11 @@ format's quirks:
 - the measurements: ``throughput_tok_s`` (output tokens per second), ``ttft_s`` and ``tpot_s``
   (``ttft_stat`` / ``tpot_stat`` say whether the mean or the median was given; NaN: not measured);
 - what it ran on, where the file says: ``model`` (Hugging Face id), ``tp``, ``chip``, ``stack``,
-  ``version``.
+  ``version``;
+- ``lengths``: the per-request (prompt, output) token counts where the file has them (vLLM's
+  ``input_lens`` / ``output_lens``, or a CSV's ``lengths_file``), else None. Benchmarks on real
+  prompt sets (ShareGPT) have heavy-tailed lengths that a fixed mean misrepresents badly: a burst's
+  duration is set by its longest answer.
 
 A file that lacks a field the fit needs, or gives a value that cannot be, is a
 :class:`~maiasim.errors.ScenarioError` naming the file and the field.
@@ -30,7 +34,7 @@ from ..errors import ScenarioError
 #: The columns of every reader's frame, in order.
 COLUMNS = ("source", "model", "chip", "stack", "version", "tp", "requests", "concurrency",
            "rate_per_s", "prompt_tokens", "output_tokens", "throughput_tok_s", "ttft_s",
-           "ttft_stat", "tpot_s", "tpot_stat")
+           "ttft_stat", "tpot_s", "tpot_stat", "lengths")
 
 #: Field names of a run's values, first match wins: vLLM's result JSON, then trtllm-bench's
 #: report (flattened with dots), then short CSV aliases.
@@ -102,8 +106,10 @@ def _number(where: str, field: str, v: Any, *, low: float = 0.0, inf_ok: bool = 
     return x
 
 
-def normalise(rec: dict, where: str) -> dict[str, Any]:
-    """One benchmark run (a flat mapping of its fields) in the common shape (:data:`COLUMNS`)."""
+def normalise(rec: dict, where: str, statistic: str = "mean") -> dict[str, Any]:
+    """One benchmark run (a flat mapping of its fields) in the common shape (:data:`COLUMNS`);
+    ``statistic`` (``mean`` or ``median``) is the TTFT and TPOT statistic preferred when the run
+    gives both (the other is used when it gives only that)."""
     row: dict[str, Any] = {"source": where}
     for key in ("model", "version", "chip", "stack"):
         row[key] = str(_first(rec, ALIASES[key])[1] or "")
@@ -131,15 +137,52 @@ def normalise(rec: dict, where: str) -> dict[str, Any]:
     row["throughput_tok_s"] = _number(where, name, v) if name else math.nan
     for key, options in LATENCY.items():
         row[key], row[key.replace("_s", "_stat")] = math.nan, ""
-        for field, stat, scale in options:
+        for field, stat, scale in sorted(options, key=lambda o: o[1] != statistic):
             if field in rec and not _missing(rec[field]):
                 row[key] = _number(where, field, rec[field]) * scale
                 row[key.replace("_s", "_stat")] = stat
                 break
+    row["lengths"] = _lengths(rec, where, row["requests"])
     if all(math.isnan(row[k]) for k in ("throughput_tok_s", "ttft_s", "tpot_s")):
         raise ScenarioError(f"{where}: nothing measured (give output_throughput, "
                             f"mean_ttft_ms or mean_tpot_ms, or their trtllm-bench fields)")
     return row
+
+
+def read_lengths(path: str | Path) -> tuple[tuple[int, int], ...]:
+    """A lengths CSV (``ContextTokens``, ``GeneratedTokens`` per request, ``#`` comments) as
+    (prompt, output) pairs; a length under 1 is read as 1 (an empty answer still generated its
+    end-of-sequence token)."""
+    try:
+        d = pd.read_csv(path, comment="#")
+        pairs = zip(d["ContextTokens"], d["GeneratedTokens"], strict=True)
+        return tuple((max(1, int(a)), max(1, int(b))) for a, b in pairs)
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
+        raise ScenarioError(f"{path}: not a lengths CSV with ContextTokens and GeneratedTokens "
+                            f"({e})") from None
+
+
+def _lengths(rec: dict, where: str, n: int) -> tuple[tuple[int, int], ...] | None:
+    """The run's per-request lengths: its own lists, or the first ``n`` of its lengths file."""
+    ins, outs = rec.get("input_lens"), rec.get("output_lens")
+    if isinstance(ins, list) and isinstance(outs, list) and ins:
+        if len(ins) != len(outs):
+            raise ScenarioError(f"{where}: fields 'input_lens' and 'output_lens' differ in length "
+                                f"({len(ins)} and {len(outs)})")
+        try:
+            return tuple((max(1, int(a)), max(1, int(b))) for a, b in zip(ins, outs, strict=True))
+        except (TypeError, ValueError):
+            raise ScenarioError(f"{where}: fields 'input_lens' / 'output_lens' must be lists of "
+                                f"whole numbers") from None
+    f = rec.get("lengths_file")
+    if _missing(f):
+        return None
+    path = Path(str(rec.get("_dir", ""))) / str(f)
+    pairs = read_lengths(path)
+    if len(pairs) < n:
+        raise ScenarioError(f"{where}: field 'lengths_file': {f} has {len(pairs)} requests, "
+                            f"fewer than the run's {n}")
+    return pairs[:n]
 
 
 def _records_json(path: Path) -> list[dict]:
@@ -159,10 +202,11 @@ def _records_json(path: Path) -> list[dict]:
     return [_flatten(d) for d in data]
 
 
-def read_serving(path: str | Path) -> pd.DataFrame:
+def read_serving(path: str | Path, statistic: str = "mean") -> pd.DataFrame:
     """The benchmark runs in ``path``: a ``vllm bench serve`` result JSON (one object, a list, or
     JSON lines), a ``trtllm-bench --report_json`` file, or a CSV with one run per row whose
-    columns are those fields' names (``input_len``, ``output_len`` and ``tp`` may be added)."""
+    columns are those fields' names (``input_len``, ``output_len``, ``tp`` and ``lengths_file``
+    may be added). ``statistic``: the TTFT / TPOT statistic to compare, ``mean`` or ``median``."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
@@ -171,7 +215,7 @@ def read_serving(path: str | Path) -> pd.DataFrame:
             d = pd.read_csv(p, comment="#", skipinitialspace=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise ScenarioError(f"{p}: not a readable CSV ({e})") from None
-        records = d.to_dict("records")
+        records = [r | {"_dir": str(p.parent)} for r in d.to_dict("records")]
         wheres = [f"{p}: row {i + 1}" for i in range(len(records))]
     else:
         records = _records_json(p)
@@ -179,7 +223,9 @@ def read_serving(path: str | Path) -> pd.DataFrame:
                   for i in range(len(records))]
     if not records:
         raise ScenarioError(f"{p}: no benchmark runs")
-    rows = [normalise(r, w) | {k: r[k] for k in r if k not in COLUMNS and k in EXTRA}
+    if statistic not in ("mean", "median"):
+        raise ScenarioError(f"statistic {statistic!r}: allowed: mean, median")
+    rows = [normalise(r, w, statistic) | {k: r[k] for k in r if k not in COLUMNS and k in EXTRA}
             for r, w in zip(records, wheres, strict=True)]
     return pd.DataFrame(rows)
 
