@@ -16,7 +16,7 @@ import hashlib
 import math
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,14 @@ from ..errors import ScenarioError
 from ..results.frames import Result
 from ..scenario import Scenario, from_dict
 from ..spec.calibration import Calibration
-from .optimise import REJECTED_RESIDUAL, from_unit, levenberg_marquardt, log_residuals, \
-    nelder_mead, to_unit
+from .optimise import (
+    REJECTED_RESIDUAL,
+    from_unit,
+    levenberg_marquardt,
+    log_residuals,
+    nelder_mead,
+    to_unit,
+)
 from .parameters import PARAMS, Param, get_param, set_params
 
 #: Front-end factors a serving fit may change besides the calibration's (scenario
@@ -43,15 +49,20 @@ FRONT_END: dict[str, Param] = {
 
 #: Replay-only factors: they shape how a benchmark run reaches the engine, not the engine, and
 #: have no scenario field. ``front_end_serial_s``: an API server that takes a burst's requests one
-#: at a time (vLLM V0 tokenises in the engine's own process) hands request i to the engine at
-#: ``(i + 1) x front_end_serial_s``; it matters for a plan only when the request rate approaches
-#: ``1 / front_end_serial_s``.
+#: at a time before the engine can step (vLLM V0 runs its HTTP server, tokeniser and engine loop
+#: in one asyncio loop in one process) hands the whole burst of N over after
+#: ``N x front_end_serial_s``: every TTFT and the run's duration grow by that much. It matters for
+#: a plan only when the request rate approaches ``1 / front_end_serial_s``.
 REPLAY_ONLY = frozenset({"front_end_serial_s"})
 
-#: What a serving fit changes by default: fixed time per iteration, achievable HBM bandwidth of
-#: weight streaming and of decode attention, host time per batch token, front end per request.
-DEFAULT_SERVING_PARAMS = ("iteration_overhead_s", "hbm_fraction", "attention_decode_hbm_fraction",
-                          "per_token_overhead_s", "front_end_request_s")
+#: What a serving fit changes by default: the engine's fixed time per iteration and its host time
+#: per running sequence per iteration, the share of HBM bandwidth decode attention reaches, the
+#: front end's time per request and its serial time per request of a burst (the set
+#: docs/validation.md validates; ``hbm_fraction``, ``per_token_overhead_s`` and
+#: ``front_end_token_s`` may be fitted instead or as well).
+DEFAULT_SERVING_PARAMS = ("iteration_overhead_s", "per_sequence_overhead_s",
+                          "attention_decode_hbm_fraction", "front_end_request_s",
+                          "front_end_serial_s")
 
 #: Metrics compared, as (measured column, summary column prefix).
 METRICS = (("throughput_tok_s", "throughput_tok_s"), ("ttft_s", "ttft"), ("tpot_s", "tpot"))
@@ -79,12 +90,14 @@ def catalog_model(name: str) -> str:
 
 @dataclass(frozen=True)
 class ServingSetup:
-    """What every run of a fit ran on (one chip, model, stack and precision)."""
+    """What the runs of a fit ran on: one chip, stack and precision; ``model`` and ``tp`` apply
+    to every run when given, else each run's own (``model_id`` mapped by :func:`catalog_model`,
+    ``tp``; 1 where the run does not say)."""
 
     chip: str
-    model: str
+    model: str = ""
     stack: str = "vllm"
-    tp: int = 1
+    tp: int = 0
     weights: str = "bf16"
     kv_cache: str | None = None
     max_num_seqs: int = 256
@@ -97,11 +110,11 @@ class ServingSetup:
 _TRACE_DIR: list[Path] = []
 
 
-def _trace_csv(lengths: Sequence[tuple[int, int]], gap_s: float = 0.0) -> str:
-    """A trace CSV of ``lengths``, request i at ``i x gap_s``, written to a temporary folder
-    and named by its contents, so the replays of one point of a fit read the same file."""
+def _trace_csv(lengths: Sequence[tuple[int, int]]) -> str:
+    """A trace CSV of ``lengths``, all at t = 0 (an empty answer still generates one token),
+    written to a temporary folder once and named by its contents."""
     text = "TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(
-        f"{(i + 1) * gap_s if gap_s else 0:.9g},{a},{b}\n" for i, (a, b) in enumerate(lengths))
+        f"0,{max(1, a)},{max(1, b)}\n" for a, b in lengths)
     if not _TRACE_DIR:
         _TRACE_DIR.append(Path(tempfile.mkdtemp(prefix="maiasim-serving-")))
     path = _TRACE_DIR[0] / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.csv"
@@ -131,19 +144,22 @@ def _arrival(case: pd.Series, n: int) -> tuple[dict, float]:
     return {"type": "burst", "count": n}, 1e5
 
 
+def run_setup(setup: ServingSetup, case: pd.Series) -> ServingSetup:
+    """``setup`` with the run's own model and tensor parallelism where the setup leaves them."""
+    model = setup.model or catalog_model(str(case.get("model", "") or ""))
+    tp = setup.tp or int(case.get("tp", 0) or 0) or 1
+    return replace(setup, model=model, tp=tp)
+
+
 def scenario_for(setup: ServingSetup, case: pd.Series, front_end: Mapping[str, float]
                  ) -> Scenario:
-    """The scenario that replays one benchmark run: one replica, fixed lengths, the run's load."""
+    """The scenario that replays one benchmark run: one replica, the run's lengths and load."""
+    setup = run_setup(setup, case)
     n = int(min(case.requests, MAX_SIM_REQUESTS))
     arrival, horizon = _arrival(case, n)
     prompt, output, trace = _lengths(case)
-    serial = float(front_end.get("front_end_serial_s", 0.0))
-    if arrival["type"] == "burst" and (trace or serial):  # lengths in order, staggered by serial
-        pairs = case.get("lengths")
-        pairs = (pairs if isinstance(pairs, tuple) and pairs
-                 else [(int(case.prompt_tokens), int(case.output_tokens))] * n)
-        arrival = {"type": "trace", "path": _trace_csv(pairs[:n], serial)}
-        prompt = output = None
+    if arrival["type"] == "burst" and trace:  # every request at t = 0, lengths in order
+        arrival, prompt, output = {"type": "trace", "path": trace}, None, None
     prec: dict = {"weights": setup.weights, "activations": setup.weights}
     if setup.kv_cache:
         prec["kv_cache"] = setup.kv_cache
@@ -166,6 +182,20 @@ def scenario_for(setup: ServingSetup, case: pd.Series, front_end: Mapping[str, f
     return from_dict(data)
 
 
+def _burst_ttft(requests: pd.DataFrame, pairs, median: bool, delay: float) -> float:
+    """TTFT of a replayed burst as the harness scored it: from the client's send, ``delay``
+    before the engine saw the burst (a serial front end), and 0 for a request whose recorded
+    answer was empty (vLLM's benchmark_serving records no first token for it and averages its 0
+    in)."""
+    r = requests.sort_values("request_id")
+    t = (r.ttft_s + r.arrival_s + delay).to_numpy(float)
+    ok = (r.status == "completed").to_numpy()
+    if isinstance(pairs, tuple) and len(pairs) >= len(t):
+        t = np.where(np.array([b for _, b in pairs[:len(t)]]) == 0, 0.0, t)
+    t = t[ok]
+    return float(np.median(t) if median else np.mean(t))
+
+
 def predict_serving(setup: ServingSetup, calib: Calibration, cases: pd.DataFrame,
                     front_end: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Predicted ``throughput_tok_s``, ``ttft_s`` and ``tpot_s`` of every run (each the statistic
@@ -180,13 +210,14 @@ def predict_serving(setup: ServingSetup, calib: Calibration, cases: pd.DataFrame
         s = s[s.workload == "all"].iloc[0]
         stat = {"mean": "mean", "median": "p50", "": "mean"}
         ttft = float(s[f"ttft_{stat[case.get('ttft_stat', '') or '']}_s"])
-        if serial and math.isinf(case.rate_per_s) and math.isnan(case.concurrency):
-            # the client sent the whole burst at t = 0; the engine saw request i at its arrival
-            r = res.requests[res.requests.status == "completed"]
-            t = r.ttft_s + r.arrival_s
-            ttft = float(t.median() if case.get("ttft_stat") == "median" else t.mean())
+        burst = math.isinf(case.rate_per_s) and math.isnan(case.concurrency)
+        pairs = case.get("lengths")
+        delay = serial * min(case.requests, MAX_SIM_REQUESTS) if burst else 0.0
+        if burst and (delay or isinstance(pairs, tuple)):
+            ttft = _burst_ttft(res.requests, pairs, case.get("ttft_stat") == "median", delay)
+        duration = float(s.duration_s)
         rows.append({
-            "throughput_tok_s": float(s.throughput_tok_s),
+            "throughput_tok_s": float(s.throughput_tok_s) * duration / (duration + delay),
             "ttft_s": ttft,
             "tpot_s": float(s[f"tpot_{stat[case.get('tpot_stat', '') or '']}_s"]),
             "completed": int(s.completed), "requests": int(s.requests),

@@ -151,12 +151,15 @@ def normalise(rec: dict, where: str, statistic: str = "mean") -> dict[str, Any]:
 
 def read_lengths(path: str | Path) -> tuple[tuple[int, int], ...]:
     """A lengths CSV (``ContextTokens``, ``GeneratedTokens`` per request, ``#`` comments) as
-    (prompt, output) pairs; a length under 1 is read as 1 (an empty answer still generated its
-    end-of-sequence token)."""
+    (prompt, output) pairs, as recorded: an output of 0 is an empty answer (the replay still
+    generates one token for it, and scores its TTFT as the harness did: 0)."""
     try:
         d = pd.read_csv(path, comment="#")
         pairs = zip(d["ContextTokens"], d["GeneratedTokens"], strict=True)
-        return tuple((max(1, int(a)), max(1, int(b))) for a, b in pairs)
+        out = tuple((int(a), int(b)) for a, b in pairs)
+        if any(a < 1 or b < 0 for a, b in out):
+            raise ValueError("a prompt under 1 token or a negative output")
+        return out
     except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
         raise ScenarioError(f"{path}: not a lengths CSV with ContextTokens and GeneratedTokens "
                             f"({e})") from None
@@ -170,7 +173,7 @@ def _lengths(rec: dict, where: str, n: int) -> tuple[tuple[int, int], ...] | Non
             raise ScenarioError(f"{where}: fields 'input_lens' and 'output_lens' differ in length "
                                 f"({len(ins)} and {len(outs)})")
         try:
-            return tuple((max(1, int(a)), max(1, int(b))) for a, b in zip(ins, outs, strict=True))
+            return tuple((max(1, int(a)), max(0, int(b))) for a, b in zip(ins, outs, strict=True))
         except (TypeError, ValueError):
             raise ScenarioError(f"{where}: fields 'input_lens' / 'output_lens' must be lists of "
                                 f"whole numbers") from None

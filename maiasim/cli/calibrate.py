@@ -38,14 +38,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "serving kind: the catalog model (default: from the file's model_id)")
     p.add_argument("--stack", help="serving kind: the serving stack the runs used (default: the "
                    "file's `stack` field, else vllm)")
-    p.add_argument("--tp", type=int, help="serving kind: tensor-parallel size (default: the "
-                   "file's, else 1)")
+    p.add_argument("--tp", type=int, help="serving kind: tensor-parallel size (default: each "
+                   "run's, else 1)")
     p.add_argument("--kv-cache", choices=["bf16", "fp8", "fp4"], help="serving kind: KV-cache "
                    "format (default: the stack's)")
     p.add_argument("--max-num-seqs", type=int, default=256, help="serving kind: the engine's "
                    "max_num_seqs (default 256, vLLM's)")
     p.add_argument("--max-batch-tokens", type=int, default=8192, help="serving kind: the "
                    "engine's max_num_batched_tokens (default 8192)")
+    p.add_argument("--memory-fraction", type=float, help="serving kind: the engine's memory "
+                   "fraction (vLLM --gpu-memory-utilization; default: the stack's)")
+    p.add_argument("--statistic", choices=["mean", "median"], default="mean",
+                   help="serving kind: compare mean or median TTFT and TPOT (default mean)")
     p.add_argument("--all", action="store_true",
                    help="fit on every row (default: fit on the documented split)")
     p.add_argument("--report", help="write the per-case report CSV here")
