@@ -12,8 +12,10 @@ run, minimised with the bounded search of :mod:`.optimise`.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,8 +66,8 @@ DEFAULT_SERVING_PARAMS = ("iteration_overhead_s", "per_sequence_overhead_s",
                           "attention_decode_hbm_fraction", "front_end_request_s",
                           "front_end_serial_s")
 
-#: Metrics compared, as (measured column, summary column prefix).
-METRICS = (("throughput_tok_s", "throughput_tok_s"), ("ttft_s", "ttft"), ("tpot_s", "tpot"))
+#: Metrics compared (columns of the runs frame and of the predictions).
+METRICS = ("throughput_tok_s", "ttft_s", "tpot_s")
 
 #: Requests simulated per run at most (a long benchmark's steady state is reached long before).
 MAX_SIM_REQUESTS = 2000
@@ -117,6 +119,7 @@ def _trace_csv(lengths: Sequence[tuple[int, int]]) -> str:
         f"0,{max(1, a)},{max(1, b)}\n" for a, b in lengths)
     if not _TRACE_DIR:
         _TRACE_DIR.append(Path(tempfile.mkdtemp(prefix="maiasim-serving-")))
+        atexit.register(shutil.rmtree, _TRACE_DIR[0], ignore_errors=True)
     path = _TRACE_DIR[0] / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.csv"
     if not path.exists():
         path.write_text(text, encoding="utf-8")
@@ -229,7 +232,7 @@ def residuals(pred: pd.DataFrame, cases: pd.DataFrame) -> np.ndarray:
     """Log ratios predicted / measured of every measured metric of every run (a run whose
     requests did not all complete counts as badly wrong)."""
     out = []
-    for col, _ in METRICS:
+    for col in METRICS:
         m = cases[col].to_numpy(float)
         ok = ~np.isnan(m)
         out.append(log_residuals(pred[col].to_numpy(float)[ok], m[ok]))
@@ -323,7 +326,7 @@ def serving_report(setup: ServingSetup, calib: Calibration, cases: pd.DataFrame,
     predicted higher) for throughput, TTFT and TPOT."""
     pred = predict_serving(setup, calib, cases, front_end)
     out = cases.copy()
-    for col, _ in METRICS:
+    for col in METRICS:
         out[f"predicted_{col}"] = pred[col]
         out[f"error_{col}_pct"] = 100.0 * (pred[col] - out[col]) / out[col]
     out["predicted_completed"] = pred.completed
@@ -336,7 +339,7 @@ def serving_error_summary(rep: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataF
     groups = rep.groupby(list(by), sort=False) if by else [((), rep)]
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
-        for col, _ in METRICS:
+        for col in METRICS:
             e = g[f"error_{col}_pct"].abs().dropna()
             if e.empty:
                 continue
