@@ -40,7 +40,7 @@ def serving_cases(data: Path, out: Path) -> dict:
                              max_batch_tokens=e["max_batch_tokens"],
                              memory_fraction=e["memory_fraction"])
         fit = fit_serving(setup, runs, params=e["params"])
-        rep = fit.report.drop(columns=["lengths"])
+        rep = fit.report.drop(columns=["lengths", "source"])  # source: a path on this machine
         rep.to_csv(out / f"{e['key']}.csv", index=False)
         s = serving_error_summary(rep, ["split"]).assign(dataset=e["key"])
         s["metric"] = s.metric.map(METRIC_NAMES)
