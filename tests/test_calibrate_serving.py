@@ -26,6 +26,7 @@ from maiasim.calibrate.serving import (
 )
 from maiasim.calibrate.serving_io import read_serving
 from maiasim.errors import ScenarioError
+from tools.validation import common
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "data" / "serving"
@@ -194,3 +195,14 @@ def test_a_fit_is_usable_as_scenario_overrides():
     sc = sc.with_overrides(fit.overrides())
     assert sc.calibration().iteration_overhead_s == pytest.approx(
         fit.fitted["iteration_overhead_s"])
+
+
+def test_vendored_serving_runs_cite_their_source():
+    data = ROOT / "data" / "calibration"
+    readme = (data / "serving" / "README.md").read_text(encoding="utf-8")
+    assert "Licence" in readme and "Cite:" in readme and "`serving/`" in (
+        data / "README.md").read_text(encoding="utf-8")
+    for e in common.config("datasets")["serving"]["stacks"]:
+        runs = pd.read_csv(data / e["file"], comment="#")
+        assert runs.source_url.str.startswith("https://github.com/LambdaLabsML/").all()
+        assert set(runs.split) == {"fit", "held-out"}

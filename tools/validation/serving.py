@@ -27,7 +27,9 @@ METRIC_NAMES = {"throughput_tok_s": "throughput", "ttft_s": "TTFT", "tpot_s": "T
 
 
 def serving_cases(data: Path, out: Path) -> dict:
-    """Fit each configured stack on its fit runs, predict every run; write the per-case CSV.
+    """Fit each configured stack on its fit runs (one fit for all runs, or one per group of
+    ``fit_by``: each deployment calibrated on its own runs), predict every run; write the
+    per-case CSV.
 
     Returns ``{"summary", "cases", "fitted", "targets", "entries"}`` for the report."""
     cfg = config("datasets")["serving"]
@@ -39,16 +41,24 @@ def serving_cases(data: Path, out: Path) -> dict:
                              max_num_seqs=e["max_num_seqs"],
                              max_batch_tokens=e["max_batch_tokens"],
                              memory_fraction=e["memory_fraction"])
-        fit = fit_serving(setup, runs, params=e["params"])
-        rep = fit.report.drop(columns=["lengths", "source"])  # source: a path on this machine
+        groups = (list(runs.groupby(e["fit_by"], sort=True)) if e.get("fit_by")
+                  else [("all", runs)])
+        reps = []
+        for name, g in groups:
+            fit = fit_serving(setup, g, params=e["params"])
+            reps.append(fit.report)
+            label = f"{e['fit_by']} {name}" if e.get("fit_by") else "all runs"
+            for k, v in fit.fitted.items():
+                fitted.append({"dataset": e["key"], "fitted on": label, "factor": k,
+                               "fitted": v,
+                               "where": "replay only" if k in REPLAY_ONLY else "scenario"})
+        # source: a path on this machine
+        rep = pd.concat(reps).sort_index().drop(columns=["lengths", "source"])
         rep.to_csv(out / f"{e['key']}.csv", index=False)
         s = serving_error_summary(rep, ["split"]).assign(dataset=e["key"])
         s["metric"] = s.metric.map(METRIC_NAMES)
         summaries.append(s)
         cases.append(rep.assign(dataset=e["key"]))
-        for k, v in fit.fitted.items():
-            fitted.append({"dataset": e["key"], "factor": k, "fitted": v,
-                           "where": "replay only" if k in REPLAY_ONLY else "scenario"})
         for _, r in s[s.split == "held-out"].iterrows():
             ok = r.median_abs_pct <= target_median and r.p90_abs_pct <= target_p90
             targets.append({"dataset": e["key"], "metric": r.metric,
@@ -63,7 +73,8 @@ def serving_cases(data: Path, out: Path) -> dict:
 
 def case_table(cases: pd.DataFrame) -> pd.DataFrame:
     """One row per run: measured, predicted and signed error of each metric."""
-    out = cases[["case", "split", "tp", "requests"]].copy()
+    out = cases[["dataset", "case", "split", "requests"]].copy()
+    out["dataset"] = out.dataset.str.removeprefix("serving-vllm-v0-h100-")
     for col, name in METRIC_NAMES.items():
         scale = 1e3 if col != "throughput_tok_s" else 1.0
         unit = "tok/s" if col == "throughput_tok_s" else "ms"
