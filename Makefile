@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test venv lint bench validate docs-reference docs-glossary notebooks baselines clean
+.PHONY: demo test venv lint bench validate study docs docs-reference docs-glossary docs-catalog notebooks baselines clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,11 +35,22 @@ bench: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/python -m tools.validation
 
+study: $(STAMP)
+	$(BIN)/python -m tools.perf_per_dollar
+
 docs-reference: $(STAMP)
 	$(BIN)/python -m tools.schema_doc
 
 docs-glossary: $(STAMP)
 	$(BIN)/python -m tools.glossary
+
+docs-catalog: $(STAMP)
+	$(BIN)/python -m tools.catalog_doc
+
+# the documentation site (MkDocs Material + mkdocstrings), warnings as errors -> site/;
+# `$(BIN)/mkdocs serve` previews it live at http://127.0.0.1:8000
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # execute every notebooks/*.ipynb headless; the executed copies, with outputs, go to out/notebooks/
 notebooks: $(STAMP)
@@ -49,4 +60,4 @@ baselines: $(STAMP)
 	$(BIN)/python -m maiasim check --update-all scenarios baselines
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out site .pytest_cache

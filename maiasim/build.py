@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import catalog
 from .errors import DoesNotFit, ScenarioError
 from .physics import MemoryPlan, Parallelism, Precisions, StepCostModel, StepModel, plan_memory
 from .physics.cost import chip_hour_usd
+from .physics.datacenter import capped, rack_for
+from .physics.power import RackPower
+from .physics.speculative import SpeculativeStep, speculative_memory
+from .physics.transfer import OffloadPlan, plan_offload
 from .scenario import Scenario, Serving, serving
 from .scenario.fleet import PoolConfig
 from .spec.calibration import Calibration
@@ -37,6 +42,10 @@ class Build:
     serving: Serving
     chip_hour_usd: float = float("nan")  #: the pool's price per chip-hour (NaN: unpriced)
     cost_source: str = ""  #: where that price came from
+    cost_basis: str = ""  #: ``rental`` or ``ownership`` (ownership here at provisioned power)
+    rack: RackPower | None = None  #: the chip's racks, power model and PUE
+    offload: OffloadPlan | None = None  #: the replica's host tier for swapped KV (None: off)
+
     @property
     def chips_per_replica(self) -> int:
         """Chips in one replica's tensor x pipeline group."""
@@ -79,6 +88,8 @@ def build(sc: Scenario, calibration: Calibration | None = None) -> Build:
 def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None = None) -> Build:
     """Resolve one pool of ``sc``."""
     chip, model = pool.chip_spec(), pool.model_spec()
+    rack = rack_for(pool.chip_name, chip, sc.datacenter)
+    chip = capped(chip, rack)  # a rack power budget slows compute-bound work
     calib = calibration or pool.calibration()
     d, s = pool.deployment, pool.deployment.scheduler
     sv = serving(pool)
@@ -106,5 +117,37 @@ def build_pool(sc: Scenario, pool: PoolConfig, calibration: Calibration | None =
         raise DoesNotFit(f"pool {pool.name}: {e}") from None
     step = StepModel(chip, model, prec, par, calib,
                      max_tokens=max(s.max_batch_tokens, s.max_num_seqs))
-    usd, source = chip_hour_usd(pool.cost, chip)
-    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source)
+    if d.speculative is not None:
+        mem, step = _speculative(sc, pool, chip, model, prec, par, calib, mem)
+    usd, basis, source = chip_hour_usd(pool.cost, pool.chip_name, chip, rack=rack)
+    ko = d.kv_offload
+    try:
+        offload = plan_offload(chip, mem.kv_bytes_per_token, par.chips, ko.capacity_gib,
+                               ko.bandwidth_bytes_per_s)
+    except ValueError as e:
+        raise ScenarioError(f"{'' if sc.fleet is None else f'pool {pool.name}: '}{e}") from None
+    return Build(sc, pool, chip, model, calib, prec, par, mem, step, sv, usd, source,
+                 cost_basis=basis, rack=rack, offload=offload)
+
+
+def _speculative(sc: Scenario, pool: PoolConfig, chip: ChipSpec, model: ModelSpec,
+                 prec: Precisions, par: Parallelism, calib: Calibration,
+                 mem: MemoryPlan) -> tuple[MemoryPlan, SpeculativeStep]:
+    """The memory plan and step model of a pool with speculative decoding: the target's tables
+    cover verification batches of k + 1 tokens per sequence; a draft model runs on the same chips
+    and parallelism (EP aside) and takes HBM from the KV cache."""
+    spec, s = pool.deployment.speculative, pool.deployment.scheduler
+    k = spec.num_speculative_tokens
+    width = max(s.max_batch_tokens, s.max_num_seqs * (k + 1))
+    target = StepModel(chip, model, prec, par, calib, max_tokens=width)
+    draft = draft_step = None
+    if spec.draft_model is not None:
+        draft = catalog.model(spec.draft_model)
+        draft_par = Parallelism(par.tensor, par.pipeline)
+        draft_step = StepModel(chip, draft, prec, draft_par, calib, max_tokens=width)
+    mem = speculative_memory(mem, k, model, draft, prec, par)
+    if mem.kv_capacity_tokens <= mem.per_sequence_tokens:
+        where = "" if sc.fleet is None else f"pool {pool.name}: "
+        raise DoesNotFit(f"{where}deployment.speculative: the proposer "
+                         f"({spec.draft_model or 'mtp'}) leaves no HBM for the KV cache")
+    return mem, SpeculativeStep(target, k, spec.acceptance_rate, draft_step)

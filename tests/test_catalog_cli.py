@@ -25,21 +25,22 @@ def test_every_catalog_chip_is_a_row_with_its_figures(capsys):
     out = _chips_output(capsys)
     header = out.splitlines()[0].split()
     assert header == ["chip", "vendor", "hbm_gb", "hbm_tb_s", "fp4_tf", "fp8_tf", "bf16_tf",
-                      "tdp_w", "usd_chip_h", "price_basis", "calibration"]
+                      "tdp_w", "usd_rent", "usd_own", "calibration"]
     rows = _rows(out)
     assert sorted(rows) == sorted(catalog.chips())
     m = dict(zip(header, rows["maia200"], strict=True))
     assert m == {"chip": "maia200", "vendor": "Microsoft", "hbm_gb": "216", "hbm_tb_s": "7.00",
                  "fp4_tf": "10,145", "fp8_tf": "5,072", "bf16_tf": "1,268", "tdp_w": "750",
-                 "usd_chip_h": "-", "price_basis": "none", "calibration": "vendor"}
+                 "usd_rent": "3.00", "usd_own": m["usd_own"], "calibration": "vendor"}
+    assert 0.5 < float(m["usd_own"]) < 2.0
 
 
-def test_compact_table_fits_100_columns_and_wide_adds_capex_and_source(capsys):
+def test_compact_table_fits_100_columns_and_wide_adds_the_sources(capsys):
     out = _chips_output(capsys)
     assert max(map(len, out.splitlines())) <= 100
     wide = _chips_output(capsys, "--wide")
     header = wide.splitlines()[0].split()
-    assert header[-3:] == ["capex_usd", "scale_up", "price_source"]
+    assert header[-2:] == ["scale_up", "price_source"]
     assert sorted(_rows(wide)) == sorted(catalog.chips())
 
 
@@ -79,20 +80,20 @@ def test_cli_shows_generic_for_a_chip_without_a_calibration_file(monkeypatch, ca
     assert rows["maia200"][-1] == "vendor" and rows["h100"][-1] == "measured"
 
 
-@pytest.mark.parametrize("chip, basis", [("h100", "rental"), ("mi300x", "ownership"),
-                                         ("maia200", "none")])
-def test_price_names_its_basis(chip, basis, capsys):
-    usd, got, source = catalog_cmd.price(catalog.chip(chip))
-    assert got == basis
-    assert math.isnan(usd) == (basis == "none")
+@pytest.mark.parametrize("chip, rental, ownership", [("h100", True, True),
+                                                     ("maia200", True, True),
+                                                     ("maia100", False, False)])
+def test_price_shows_both_bases(chip, rental, ownership, capsys):
+    rent, rent_src = catalog_cmd.price(chip, catalog.chip(chip), "rental")
+    own, own_src = catalog_cmd.price(chip, catalog.chip(chip), "ownership")
+    assert math.isnan(rent) != rental and math.isnan(own) != ownership
     row = _rows(_chips_output(capsys))[chip]
-    assert row[-2] == basis
-    out = _chips_output(capsys)
-    assert f"price_basis {basis}:" in out  # the legend says what the basis means
-    if basis == "rental":
-        assert row[-3] == f"{catalog.chip(chip).price.chip_hour_usd:.2f}"
-    if basis == "ownership":
-        assert "capex" in source and 0 < usd < 10
+    assert row[-3] == (f"{rent:.2f}" if rental else "-")
+    assert row[-2] == (f"{own:.2f}" if ownership else "-")
+    if ownership:
+        assert "capex" in own_src and 0 < own < 10
+    if chip == "maia200":  # no source: a named assumption, never a silent default
+        assert "assumption" in rent_src
 
 
 def test_models_table_still_prints(capsys):

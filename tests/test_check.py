@@ -78,21 +78,21 @@ def test_latency_within_tolerance_passes(scenario_file, baseline):
 
 
 def test_improvements_pass_and_are_shown(scenario_file, baseline, capsys):
-    _edit(baseline, ttft_p99_s=2.0, throughput_tok_s=0.5, usd_per_mtok=1.5)
+    _edit(baseline, ttft_p99_s=2.0, output_tok_s=0.5, usd_per_m_output_tok=1.5)
     assert cli.main(["check", str(scenario_file), "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out
-    assert "improved" in out and "ttft_p99_s" in out and "throughput_tok_s" in out
+    assert "improved" in out and "ttft_p99_s" in out and "output_tok_s" in out
     rep = chk.check(scenario_file, baseline)
     assert set(rep.rows[rep.rows.verdict == "improved"].metric) == {"ttft_p99_s",
-                                                                    "throughput_tok_s",
-                                                                    "usd_per_mtok"}
+                                                                    "output_tok_s",
+                                                                    "usd_per_m_output_tok"}
 
 
 def test_lower_throughput_and_tokens_per_usd_fail(scenario_file, baseline):
     # now ~9% below the baseline; tolerance 5%
-    _edit(baseline, throughput_tok_s=1.10, tokens_per_usd=1.10)
+    _edit(baseline, output_tok_s=1.10, output_tokens_per_usd=1.10)
     rep = chk.check(scenario_file, baseline)
-    assert set(rep.failures.metric) == {"throughput_tok_s", "tokens_per_usd"}
+    assert set(rep.failures.metric) == {"output_tok_s", "output_tokens_per_usd"}
     assert set(rep.failures.direction) == {"lower is worse"}
 
 
@@ -120,7 +120,7 @@ def test_compare_counts_slo_met_and_rejections():
 
 
 def test_nan_metrics_compare_equal():
-    base = pd.DataFrame({"workload": ["all"], "tokens_per_usd": [math.nan]})
+    base = pd.DataFrame({"workload": ["all"], "output_tokens_per_usd": [math.nan]})
     assert chk.compare(base, base.copy()).verdict.tolist() == ["ok"]
 
 
@@ -143,13 +143,18 @@ def test_junit_has_one_testcase_per_metric_per_workload(scenario_file, baseline,
 #: pinned: the check reads them from the column registry, which must not move them
 DIRECTIONS = {
     "higher is worse": ["rejected", "dropped", "in_flight", "duration_s", "cost_usd",
-                        "usd_per_mtok", "energy_j", "preemptions", "unknown_time_s",
+                        "usd_per_m_output_tok", "energy_j", "preemptions", "unknown_time_s",
+                        "retried", "dropped_retries_exhausted", "no_replica_available",
+                        "usd_per_chip_hour", "energy_rack_j", "energy_wall_j",
                         *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
                           for p in ("p50", "p90", "p99", "mean")]],
-    "lower is worse": ["completed", "throughput_tok_s", "prompt_tok_s", "request_rate_per_s",
-                       "goodput_req_s", "slo_attainment", "tokens_per_usd", "tokens_per_joule"],
+    "lower is worse": ["completed", "output_tok_s", "prompt_tok_s", "total_tok_s",
+                       "completed_req_s", "goodput_req_s", "slo_attainment",
+                       "output_tokens_per_usd", "output_tokens_per_joule", "availability",
+                       "prefix_hit_rate", "output_tokens_per_joule_rack",
+                       "output_tokens_per_joule_wall", "output_tok_s_per_rack_kw"],
     "must stay true": ["slo_met"],
-    None: ["workload", "requests", "bogus"],
+    None: ["workload", "requests", "bogus", "cost_basis", "racks", "rack_kw"],
 }
 
 
@@ -206,7 +211,7 @@ def test_baseline_round_trip_is_exact(scenario_file, tmp_path):
     p = write_baseline(res.summary, tmp_path / "b.csv", "x")
     df, meta = read_baseline(p)
     assert meta == {"scenario": "x", "set": {}}
-    for col in ("ttft_p99_s", "tokens_per_usd", "throughput_tok_s"):
+    for col in ("ttft_p99_s", "output_tokens_per_usd", "output_tok_s"):
         assert df[col].tolist() == res.summary[col].tolist()
 
 

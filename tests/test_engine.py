@@ -29,7 +29,8 @@ def test_every_request_ends_in_one_state_and_tokens_are_conserved(small):
     assert counts.sum() == len(req) == res.summary.iloc[-1].requests
     assert counts["completed"] == len(req)  # drained
     # every output token was produced by exactly one engine step
-    assert res.replicas.tokens.sum() == req.generated_tokens.sum() == req.output_tokens.sum()
+    assert (res.replicas.output_tokens.sum() == req.output_tokens_generated.sum()
+            == req.output_tokens.sum())
     # without preemption every prompt token was prefilled exactly once
     assert req.preemptions.sum() == 0
     assert res.replicas.prefill_tokens.sum() == req.prompt_tokens.sum()
@@ -101,10 +102,11 @@ def _assert_same(ff, st):
     for c in cols:
         np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=1e-9, atol=1e-9,
                                    equal_nan=True)
-    for c in ("prompt_tokens", "output_tokens", "generated_tokens", "replica", "preemptions",
+    for c in ("prompt_tokens", "output_tokens", "output_tokens_generated", "replica", "preemptions",
               "status", "reason"):
         assert a[c].equals(b[c]), c
-    for c in ("busy_s", "mfu", "mbu", "tokens", "prefill_tokens", "kv_peak_frac", "preemptions"):
+    for c in ("stepping_s", "mfu", "mbu", "output_tokens", "prefill_tokens", "kv_mean_frac",
+              "kv_peak_frac", "preemptions"):
         np.testing.assert_allclose(ff.replicas[c].to_numpy(float), st.replicas[c].to_numpy(float),
                                    rtol=1e-9)
     num = ff.summary.select_dtypes("number").columns
@@ -155,7 +157,7 @@ def test_preemption_recomputes_and_conserves_tokens():
     res = _run(sc)
     req = res.requests
     assert req.preemptions.sum() > 0
-    assert res.replicas.tokens.sum() == req.output_tokens.sum()
+    assert res.replicas.output_tokens.sum() == req.output_tokens.sum()
     # recomputation re-prefills the prompt and the tokens generated before preemption
     assert res.replicas.prefill_tokens.sum() > req.prompt_tokens.sum()
     assert res.replicas.kv_peak_frac.max() <= 1.0

@@ -84,9 +84,9 @@ def _check_one_state(res: ms.Result) -> None:
     totals = res.summary.iloc[-1]
     assert totals.completed + totals.rejected + totals.dropped + totals.in_flight == len(req)
     done = req[req.status == "completed"]
-    assert (done.generated_tokens == done.output_tokens).all()
-    assert (req.generated_tokens <= req.output_tokens).all()
-    assert int(res.replicas.tokens.sum()) == int(req.generated_tokens.sum())
+    assert (done.output_tokens_generated == done.output_tokens).all()
+    assert (req.output_tokens_generated <= req.output_tokens).all()
+    assert int(res.replicas.output_tokens.sum()) == int(req.output_tokens_generated.sum())
     if sc.engine.drain and sc.engine.max_drain_s is None:
         assert (req.status != "in_flight").all(), req.reason.value_counts()
     failed = req[req.status != "completed"]
@@ -98,13 +98,13 @@ def _check_same(a: ms.Result, b: ms.Result) -> None:
     assert len(ra) == len(rb)
     for c in ("arrival_s", "admit_s", "first_token_s", "finish_s"):
         np.testing.assert_allclose(ra[c], rb[c], rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=c)
-    for c in ("prompt_tokens", "output_tokens", "generated_tokens", "replica", "preemptions",
+    for c in ("prompt_tokens", "output_tokens", "output_tokens_generated", "replica", "preemptions",
               "status", "reason"):
         assert ra[c].equals(rb[c]), c
     pa, pb = a.replicas, b.replicas
-    for c in ("steps", "tokens", "prefill_tokens", "preemptions"):
+    for c in ("steps", "output_tokens", "prefill_tokens", "preemptions"):
         assert pa[c].tolist() == pb[c].tolist(), c
-    for c in ("busy_s", "mfu", "mbu", "kv_peak_frac", "energy_j"):
+    for c in ("stepping_s", "mfu", "mbu", "kv_mean_frac", "kv_peak_frac", "energy_j"):
         np.testing.assert_allclose(pa[c], pb[c], rtol=1e-9, atol=1e-12, err_msg=c)
     ta, tb = a.timeline, b.timeline
     assert list(ta.columns) == list(tb.columns) and len(ta) == len(tb)

@@ -207,4 +207,4 @@ def test_fast_forward_is_exact_with_ep():
     assert (ra.status == "completed").all()
     for c in ("first_token_s", "finish_s"):
         np.testing.assert_allclose(ra[c], rb[c], rtol=1e-9, atol=1e-9, err_msg=c)
-    assert ff.replicas.tokens.tolist() == slow.replicas.tokens.tolist()
+    assert ff.replicas.output_tokens.tolist() == slow.replicas.output_tokens.tolist()

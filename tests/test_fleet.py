@@ -44,7 +44,7 @@ def _conserved(res) -> None:
     req = res.requests
     assert req.status.notna().all()
     done = req[req.status == "completed"]
-    assert (done.generated_tokens == done.output_tokens).all()
+    assert (done.output_tokens_generated == done.output_tokens).all()
     s = res.summary.set_index("workload").loc["all"]
     assert s.completed + s.rejected + s.dropped + s.in_flight == s.requests == len(req)
 
@@ -119,8 +119,8 @@ def test_disaggregated_requests_are_conserved_across_the_hand_off():
     assert (done.first_token_s + done.kv_transfer_s <= done.finish_s).all()
     pools = res.pools.set_index("pool")
     # the prefill pool makes each first token, the decode pool the rest: no token twice
-    assert pools.loc["pre", "output_tokens"] == len(req[req.generated_tokens > 0])
-    assert pools.output_tokens.sum() == req.generated_tokens.sum()
+    assert pools.loc["pre", "output_tokens"] == len(req[req.output_tokens_generated > 0])
+    assert pools.output_tokens.sum() == req.output_tokens_generated.sum()
 
 
 def test_a_run_cut_during_transfers_leaves_them_in_flight_with_a_reason():
@@ -128,7 +128,7 @@ def test_a_run_cut_during_transfers_leaves_them_in_flight_with_a_reason():
     _conserved(res)
     moving = res.requests[res.requests.reason == "kv_transfer_at_end"]
     assert len(moving) > 0 and (moving.status == "in_flight").all()
-    assert (moving.generated_tokens == 1).all()
+    assert (moving.output_tokens_generated == 1).all()
 
 
 def test_a_transfer_over_a_slower_link_takes_proportionally_longer():
@@ -296,3 +296,17 @@ def test_a_sweep_compares_a_mixed_and_a_disaggregated_fleet_with_linked_keys():
     with pytest.raises(ms.ScenarioError, match="list of 2 values"):
         ms.sweep(ms.from_dict(_disagg()), {"fleet.pools.0.role+fleet.pools.1.role": ["mixed"]},
                  executor="serial", progress=False)
+
+
+def test_a_request_dropped_in_the_prefill_pool_is_not_handed_off():
+    """A queue timeout in a prefill pool used to hand the dropped request to the decode pool,
+    which then completed it: two end states for one request."""
+    wl = [{**SMALL["workload"][0], "arrival": {"type": "burst", "count": 200}}]
+    d = _disagg(workload=wl)
+    d["fleet"]["pools"][0]["deployment"]["scheduler"] = {"queue_timeout_s": 0.5}
+    res = ms.simulate(ms.from_dict(d))
+    _conserved(res)
+    req = res.requests
+    dropped = req[req.status == "dropped"]
+    assert len(dropped) > 0 and (dropped.reason == "queue_timeout").all()
+    assert dropped.kv_transfer_s.isna().all() and (dropped.prefill_replica == -1).all()

@@ -9,7 +9,7 @@ import yaml
 import maiasim as ms
 from maiasim import cli
 from maiasim.results.slo import result_verdict
-from maiasim.studies.plan import plan
+from maiasim.studies.plan import plan, rank
 
 BASE = {
     "name": "plan-small",
@@ -74,10 +74,13 @@ def test_ranked_by_cost_with_unpriced_chips_last(table):
     priced = feas[feas.cost_per_hour_usd.notna()]
     assert priced.cost_per_hour_usd.is_monotonic_increasing
     assert (priced.cost_per_hour_usd == priced.chips * priced.chip_hour_usd).all()
-    unpriced = feas[feas.cost_per_hour_usd.isna()]
-    # no catalog price and no scenario price for a foreign chip
-    assert set(unpriced.chip) == {"gb200"}
-    assert unpriced["rank"].min() > priced["rank"].max()
+    # like with like: the scenario's bare price means rental, and every chip is priced by rental
+    # (the catalog has a rental figure for each of these three, Maia 200's a named assumption)
+    assert (feas.cost_basis == "rental").all() and feas.cost_per_hour_usd.notna().all()
+    ranked = rank(pd.DataFrame({"chip": ["a", "b", "c"], "tensor_parallel": 1,
+                                "feasible": True, "cost_per_hour_usd": [float("nan"), 2.0, 1.0],
+                                "output_tokens_per_usd": 1.0}))
+    assert ranked.chip.tolist() == ["c", "b", "a"]  # an unpriced plan ranks last
     # the scenario's own price applies to its own chip only; h100 uses its catalog price
     assert (feas[feas.chip == "maia200"].chip_hour_usd == 4.25).all()
     assert (feas[feas.chip == "h100"].cost_source.str.contains("catalog")).all()
@@ -144,8 +147,9 @@ def test_cli_plan_writes_csv_and_plot(scenario_file, tmp_path, capsys):
     assert len(df) == 4 and df.feasible.all()
     assert png.stat().st_size > 10_000
     text = capsys.readouterr().out
-    assert "best: " in text and "maia200" in text.split("best: ")[1]
-    assert "no price for gb200" in text
+    best = text.split("best: ")[1].splitlines()[0]
+    assert df.chip.iloc[0] in best and f"{df.cost_per_hour_usd.iloc[0]:,.2f}" in best
+    assert "cost basis: rental for every chip" in text  # the scenario's bare price: rental
 
 
 def test_cli_plan_exit_codes(scenario_file):
@@ -156,3 +160,20 @@ def test_cli_plan_exit_codes(scenario_file):
     assert cli.main(["plan", str(scenario_file), "--tp", "four"]) == 2
     assert cli.main(["plan", str(scenario_file), "--chips", "nope"]) == 2
     assert cli.main(["plan", str(scenario_file), "--price", "gb200"]) == 2
+
+
+def test_plan_prices_every_chip_on_one_basis_and_says_so(tmp_path, capsys):
+    d = {**BASE, "model": "llama-3.1-8b", "horizon_s": 10, "cost": {}}
+    d["workload"] = [{**BASE["workload"][0], "arrival": {"type": "poisson", "rate_per_s": 2}}]
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(d))
+    for basis in ("ownership", "rental"):
+        out_csv = tmp_path / f"{basis}.csv"
+        assert cli.main(["plan", str(p), "--chips", "maia200,h100", "--tp", "1", "-q",
+                         "--executor", "serial", "--basis", basis, "-o", str(out_csv)]) == 0
+        out = capsys.readouterr().out
+        assert f"cost basis: {basis} for every chip (like with like" in out
+        df = pd.read_csv(out_csv)
+        assert (df.cost_basis == basis).all() and df.chip_hour_usd.notna().all()
+    assert cli.main(["plan", str(p), "--chips", "maia200", "--tp", "1", "-q",
+                     "--executor", "serial", "--price", "maia200=-1"]) == 2

@@ -70,7 +70,7 @@ def bursts(draw) -> tuple[ms.Scenario, ms.Scenario]:
 
 
 def _throughput(res: ms.Result) -> float:
-    return float(res.requests.generated_tokens.sum()) / res.duration_s
+    return float(res.requests.output_tokens_generated.sum()) / res.duration_s
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,

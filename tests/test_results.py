@@ -13,7 +13,6 @@ from conftest import SMALL, small_scenario
 
 import maiasim as ms
 from maiasim.results import columns, slo
-from maiasim.spec import cost
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,8 @@ def res():
 
 def _frames(r) -> dict[str, pd.DataFrame]:
     return {"summary": r.summary, "requests": r.requests, "replicas": r.replicas,
-            "timeline": r.timeline, "breakdown": r.breakdown(), "pools": r.pools}
+            "timeline": r.timeline, "breakdown": r.breakdown(), "pools": r.pools,
+            "failures": r.failures}
 
 
 def test_every_frame_column_is_in_the_registry_and_vice_versa(res):
@@ -107,15 +107,26 @@ def test_result_verdict_agrees_with_the_summary(res):
     assert ok == bool(s.loc[s.workload == "all", "slo_met"].iloc[0]) and (why == "") == ok
 
 
-# ---- TCO defaults -------------------------------------------------------------------------------
+# ---- cost basis ---------------------------------------------------------------------------------
 
 
-def test_tco_defaults_are_those_of_spec_cost():
+def test_ownership_defaults_are_the_catalog_facility_and_overrides_apply():
+    from maiasim.catalog import prices
+
     d = copy.deepcopy(SMALL)
-    d["cost"] = {"tco": {"capex_usd": 1000.0}}
-    t = ms.from_dict(d).cost.tco
-    assert (t.lifetime_years, t.electricity_usd_per_kwh, t.pue) == (
-        cost.LIFETIME_YEARS, cost.ELECTRICITY_USD_PER_KWH, cost.PUE)
+    d.pop("cost", None)
+    sc = ms.from_dict(d)
+    assert sc.cost.effective_basis == "ownership"  # the default basis
+    res = ms.simulate(sc)
+    f = prices.facility()
+    assert f"{f.lifetime_years.value:g} y" in res.cost_source
+    assert f"PUE {f.pue.value:g}" in res.cost_source and "measured" in res.cost_source
+    d["cost"] = {"ownership": {"lifetime_years": 3.0}}
+    shorter = ms.simulate(ms.from_dict(d))
+    assert shorter.chip_hour_usd > res.chip_hour_usd  # faster depreciation costs more per hour
+    s = shorter.summary
+    assert (s.cost_basis == "ownership").all()
+    assert (s.usd_per_chip_hour == shorter.chip_hour_usd).all()
 
 
 def test_slo_attainment_is_undefined_without_targets():

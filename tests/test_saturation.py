@@ -19,7 +19,7 @@ def test_an_overloaded_replica_is_saturated_from_early_on():
 
 def test_a_busy_but_stable_replica_is_not():
     res = _run(**{"workload.0.arrival.rate_per_s": 40})
-    assert res.replicas.busy_frac.iloc[0] > 0.9  # busy all the time, yet its queue empties
+    assert res.replicas.stepping_frac.iloc[0] > 0.9  # busy all the time, yet its queue empties
     assert not res.replicas.saturated.any()
     assert np.isnan(res.replicas.saturated_since_s).all()
 

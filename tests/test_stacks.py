@@ -12,8 +12,8 @@ from maiasim.build import build, build_fleet
 from maiasim.scenario import serving
 
 #: what every profile must source (or mark as an assumption)
-SOURCED = ("scheduler", "chunked_prefill", "memory_semantics", "kv_cache", "cuda_graph_gib",
-           "front_end_request_s", "front_end_token_s")
+SOURCED = ("scheduler", "chunked_prefill", "prefix_caching", "memory_semantics", "kv_cache",
+           "cuda_graph_gib", "front_end_request_s", "front_end_token_s")
 
 
 def _sc(stack: str | None = None, **over) -> ms.Scenario:

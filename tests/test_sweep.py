@@ -38,8 +38,8 @@ def test_one_row_per_point_and_replication(serial, sc):
     assert len(df) == 2 * 2 * 2
     assert list(df.columns[:7]) == ["deployment.tensor_parallel", "hardware.chip", "replication",
                                     "seed", "chips", "replicas", "error"]
-    for col in ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "slo_attainment", "tokens_per_usd",
-                "chat.slo_met"):
+    for col in ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "slo_attainment",
+                "output_tokens_per_usd", "chat.slo_met"):
         assert col in df.columns
     assert df.attrs["grid"] == list(GRID)
     # first key varies slowest, then the second, then the replication
@@ -61,7 +61,7 @@ def test_replication_zero_reproduces_simulate(serial, sc):
                  & (serial.replication == 0)].iloc[0]
     res = ms.simulate(sc.with_overrides({"deployment.tensor_parallel": 4, "hardware.chip": "h100"}))
     s = res.summary.loc[res.summary.workload == "all"].iloc[0]
-    for col in ("requests", "throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd"):
+    for col in ("requests", "output_tok_s", "ttft_p99_s", "tpot_p99_s", "output_tokens_per_usd"):
         assert row[col] == pytest.approx(s[col], rel=1e-12)
     # a different seed draws different traffic
     other = serial[(serial["deployment.tensor_parallel"] == 4) & (serial["hardware.chip"] == "h100")

@@ -10,8 +10,8 @@ import maiasim as ms
 from maiasim import catalog
 from maiasim.studies import uncertainty
 
-BANDED = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "tokens_per_usd",
-          "usd_per_mtok")
+BANDED = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "output_tokens_per_usd",
+          "usd_per_m_output_tok")
 
 
 def _small(**over):
@@ -77,7 +77,7 @@ def test_a_factor_the_scenario_sets_is_held_fixed():
 def test_band_table_and_no_ranges():
     res = ms.simulate(_small(), uncertainty=3)
     t = uncertainty.band_table(res.summary)
-    assert set(t.metric) == {"throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd"}
+    assert set(t.metric) == {"output_tok_s", "ttft_p99_s", "tpot_p99_s", "output_tokens_per_usd"}
     flat = _small(**{"hardware.calibration": {"ranges": {}}})
     s = ms.simulate(flat,
                     calibration=catalog.calibration("maia200").model_copy(update={"ranges": {}}),

@@ -10,17 +10,16 @@ import pandas as pd
 from .. import catalog
 from ..results.economics import chip_hour_usd
 from ..scenario.cost import CostConfig
-from ..spec.cost import ELECTRICITY_USD_PER_KWH, LIFETIME_YEARS, PUE
 from ..spec.hardware import ChipSpec
 
 HELP = "list the chips, models or serving stacks in the catalog"
 
-#: The price a scenario without a ``cost`` block is charged, by where it comes from.
+#: The two prices of a chip-hour the table shows (docs/economics.md).
 PRICE_BASES = {
-    "rental": "the catalog's rental price (price.chip_hour_usd)",
-    "ownership": (f"the catalog's capex as an owner's TCO ({LIFETIME_YEARS:g} y, TDP at "
-                  f"${ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {PUE:g})"),
-    "none": "no catalog price: a scenario must set cost.chip_hour_usd or cost.tco",
+    "rental": "usd_rent: the catalog's market rental price per chip-hour",
+    "ownership": ("usd_own (default basis): capex over life + electricity x PUE + facility rent,\n"
+                  "    at the provisioned power (a run charges its measured power)"),
+    "none": "-: no figure on that basis (give cost.chip_hour_usd, cost.ownership or --price)",
 }
 #: What a calibration status means (see :func:`maiasim.catalog.calibration_status`).
 CALIBRATION_STATUSES = {
@@ -32,7 +31,7 @@ CALIBRATION_STATUSES = {
 #: Printed headers of the compact table (units in the name; TFLOPS are dense).
 _SHORT = {"hbm_gb": "hbm_gb", "hbm_tb_s": "hbm_tb_s", "fp4_tflops": "fp4_tf",
           "fp8_tflops": "fp8_tf", "bf16_tflops": "bf16_tf", "tdp_w": "tdp_w",
-          "usd_per_chip_h": "usd_chip_h", "price_basis": "price_basis",
+          "usd_rental": "usd_rent", "usd_ownership": "usd_own",
           "calibration": "calibration"}
 
 
@@ -43,14 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "chips: add the capex, the scale-up tiers and the full price source (over 100 columns)"))
 
 
-def price(chip: ChipSpec) -> tuple[float, str, str]:
-    """(USD per chip-hour, basis, source) a scenario without a ``cost`` block is charged for
-    ``chip``: the rule of :func:`maiasim.results.economics.chip_hour_usd`. Basis is ``rental``,
-    ``ownership`` (catalog capex with the default TCO terms) or ``none`` (NaN price)."""
-    usd, source = chip_hour_usd(CostConfig(), chip)
-    basis = ("rental" if chip.price.chip_hour_usd is not None
-             else "ownership" if chip.price.capex_usd is not None else "none")
-    return usd, basis, source
+def price(name: str, chip: ChipSpec, basis: str) -> tuple[float, str]:
+    """(USD per chip-hour, source) of catalog chip ``name`` on ``basis`` (NaN: no figure), by the
+    rule of :func:`maiasim.results.economics.chip_hour_usd`."""
+    usd, _, source = chip_hour_usd(CostConfig(basis=basis), name, chip)
+    return usd, source
 
 
 def chips_frame() -> pd.DataFrame:
@@ -58,14 +54,15 @@ def chips_frame() -> pd.DataFrame:
     calibration status, capex and scale-up tiers."""
     rows = []
     for k, c in catalog.chips().items():
-        usd, basis, source = price(c)
+        rent, rent_src = price(k, c, "rental")
+        own, own_src = price(k, c, "ownership")
         rows.append({
             "chip": k, "vendor": c.vendor,
             "hbm_gb": c.hbm_bytes / 1e9, "hbm_tb_s": c.hbm_bandwidth_bytes_per_s / 1e12,
             **{f"{p}_tflops": c.peak_tflops.get(p) for p in ("fp4", "fp8", "bf16")},
-            "tdp_w": c.tdp_w, "usd_per_chip_h": usd, "price_basis": basis,
+            "tdp_w": c.tdp_w, "usd_rental": rent, "usd_ownership": own,
             "calibration": catalog.calibration_status(k),
-            "capex_usd": c.price.capex_usd, "price_source": source,
+            "price_source": f"rental: {rent_src}; ownership: {own_src}",
             "scale_up": " > ".join(f"{t.name}({t.chips})" for t in c.scale_up)})
     return pd.DataFrame(rows)
 
@@ -102,20 +99,19 @@ def chips_table(wide: bool = False) -> str:
     legend of the price bases and calibration statuses follows."""
     df = chips_frame()
     formats = {"hbm_gb": ".4g", "hbm_tb_s": ".2f", "fp4_tflops": ",.0f", "fp8_tflops": ",.0f",
-               "bf16_tflops": ",.0f", "tdp_w": ",.0f", "usd_per_chip_h": ".2f",
-               "capex_usd": ",.0f"}
+               "bf16_tflops": ",.0f", "tdp_w": ",.0f", "usd_rental": ".2f",
+               "usd_ownership": ".2f"}
     for col, fmt in formats.items():
         df[col] = [_num(x, fmt) for x in df[col]]
     if wide:
-        cols = ["chip", "vendor", *_SHORT, "capex_usd", "scale_up", "price_source"]
+        cols = ["chip", "vendor", *_SHORT, "scale_up", "price_source"]
     else:
         cols = ["chip", "vendor", *_SHORT]
     table = df[cols].rename(columns=_SHORT).to_string(index=False)
     legend = ["",
-              "fp*_tf: dense peak TFLOPS (- : format not supported). usd_chip_h: USD per chip-hour",
-              "charged to a scenario without a cost block, by price_basis (--wide adds capex and "
-              "source):"]
-    legend += [f"  price_basis {k}: {v}" for k, v in PRICE_BASES.items()]
+              "fp*_tf: dense peak TFLOPS (- : format not supported). USD per chip-hour on each",
+              "cost basis (--wide adds the sources; docs/economics.md):"]
+    legend += [f"  {k}: {v}" for k, v in PRICE_BASES.items()]
     legend += [f"  calibration {k}: {v}" for k, v in CALIBRATION_STATUSES.items()]
     return "\n".join([table, *legend])
 

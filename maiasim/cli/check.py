@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", nargs="?", help="scenario YAML (not with --update-all/--check-all)")
     p.add_argument("--baseline", "-b", help="baseline CSV (default: baselines/<scenario stem>.csv)")
     p.add_argument("--tolerance", "-t", action="append", metavar="METRIC=TOL[,...]",
-                   help="e.g. ttft_p99_s=10%%,tokens_per_usd=5%% (relative), slo_attainment=0.02 "
-                        "(absolute), e2e_p99_s=off; overrides the defaults")
+                   help="e.g. ttft_p99_s=10%%,output_tokens_per_usd=5%% (relative), "
+                        "slo_attainment=0.02 (absolute), e2e_p99_s=off; overrides the defaults")
     p.add_argument("--update", action="store_true",
                    help="write the baseline from this run instead of checking")
     p.add_argument("--junit", metavar="REPORT.xml", help="also write a JUnit XML report")

@@ -92,3 +92,18 @@ def output_dir(path: str) -> Path:
     except OSError as e:
         raise UsageError(f"--output {out}: cannot write there ({e.strerror or e})") from None
     return out
+
+
+def with_basis(sc: Scenario, basis: str | None, price: float | None = None) -> Scenario:
+    """``sc`` priced on ``basis`` (``--basis``) and at ``price`` (``--price``, USD per chip-hour).
+
+    A scenario's own ``chip_hour_usd`` was written for its own basis (a bare one is a rental
+    price), so switching to the other basis drops it rather than relabelling it."""
+    over: dict = {}
+    if basis is not None:
+        over["cost.basis"] = basis
+        if basis != sc.cost.effective_basis:
+            over["cost.chip_hour_usd"] = None
+    if price is not None:
+        over["cost.chip_hour_usd"] = float(price)
+    return sc.with_overrides(over) if over else sc

@@ -11,16 +11,19 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..plot import pareto
+from ..plot.style import release
 from ..scenario import Scenario
 from ..studies.fleet_plan import plan_fleet
-from ..studies.plan import MAX_REPLICAS, plan, plot_plan
-from .options import load, split_list
+from ..studies.plan import MAX_REPLICAS, plan
+from .options import load, output_dir, split_list, with_basis
 
 HELP = "find the cheapest fleet that meets every SLO"
 
 #: the columns of the printed table
-SHOW = ("rank", "chip", "tensor_parallel", "replicas", "chips", "cost_per_hour_usd",
-        "tokens_per_usd", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified", "fewer_meets_slo")
+SHOW = ("rank", "chip", "tensor_parallel", "replicas", "spares", "chips", "cost_per_hour_usd",
+        "usd_per_m_output_tok", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "verified",
+        "fewer_meets_slo")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,16 +35,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chips", help="comma-separated catalog chips (default: the scenario's chip)")
     p.add_argument("--tp", help="comma-separated tensor-parallel degrees (default: the scenario's)")
     p.add_argument("--price", action="append", metavar="CHIP=USD",
-                   help="USD per chip-hour for a chip, replacing the scenario's or catalog's "
-                        "(repeatable)")
+                   help="USD per chip-hour for a chip on the plan's cost basis, replacing the "
+                        "scenario's or catalog's (repeatable)")
+    p.add_argument("--basis", choices=("rental", "ownership"),
+                   help="price every chip by rental or by ownership (default: the scenario's "
+                        "cost.basis); one basis for all chips, so the ranking is like with like")
     p.add_argument("--max-replicas", type=int, default=512,
                    help=f"give up above this many replicas (default 512, at most "
                         f"{MAX_REPLICAS:_})")
+    p.add_argument("--spares", type=int, default=0,
+                   help="N+k: spare replicas per plan beyond the fewest that meet the SLOs")
+    p.add_argument("--availability", type=float, default=None, metavar="P",
+                   help="add spares until at least N replicas are up with probability P (e.g. "
+                        "0.999), from the scenario's failure rates or the published defaults")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
     p.add_argument("--executor", choices=("serial", "processes"), default="processes")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("-o", "--output", help="CSV file for the plan table")
-    p.add_argument("--plot", help="PNG of cost per hour against p99 latency")
+    p.add_argument("-o", "--output",
+                   help="a directory for plan.csv and pareto.png (cost per million output tokens "
+                        "against p99 TTFT, every chip shown), or a .csv file for the table alone")
+    p.add_argument("--plot", help="PNG file for the Pareto plot (also written into an -o "
+                                  "directory)")
+    p.add_argument("--no-plots", action="store_true", help="no pareto.png in the -o directory")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -49,7 +64,7 @@ def format_plan(df: pd.DataFrame) -> str:
     """The plan frame as a terminal table, then why each infeasible (chip, TP) failed."""
     view = df[[c for c in SHOW if c in df.columns]].copy()
     view = view.rename(columns={"tensor_parallel": "tp", "cost_per_hour_usd": "usd_per_hour"})
-    for c in ("rank", "replicas", "chips", "verified", "fewer_meets_slo"):
+    for c in ("rank", "replicas", "spares", "chips", "verified", "fewer_meets_slo"):
         if c in view.columns:
             view[c] = view[c].map(_cell)
     text = view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-")
@@ -74,6 +89,13 @@ def _slo_text(sc: Scenario) -> str:
         for w in sc.workload if any(v is not None for v in w.slo.model_dump().values()))
 
 
+def _tightest(sc: Scenario, target: str) -> float | None:
+    """The tightest ``target`` (e.g. ``ttft_p99_s``) over the workloads (None: no workload has
+    one)."""
+    return min((getattr(w.slo, target) for w in sc.workload
+                if getattr(w.slo, target) is not None), default=None)
+
+
 def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None,
                                                dict[str, float]]:
     """(chips, tensor-parallel degrees, prices) from the options; UsageError for bad ones."""
@@ -94,6 +116,11 @@ def _parse(args: argparse.Namespace) -> tuple[list[str] | None, list[int] | None
     if not 1 <= args.max_replicas <= MAX_REPLICAS:
         raise UsageError(f"--max-replicas must be in [1, {MAX_REPLICAS:_}] (the schema's limit "
                          f"on deployment.replicas), got {args.max_replicas}")
+    if args.spares < 0:
+        raise UsageError(f"--spares must be >= 0, got {args.spares}")
+    if args.availability is not None and not 0 < args.availability < 1:
+        raise UsageError(f"--availability must be a probability in (0, 1), e.g. 0.999, got "
+                         f"{args.availability}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers}")
     return chips, tp, prices
@@ -105,37 +132,46 @@ def command(args: argparse.Namespace) -> int:
     sc = load(args.scenario, args.set)
     if sc.fleet is not None:
         return _fleet_command(args, sc, chips, tp, prices)
+    sc = with_basis(sc, args.basis)
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
-              progress=not args.quiet and sys.stderr.isatty())
+              progress=not args.quiet and sys.stderr.isatty(), spares=args.spares,
+              availability=args.availability)
     print(f"{sc.name}: {sc.model_name}, SLOs {_slo_text(sc)}; cheapest fleet per chip and TP "
           f"(search up to {args.max_replicas} replicas, {int(df.simulations.sum())} simulations)")
+    print(f"cost basis: {sc.cost.effective_basis} for every chip (like with like; change it "
+          "with --basis)")
     print(format_plan(df))
     feas = df[df.feasible.astype(bool)]
     unpriced = sorted(set(feas[feas.cost_per_hour_usd.isna()].chip))
     if unpriced:
-        print(f"note: no price for {', '.join(unpriced)} (give one with --price CHIP=USD); "
-              "those plans rank last")
+        print(f"note: no {sc.cost.effective_basis} price for {', '.join(unpriced)} (give one "
+              "with --price CHIP=USD, or try the other --basis); those plans rank last")
     if len(feas):
         best = feas.iloc[0]
         print(f"best: {int(best.replicas)} x TP{best.tensor_parallel} {best.chip} = "
               f"{int(best.chips)} chips, ${best.cost_per_hour_usd:,.2f}/h, "
-              f"{best.tokens_per_usd:,.0f} tokens/$")
+              f"${best.usd_per_m_output_tok:,.3g} per million output tokens")
     else:
         print("no feasible plan")
+    pngs = [Path(args.plot)] if args.plot else []
     if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if args.output.endswith(".csv"):
+            out = Path(args.output)
+            out.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            d = output_dir(args.output)
+            out = d / "plan.csv"
+            pngs += [] if args.no_plots else [d / "pareto.png"]
         df.to_csv(out, index=False)
         print(f"wrote {out}")
-    if args.plot:
-        out = Path(args.plot)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        targets = {k: min((getattr(w.slo, k) for w in sc.workload
-                           if getattr(w.slo, k) is not None), default=None)
-                   for k in ("ttft_p99_s", "tpot_p99_s")}  # the plotted two
-        plot_plan(df, out, targets)
-        print(f"wrote {out}")
+    for png in pngs:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        fig = pareto(df, png, latency="ttft_p99_s", slo=_tightest(sc, "ttft_p99_s"),
+                     title=f"{sc.name}: {sc.model_name}, cost versus p99 TTFT of the cheapest "
+                           "fleet per chip and TP that meets every SLO")
+        release(fig)
+        print(f"wrote {png}")
     if not len(feas):
         return 1
     return 0
@@ -159,7 +195,8 @@ def _fleet_command(args: argparse.Namespace, sc: Scenario, chips, tp, prices) ->
         view[c] = view[c].map(_cell)
     print(view.to_string(index=False, float_format=lambda x: f"{x:,.4g}", na_rep="-"))
     if args.output:
-        out = Path(args.output)
+        out = (Path(args.output) if args.output.endswith(".csv")
+               else output_dir(args.output) / "plan.csv")
         out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
         print(f"wrote {out}")

@@ -12,22 +12,24 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..plot import load_latency
+from ..plot.style import release
 from ..studies.executors import EXECUTORS
 from ..studies.stats import confidence
 from ..studies.sweep import sweep
-from .options import load, parse_grid
+from .options import load, output_dir, parse_grid
 
 HELP = "run a grid of scenario variants"
 
 #: the columns of the printed run table, after the grid keys and the replication
-SHOW = ("chips", "replicas", "throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s",
-        "slo_attainment", "slo_met", "tokens_per_usd", "error")
+SHOW = ("chips", "replicas", "output_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s",
+        "slo_attainment", "slo_met", "output_tokens_per_usd", "error")
 
 #: the metrics of the printed interval table
-CI_SHOWN = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")
+CI_SHOWN = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "output_tokens_per_usd")
 
 #: metrics whose zero spread over replications means the arrivals redrew nothing
-SPREAD = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s")
+SPREAD = ("output_tok_s", "ttft_p99_s", "tpot_p99_s")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a field for every point")
     p.add_argument("--level", type=float, default=0.95,
                    help="confidence level for the replication summary")
-    p.add_argument("-o", "--output", help="CSV file for the full frame")
+    p.add_argument("-o", "--output",
+                   help="a directory for sweep.csv and, when a swept key sets the load (an "
+                        "arrival ...rate_per_s or a trace's ...time_scale), load_latency.png (the "
+                        "knee); or a .csv file for the frame alone")
+    p.add_argument("--no-plots", action="store_true", help="no load_latency.png in -o")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -115,9 +121,43 @@ def command(args: argparse.Namespace) -> int:
     if failed:
         print(f"\n{failed} of {len(df)} runs failed (see the error column)")
     if args.output:
-        out = Path(args.output)
+        d = None if args.output.endswith(".csv") else output_dir(args.output)
+        out = Path(args.output) if d is None else d / "sweep.csv"
         if out.parent and not out.parent.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False)
         print(f"wrote {out}")
+        if d is not None and not args.no_plots:
+            _plot_knee(df, keys, sc, d / "load_latency.png")
     return 0
+
+
+def _plot_knee(df: pd.DataFrame, keys: list[str], sc, png: Path) -> None:
+    """load_latency.png when a swept key sets the load: an arrival rate (``...rate_per_s``), or a
+    trace's ``time_scale`` (the load is then 1 / time_scale times the trace's recorded rate)."""
+    rate, unit = next((k for k in keys if k.endswith("rate_per_s")), None), "requests/s"
+    scale = next((k for k in keys if k.endswith("time_scale")), None)
+    if rate is None and scale is not None:
+        rate, unit = f"1 / {scale}", "x the trace's recorded rate"
+        df = df.assign(**{rate: 1.0 / df[scale].astype(float)})
+    if rate is None:
+        return
+    several = sum(any(v is not None for v in w.slo.model_dump().values())
+                  for w in sc.workload) > 1
+    fig = load_latency(df, png, rate=rate, unit=unit, slo=_targets(sc),
+                       title=f"{sc.name}: {sc.model_name} on {sc.chips} x {sc.chip_name}, p99 "
+                             "latency against offered load" +
+                       ("\np99 over all workloads' requests; dashed: the tightest workload's "
+                        "target" if several else ""))
+    release(fig)
+    print(f"wrote {png}")
+
+
+def _targets(sc) -> dict[str, float]:
+    """The tightest p99 target of each kind over the workloads."""
+    out: dict[str, float] = {}
+    for w in sc.workload:
+        for k, v in w.slo.model_dump().items():
+            if v is not None:
+                out[k] = min(v, out.get(k, v))
+    return out

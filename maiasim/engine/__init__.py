@@ -6,6 +6,7 @@
 
 from ..scenario import Scenario, serving
 from .cluster import run
+from .failures import check_failures
 from .routers import ROUTERS, make_router, router_class
 from .schedulers import SCHEDULERS, make_scheduler, scheduler_class
 
@@ -13,7 +14,9 @@ __all__ = ["ROUTERS", "SCHEDULERS", "check", "make_router", "make_scheduler", "r
 
 
 def check(sc: Scenario) -> None:
-    """Raise ScenarioError for a routing or scheduling policy the engine does not have."""
+    """Raise ScenarioError for a routing or scheduling policy the engine does not have, or a
+    drain of a pool or replica the fleet does not have."""
+    check_failures(sc)
     for p in sc.pools:
         router_class(p.router.policy)
         scheduler_class(serving(p).policy)

@@ -7,12 +7,16 @@ import simpy
 
 from ..build import Fleet
 from ..workload.streams import Stream, rng_for, streams
+from .failures import Failures
 from .fastforward import Cause
 from .fleet import FleetRouter, Links, Pool
-from .records import COMPLETED, REASON, REJECTED, Records
+from .offload import HostTier
+from .prefix_cache import PrefixCache, prefix_key
+from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
 from .replica import Replica, Seq
 from .routers import make_router
 from .schedulers import make_scheduler
+from .sessions import Conversations
 
 
 class _ClosedLoop:
@@ -33,7 +37,10 @@ class _ClosedLoop:
         while self.next < len(st.prompt) and sim.env.now < sim.horizon:
             i = self.next
             self.next += 1
-            if sim.submit(st.workload, int(st.prompt[i]), int(st.output[i]), self.done):
+            w = st.workload
+            key = -1 if st.group is None else prefix_key(w, int(st.group[i]))
+            if sim.submit(w, int(st.prompt[i]), int(st.output[i]), self.done, key,
+                          sim.wl_prefix[w]):
                 return
             if st.think_time_s > 0:  # rejected: think, then try the next request
                 sim.env.timeout(st.think_time_s).callbacks.append(self.issue)
@@ -58,13 +65,19 @@ class _Sim:
         cause = Cause()  # which step end is being processed: orders ties the same in both modes
         self.replicas: list[Replica] = []
         self.pools: list[Pool] = []
+        shared = any(w.prefix or w.session for w in sc.workload)  # else no cache to keep
         for k, (b, first) in enumerate(zip(f.pools, f.first, strict=True)):
             p, s, sv = b.pool, b.pool.deployment.scheduler, b.serving
             sched = make_scheduler(sv.policy, s.max_batch_tokens, s.max_num_seqs,
                                    sv.chunked_prefill, sv.watermark)
             reps = [Replica(self.env, first + i, b.step, b.memory, sched, self.rec,
-                            self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause)
+                            self._finished, sc.engine.fast_forward, s.queue_timeout_s, cause,
+                            PrefixCache(s.block_tokens) if b.serving.prefix_caching and shared
+                            else None)
                     for i in range(p.replicas)]
+            if b.offload is not None:
+                for r in reps:
+                    r.host = HostTier(b.offload)
             # a fleet of one pool draws its router stream as a single-pool scenario always has
             stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
             router = make_router(p.router.policy, p.replicas, rng_for(sc.seed, stream))
@@ -81,6 +94,7 @@ class _Sim:
         self.in_transfer: set[int] = set()
         # per workload: the pools that take its arrivals, and those that decode its hand-offs
         self.entry, self.decode, self.wl_priority, self.wl_ttft = [], [], [], []
+        self.wl_prefix = [w.prefix.tokens if w.prefix else 0 for w in sc.workload]
         for w in sc.workload:
             model = w.model or self.pools[0].model
             serves = [p for p in self.pools if p.model == model and (
@@ -90,9 +104,14 @@ class _Sim:
             self.wl_priority.append(w.priority)
             self.wl_ttft.append(w.slo.ttft_p99_s)
         self.next_id = 0
+        f_cfg = sc.failures
+        self.failures = Failures(self, f_cfg) if f_cfg is not None and f_cfg.enabled else None
 
-    def submit(self, wl: int, prompt: int, output: int, on_done=None) -> bool:
-        """Reject the request or route it; True when it was routed (``on_done`` fires later)."""
+    def submit(self, wl: int, prompt: int, output: int, on_done=None, key: int = -1,
+               shared: int = 0) -> bool:
+        """Reject the request or route it; True when it was routed (``on_done`` fires later).
+        ``key``: the prefix-cache key of the ``shared`` tokens its prompt starts with (-1: none;
+        :func:`.prefix_cache.prefix_key`, :func:`.prefix_cache.session_key`)."""
         rid = self.next_id
         self.next_id += 1
         r = self.rec.requests
@@ -114,9 +133,10 @@ class _Sim:
             r.reason[rid] = REASON[reason if not fits else "slo_admission"]
             r.pool[rid] = (fits or self.entry[wl])[0].idx
             return False
-        rep = pool.route()
+        rep = pool.route(key)
         r.replica[rid], r.pool[rid] = rep.idx, pool.idx
         seq = Seq(rid, prompt, output, now, on_done, self.wl_priority[wl])
+        seq.prefix, seq.prefix_tokens = key, shared
         seq.handoff = pool.role == "prefill" and output > 1  # one token: done at prefill
         rep.enqueue(seq)
         return True
@@ -129,7 +149,7 @@ class _Sim:
     def _finished(self, replica: Replica, s: Seq) -> None:
         pool = self.pools[self.rec.pool_of_replica[replica.idx]]
         pool.done(replica)
-        if s.handoff:
+        if s.handoff and self.rec.requests.status[s.rid] == IN_FLIGHT:  # prefilled, not dropped
             self._hand_off(pool, replica, s)
         elif s.on_done is not None:
             delay = pool.fe_request + pool.fe_token * s.generated  # the client sees it then
@@ -144,7 +164,10 @@ class _Sim:
         r, now = self.rec.requests, self.env.now
         wl = int(r.workload[s.rid])
         fits = [p for p in self.decode[wl] if not p.reject_reason(s.prompt, s.output)]
-        dst = self.router.pick(fits, s.prompt, None)
+        dst = self.router.pick(fits, s.prompt, None) if fits else None
+        if dst is None:  # (only with failures on: every decode replica is down)
+            self.failures.drop_detached(s.rid, s.generated, s.on_done)
+            return
         rep = dst.route()
         _, end = self.links.reserve(now, src, replica.idx, dst, rep.idx, s.prompt)
         r.prefill_replica[s.rid], r.replica[s.rid], r.pool[s.rid] = replica.idx, rep.idx, dst.idx
@@ -155,16 +178,19 @@ class _Sim:
 
         def arrive(_e, rid=s.rid):
             self.in_transfer.discard(rid)
+            if not dst.up[rep.idx - dst.first]:  # it went down: the KV cache arrived nowhere
+                self.failures.lost(dst, rep, seq, True)
+                return
             rep.enqueue(seq)
 
         self.env.timeout(end - now).callbacks.append(arrive)
 
-    def _open_loop(self, times: list, wls: list, prompts: list, outputs: list):
+    def _open_loop(self, times: list, wls: list, prompts: list, outputs: list, groups: list):
         env, submit = self.env, self.submit
-        for t, w, p, o in zip(times, wls, prompts, outputs, strict=True):
+        for t, w, p, o, g in zip(times, wls, prompts, outputs, groups, strict=True):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            submit(w, p, o)
+            submit(w, p, o, None, -1 if g < 0 else prefix_key(w, g), self.wl_prefix[w])
 
     def run(self, progress: bool = False) -> Records:
         """Start the arrivals and closed-loop clients, run to the horizon (or drain), finish."""
@@ -176,11 +202,14 @@ class _Sim:
             cols = [np.concatenate([np.full(len(s.times), s.workload)
                                     for s in open_streams])[order],
                     np.concatenate([s.prompt for s in open_streams])[order],
-                    np.concatenate([s.output for s in open_streams])[order]]
+                    np.concatenate([s.output for s in open_streams])[order],
+                    np.concatenate([np.full(len(s.times), -1) if s.group is None else s.group
+                                    for s in open_streams])[order]]
             env.process(self._open_loop(times[order].tolist(), *(c.tolist() for c in cols)))
         for s in self.streams:
             if s.times is None:
-                _ClosedLoop(self, s).start()
+                session = sc.workload[s.workload].session
+                (Conversations(self, s, session.turns) if session else _ClosedLoop(self, s)).start()
         e = sc.engine
         end = None if e.drain else sc.horizon_s
         if e.drain and e.max_drain_s is not None:
@@ -201,6 +230,8 @@ class _Sim:
                             if rec.requests.n else 0.0)
             now = max([last_arrival] + [r.last_end for r in self.replicas])
         rec.end_s = now
+        if self.failures is not None:
+            rec.failures = self.failures.close(now)
         for rep in self.replicas:
             rep.finalize(now)
         for rid in self.in_transfer:

@@ -28,7 +28,7 @@ class StepEnd(simpy.Timeout):
 
 class Cause:
     """The step end being processed now (time, priority): what an arrival at that instant came
-    from. Shared by a cluster's replicas; see :meth:`Replica._jump_end_after_interrupt`."""
+    from. Shared by a cluster's replicas; see :func:`steps_after_interrupt`."""
 
     __slots__ = ("time", "priority")
 
@@ -93,3 +93,23 @@ def steps_within(elapsed: float, d1: float, c: float) -> int:
     while cum(j + 1) <= elapsed:
         j += 1
     return j
+
+
+def steps_after_interrupt(j: Jump, now: float, cause: Cause, priority: int) -> int:
+    """How many of jump ``j``'s steps run, now that a request that can join has arrived.
+
+    The step in flight finishes. An arrival exactly at a step boundary joins there if, step by
+    step, it would have been queued before the replica's step end (of ``priority``): when it came
+    from an event of higher priority (an arrival, or a lower-index replica's step end). The
+    boundary is matched within rounding: a few units in the last place, since both modes compute
+    a step's end with the same closed form (a wider tolerance let an arrival a fraction of a
+    microsecond after the boundary join one step early)."""
+    steps = j.steps
+    m = j.steps_by(now)
+    tol = min(64.0 * math.ulp(max(now, 1.0)), 1e-3 * j.run.d1)
+    if m < steps and j.end_of(m + 1) - now <= tol:
+        m += 1  # at the end of step m + 1, within rounding
+    if m > 0 and abs(now - j.end_of(m)) <= tol:
+        if cause.time != now or cause.priority < priority:
+            return m  # queued before this replica's step end at the boundary
+    return m + 1 if m < steps else steps

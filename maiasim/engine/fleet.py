@@ -36,6 +36,8 @@ class Pool:
         self.replica_hour_usd = b.chip_hour_usd * b.parallel.chips
         self._prefill_s: dict[int, float] = {}
         self._per_token_s: float | None = None
+        self.up = [True] * self.n  # replicas serving (False while failed or drained)
+        self.n_up = self.n
 
     def reject_reason(self, prompt: int, output: int) -> str:
         """Why this pool could never serve the request ('' when it can)."""
@@ -45,12 +47,25 @@ class Pool:
             return "exceeds_kv_capacity"
         if not self.chunked and prompt > self.max_tokens:
             return "prompt_exceeds_max_batch_tokens"
+        if not self.n_up:
+            return "no_replica_available"
         return ""
 
-    def route(self) -> Replica:
-        """The replica the pool's router picks; counts the request as outstanding."""
+    def route(self, prefix: int = -1) -> Replica:
+        """The replica the pool's router picks (given the request's ``prefix`` group key when it
+        has one and the router routes by it); counts the request as outstanding."""
         self.outstanding += 1
-        return self.replicas[self.router.pick()]
+        r = self.router
+        i = r.pick_for(prefix) if prefix >= 0 and hasattr(r, "pick_for") else r.pick()
+        while not self.up[i]:  # (only with failures on: a router may pick a replica that is down)
+            i = r.pick()
+        return self.replicas[i]
+
+    def set_up(self, i: int, up: bool) -> None:
+        """Replica ``i`` of the pool went down (failed, drained) or serves again."""
+        self.up[i] = up
+        self.n_up += 1 if up else -1
+        self.router.available(i, up)
 
     def done(self, replica: Replica) -> None:
         self.outstanding -= 1

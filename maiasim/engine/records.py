@@ -25,6 +25,8 @@ REASONS = (
     "recompute_exceeds_max_batch_tokens",
     "slo_admission",
     "kv_transfer_at_end",
+    "failed_retries_exhausted",
+    "no_replica_available",
 )
 REASON = {name: i for i, name in enumerate(REASONS)}
 
@@ -47,6 +49,8 @@ class RequestLog:
         self.prefill_replica = np.full(n, -1, np.int32)  # disaggregated: where it was prefilled
         self.kv_transfer_s = np.full(n, np.nan)  # disaggregated: seconds its KV hand-off took
         self.preemptions = np.zeros(n, np.int32)
+        self.retries = np.zeros(n, np.int16)  # times it lost its replica to a failure or drain
+        self.cached_tokens = np.zeros(n, np.int64)  # prompt tokens its first admission reused
         self.status = np.full(n, IN_FLIGHT, np.int8)
         self.reason = np.zeros(n, np.int8)
 
@@ -98,6 +102,7 @@ class ReplicaLog:
         self.steps = np.zeros(n, np.int64)
         self.jumps = np.zeros(n, np.int64)
         self.preemptions = np.zeros(n, np.int64)
+        self.kv_swaps = np.zeros(n, np.int64)  # preemptions swapped to host memory
 
 
 class Records:
@@ -118,3 +123,5 @@ class Records:
         self.end_s = 0.0
         self.fleet = None  #: the :class:`maiasim.build.Fleet` that was simulated
         self.pool_of_replica = np.zeros(n_replicas, np.int16)  #: each replica's pool index
+        #: with failures on: (failure events, outages) from :meth:`engine.failures.Failures.close`
+        self.failures: tuple[list, list] | None = None

@@ -19,9 +19,14 @@ from heapq import heappop, heappush
 import simpy
 
 from ..physics import MemoryPlan, StepCostModel
-from .fastforward import Cause, DecodeRun, Jump, StepEnd
+from .fastforward import Cause, DecodeRun, Jump, StepEnd, steps_after_interrupt
+from .offload import HostTier, swap_stall
+from .prefix_cache import PrefixCache, PrefixSharing
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
+
+#: the cause of the interrupt that ends a failed replica's serving loop (engine/failures.py)
+FAILED = "replica failed"
 
 
 class Seq:
@@ -29,7 +34,7 @@ class Seq:
 
     __slots__ = ("rid", "prompt", "output", "arrival", "generated", "target", "done", "ctx_base",
                  "finish_step", "first_token", "order", "on_done", "queued", "priority",
-                 "handoff")
+                 "handoff", "prefix", "prefix_tokens", "shared")
 
     def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None,
                  priority: int = 0):
@@ -45,6 +50,8 @@ class Seq:
         self.queued = False  # in the replica's waiting queue
         self.priority = priority  # lower is admitted first
         self.handoff = False  # a prefill pool's sequence: its end hands it to a decode pool
+        self.prefix, self.prefix_tokens = -1, 0  # its shared prefix's key (-1: none) and length
+        self.shared = 0  # tokens of its context held by a prefix-cache entry (see PrefixSharing)
 
     def prefilled(self, first_token_s: float) -> Seq:
         """Mark a decode pool's sequence whose prompt was prefilled elsewhere: its first token is
@@ -54,12 +61,14 @@ class Seq:
         return self
 
 
-class Replica:
+class Replica(PrefixSharing):
     """One model replica: its queue, batch and KV cache, and the loop that serves them."""
     def __init__(self, env: simpy.Environment, idx: int, step: StepCostModel, mem: MemoryPlan,
                  sched: Scheduler, rec: Records, on_finish, fast_forward: bool,
-                 queue_timeout_s: float | None = None, cause: Cause | None = None):
+                 queue_timeout_s: float | None = None, cause: Cause | None = None,
+                 cache: PrefixCache | None = None):
         self.env, self.idx, self.step, self.rec = env, idx, step, rec
+        self.cache = cache  # prefix caching (None: off)
         self.sched = sched
         self.cap = mem.kv_capacity_tokens
         self.per_seq = mem.per_sequence_tokens
@@ -76,6 +85,8 @@ class Replica:
         self.kv_used = 0
         self.kv_peak = 0
         self.backlog = 0  # prompt tokens still to prefill, queued or admitted (a routing signal)
+        self.host: HostTier | None = None  # KV offload tier (deployment.kv_offload), if any
+        self._stall = 0.0  # seconds of KV swapping due before the next step
         self._order = 0
         self._idle: simpy.Event | None = None
         self._jumping: Jump | None = None  # the fast-forward in progress
@@ -154,6 +165,8 @@ class Replica:
                 self._idle = env.event()
                 yield self._idle
                 continue
+            if self._stall:  # swaps decided by this schedule run first, on the critical path
+                yield from swap_stall(self, running, waiting)
             start = env.now
             self._step_start = start
             if chunks:
@@ -191,6 +204,8 @@ class Replica:
                 self.k += 1
                 self.ctx_sum += n_dec
                 self.kv_used += n_dec
+                if self.cache is not None:
+                    self._evict()
             kv_step = self.kv_used  # the peak is reached just before completions free memory
             if kv_step > self.kv_peak:
                 self.kv_peak = kv_step
@@ -212,9 +227,12 @@ class Replica:
         has checked that it fits). A sequence prefilled elsewhere (``done == target``, a KV
         hand-off) starts decoding at once; any other starts prefilling."""
         s = self.waiting[0]
-        self._pop_head(s.order != 0)
-        if s.order == 0:  # a first admission (a preempted sequence keeps its order)
+        first = s.order == 0
+        self._pop_head(not first)
+        if first:  # a first admission (a preempted sequence keeps its order)
             self.rec.requests.admit_s[s.rid] = self.env.now
+        elif s.order > 0 and s.done == s.target:  # swapped out at its preemption: swap it in
+            self._stall += self.host.swap_in(s.target)
         self._order += 1
         s.order = self._order
         self.kv_used += s.target + self.per_seq
@@ -223,6 +241,8 @@ class Replica:
             self._start_decode(s)
         else:
             s.done = 0
+            if self.cache is not None and s.prefix >= 0:
+                self._prefix_hit(s, first)
             self.prefilling.append(s)
         return s
 
@@ -242,12 +262,14 @@ class Replica:
     def _prefill_complete(self, s: Seq) -> None:
         """The prompt's last chunk ran: a token is out; the sequence starts decoding or finishes."""
         s.generated += 1
+        if self.cache is not None:
+            self._prefix_insert(s)
         if s.first_token < 0:
             s.first_token = self.env.now
             self.rec.requests.first_token_s[s.rid] = s.first_token
         if s.generated >= s.output or s.handoff:  # (a prefill pool stops at the first token)
             del self.running[s.rid]
-            self.kv_used -= s.target + self.per_seq
+            self._leave(s, s.target, True)
             self._end(s, COMPLETED)
             return
         self._start_decode(s)
@@ -268,7 +290,7 @@ class Replica:
             ctx = s.ctx_base + k
             self.n_dec -= 1
             self.ctx_sum -= ctx
-            self.kv_used -= ctx + self.per_seq
+            self._leave(s, ctx, True)
             del self.running[s.rid]
             s.generated = s.output
             s.finish_step = -1
@@ -277,20 +299,26 @@ class Replica:
     def preempt_newest(self) -> None:
         """Evict the most recently admitted sequence back to the queue head (recompute later)."""
         rid, s = self.running.popitem()
-        if s.finish_step >= 0:  # decoding
+        decoding = s.finish_step >= 0
+        if decoding:
             ctx = s.ctx_base + self.k
             s.generated = s.output - (s.finish_step - self.k)
             s.finish_step = -1
             self.n_dec -= 1
             self.ctx_sum -= ctx
-            self.kv_used -= ctx + self.per_seq
         else:
             self.prefilling.remove(s)
-            self.kv_used -= s.target + self.per_seq
+            ctx = s.target
             self.backlog -= s.target - s.done
+        self._leave(s, ctx, False)
         s.target = s.prompt + s.generated
-        s.done = 0
-        self.backlog += s.target
+        swap = self.host.swap_out(s.target) if self.host is not None and decoding else None
+        if swap is None:  # recomputed when readmitted
+            s.done = 0
+            self.backlog += s.target
+        else:  # its KV waits in host memory: readmitted, it decodes on
+            s.done = s.target
+            self._stall += swap
         self.rec.requests.preemptions[rid] += 1
         self.rec.replicas.preemptions[self.idx] += 1
         self.waiting.appendleft(s)
@@ -330,8 +358,10 @@ class Replica:
         end = j.end_of(steps)
         try:
             yield StepEnd(env, end - t0, self._priority)
-        except simpy.Interrupt:
-            j.steps = steps = self._jump_end_after_interrupt(j)
+        except simpy.Interrupt as e:
+            if e.cause is FAILED or self._jumping is not j:
+                raise  # the replica went down (engine/failures.py)
+            j.steps = steps = steps_after_interrupt(j, self.env.now, self._cause, self._priority)
             end = j.end_of(steps)
             if end > env.now:
                 yield StepEnd(env, end - env.now, self._priority)
@@ -339,24 +369,6 @@ class Replica:
         self._jumping = None
         self._settle(j, steps, end)
         self._complete_due()
-
-    def _jump_end_after_interrupt(self, j: Jump) -> int:
-        """How many of the jump's steps run, now that a request that can join has arrived.
-
-        The step in flight finishes. An arrival exactly at a step boundary joins there if, step by
-        step, it would have been queued before this replica's step end: when it came from an
-        event of higher priority (an arrival, or a lower-index replica's step end). The boundary
-        is matched within rounding."""
-        now, steps = self.env.now, j.steps
-        m = j.steps_by(now)
-        tol = min(1e-9 * (now if now > 1.0 else 1.0), 1e-3 * j.run.d1)
-        if m < steps and j.end_of(m + 1) - now <= tol:
-            m += 1  # at the end of step m + 1, within rounding
-        if m > 0 and abs(now - j.end_of(m)) <= tol:
-            cause = self._cause
-            if cause.time != now or cause.priority < self._priority:
-                return m  # queued before this replica's step end at the boundary
-        return m + 1 if m < steps else steps
 
     def _settle(self, j: Jump, steps: int, end: float) -> None:
         """Book the first ``steps`` steps of jump ``j`` (ending at ``end``), as if they had run
@@ -372,6 +384,8 @@ class Replica:
         self.k += steps
         self.ctx_sum += grown
         kv = self.kv_used = self.kv_used + grown
+        if self.cache is not None:
+            self._evict()
         if kv > self.kv_peak:
             self.kv_peak = kv
         log = self.rec.steps
@@ -419,6 +433,7 @@ class Replica:
         (reps.out_tokens[i], reps.prefill_tokens[i], reps.steps[i],
          reps.jumps[i]) = out, pre, steps, jumps
         reps.kv_peak_tokens[i] = self.kv_peak
+        reps.kv_swaps[i] = self.host.swaps if self.host is not None else 0
         r = self.rec.requests
         for s in self.running.values():
             r.reason[s.rid] = REASON["running_at_end"]

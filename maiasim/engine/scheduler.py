@@ -78,7 +78,7 @@ class ContinuousBatching:
                 if s.done == s.target:  # prefilled elsewhere (a KV hand-off): decodes now
                     budget -= 1
                     continue
-                c = min(s.target, budget)
+                c = min(s.target - s.done, budget)  # (a prefix-cache hit starts at done > 0)
                 chunks.append((s, c))
                 budget -= c
             return chunks, r.n_dec
@@ -89,8 +89,8 @@ class ContinuousBatching:
                 break
             if s.done == s.target:  # prefilled elsewhere: decodes in the next decode step
                 continue
-            chunks.append((s, s.target))
-            budget -= s.target
+            chunks.append((s, s.target - s.done))
+            budget -= s.target - s.done
         if chunks:
             return chunks, 0
         return chunks, r.n_dec

@@ -1,46 +1,63 @@
-"""What a chip-hour costs: rental price, or owner's TCO (capex over life plus power).
+"""What a chip-hour costs, and on which basis: rental, or ownership (capex, measured power,
+facility).
 
-Pure functions of a pool's ``cost`` block and its chip, resolved once per pool when a scenario is
-built (:mod:`maiasim.build`): the fleet router ranks pools by price and the frames report it, so
-the rule that picks a chip-hour price is written once, here.
+Pure functions of a pool's ``cost`` block and its chip. ``build`` prices each pool once before
+the run (ownership at the provisioned power: the fleet router ranks pools by it), and the results
+price it again at the power the run *measured* (:mod:`maiasim.results.economics`); the rule is
+written once, here, and every frame names its basis and source (docs/economics.md).
 """
 
 from __future__ import annotations
 
 import math
 
-from ..spec.cost import ELECTRICITY_USD_PER_KWH, HOURS_PER_YEAR, LIFETIME_YEARS, PUE
+from ..catalog import prices
+from ..scenario.datacenter import DatacenterConfig
+from .datacenter import ownership_terms, rack_for
+from .ownership import ownership_usd_per_chip_hour
+from .power import RackPower
 
-__all__ = ["chip_hour_usd", "tco_chip_hour_usd"]
+__all__ = ["chip_hour_usd"]
 
-_DEFAULT_TCO = (f"catalog capex with default TCO ({LIFETIME_YEARS:g} y, "
-                f"${ELECTRICITY_USD_PER_KWH:g}/kWh, PUE {PUE:g})")
-
-
-def tco_chip_hour_usd(capex_usd: float, lifetime_years: float, power_w: float,
-                      electricity_usd_per_kwh: float, pue: float) -> float:
-    """Straight-line depreciation plus electricity at full power through the facility's PUE.
-
-    Full power for every hour: an owner pays for the capacity it provisions, busy or not."""
-    energy = power_w / 1000.0 * pue * electricity_usd_per_kwh
-    return capex_usd / (lifetime_years * HOURS_PER_YEAR) + (0.0 if math.isnan(energy) else energy)
+NAN = float("nan")
 
 
-def chip_hour_usd(cost, chip) -> tuple[float, str]:
-    """(price per chip-hour, where it came from) for a scenario's ``cost`` block and a chip spec.
+def chip_hour_usd(cost, name: str, chip, *, rack: RackPower | None = None,
+                  avg_power_w: float | None = None, draw: dict | None = None
+                  ) -> tuple[float, str, str]:
+    """(USD per chip-hour, basis, source) for the scenario ``cost`` section and chip ``name``
+    (its resolved spec ``chip``).
 
-    Order: explicit ``chip_hour_usd``; a TCO block; the catalog's rental price; the catalog's capex
-    with the default TCO terms of :mod:`maiasim.spec.cost`; otherwise NaN (the frames then say
-    cost is unknown rather than zero)."""
+    ``rental``: ``cost.chip_hour_usd``, else the catalog's rental price. ``ownership``:
+    ``cost.chip_hour_usd``, else capex over life + electricity x PUE x ``avg_power_w`` (the
+    measured mean IT power per chip; the provisioned power when not given, e.g. to list prices
+    before a run) + facility rent on the provisioned power. NaN where the basis has no figure for
+    the chip (the frames then say cost is unknown rather than zero). ``draw``: figures drawn
+    from their ranges (uncertainty bands)."""
+    basis = cost.effective_basis
     if cost.chip_hour_usd is not None:
-        return cost.chip_hour_usd, "scenario cost.chip_hour_usd"
-    if cost.tco is not None:
-        t = cost.tco
-        return (tco_chip_hour_usd(t.capex_usd, t.lifetime_years, chip.power_w,
-                                  t.electricity_usd_per_kwh, t.pue), "scenario cost.tco")
-    if chip.price.chip_hour_usd is not None:
-        return chip.price.chip_hour_usd, "catalog price.chip_hour_usd"
-    if chip.price.capex_usd is not None:
-        return (tco_chip_hour_usd(chip.price.capex_usd, LIFETIME_YEARS, chip.power_w,
-                                  ELECTRICITY_USD_PER_KWH, PUE), _DEFAULT_TCO)
-    return float("nan"), "unknown: set cost.chip_hour_usd or cost.tco"
+        return float(cost.chip_hour_usd), basis, f"scenario cost.chip_hour_usd ({basis})"
+    econ = prices.chip_economics(name)
+    if basis == "rental":
+        fig = econ.rental_usd_per_chip_hour if econ is not None else None
+        if fig is None:
+            return NAN, basis, (f"no rental price for {name}: set cost.chip_hour_usd (or --price) "
+                                "or use basis ownership")
+        usd = draw.get("rental", fig.value) if draw else fig.value
+        return float(usd), basis, f"catalog rental: {fig.source}"
+    rack = rack or rack_for(name, chip, DatacenterConfig(), draw)
+    terms = ownership_terms(name, cost, rack.pue, draw)
+    if terms is None:
+        return NAN, basis, (f"no ownership figures for {name}: set cost.ownership.chip_capex_usd "
+                            "(or cost.chip_hour_usd, --price) or use basis rental")
+    prov = rack.provisioned_w_per_chip()
+    measured = avg_power_w is not None and not math.isnan(avg_power_w)
+    avg = avg_power_w if measured else prov
+    usd = ownership_usd_per_chip_hour(terms, avg, prov)
+    return usd, basis, (f"ownership: capex ${terms.capex_usd:,.0f} over "
+                        f"{terms.lifetime_years:g} y + {avg:,.0f} W "
+                        f"{'measured' if measured else 'provisioned'} x PUE {terms.pue:g} x "
+                        f"${terms.electricity_usd_per_kwh:g}/kWh + "
+                        f"${terms.facility_usd_per_kw_month:g}/kW-month x {prov:,.0f} W")
+
+

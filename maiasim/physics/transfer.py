@@ -1,15 +1,19 @@
-"""Moving a request's KV cache from a prefill replica to a decode replica (disaggregated serving).
+"""Moving KV caches: from a prefill replica to a decode replica (disaggregated serving), and
+between a replica's HBM and its host's memory (KV offload).
 
-Pure functions: the bytes a context's KV cache holds, and the time a point-to-point transfer takes
-over a path of given bandwidth and latency. The engine reserves the links; this only prices them.
+Pure functions: the bytes a context's KV cache holds, the time a point-to-point transfer takes
+over a path of given bandwidth and latency, and a replica's host tier. The engine reserves the
+links; this only prices them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..spec.hardware import BYTES_PER_ELEMENT, ChipSpec
 from ..spec.model import ModelSpec
 
-__all__ = ["kv_transfer_bytes", "path_bandwidth", "transfer_time"]
+__all__ = ["OffloadPlan", "kv_transfer_bytes", "path_bandwidth", "plan_offload", "transfer_time"]
 
 
 def kv_transfer_bytes(model: ModelSpec, kv_precision: str, tokens: int) -> float:
@@ -42,3 +46,26 @@ def path_bandwidth(src: ChipSpec, dst: ChipSpec, same_chip: bool, path: str,
 def transfer_time(nbytes: float, bandwidth_bytes_per_s: float, latency_s: float) -> float:
     """Seconds to send ``nbytes`` over one link: latency plus size over bandwidth."""
     return latency_s + nbytes / bandwidth_bytes_per_s
+
+
+@dataclass(frozen=True)
+class OffloadPlan:
+    """The host tier of one replica's KV cache: how many tokens it holds and what moving one
+    token's KV each way costs (every chip moves its own shard over its own host link)."""
+
+    capacity_tokens: int
+    seconds_per_token: float
+
+
+def plan_offload(chip: ChipSpec, kv_bytes_per_token_per_chip: float, chips: int,
+                 capacity_gib: float, bandwidth_bytes_per_s: float | None) -> OffloadPlan | None:
+    """The replica's host tier (None when ``capacity_gib`` is 0); raises ValueError when no
+    bandwidth is known for the chip's host link."""
+    if capacity_gib <= 0:
+        return None
+    bw = bandwidth_bytes_per_s or chip.host_link_bytes_per_s
+    if bw is None:
+        raise ValueError("deployment.kv_offload: the chip has no published host_link_bytes_per_s; "
+                         "set deployment.kv_offload.bandwidth_bytes_per_s")
+    tokens = int(capacity_gib * 2**30 // (kv_bytes_per_token_per_chip * chips))
+    return OffloadPlan(tokens, kv_bytes_per_token_per_chip / bw)

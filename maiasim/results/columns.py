@@ -10,12 +10,13 @@ have is listed here and nothing else is.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 Better = Literal["higher", "lower", "true"] | None
-Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools"]
+Frame = Literal["summary", "requests", "replicas", "timeline", "breakdown", "pools", "failures"]
 
 #: the latency percentiles the summary reports for TTFT, TPOT and end-to-end latency
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
@@ -57,11 +58,18 @@ _SUMMARY = (
            "long)", "lower"),
     Column(_S, "in_flight", "requests", "still queued or running when a cut run stopped", "lower"),
     Column(_S, "duration_s", "s", "simulated time of the run, drain included"),
-    Column(_S, "throughput_tok_s", "tokens/s", "output tokens of completed requests per second of "
-           "the run (prompt tokens not counted)", "higher", True, True),
-    Column(_S, "prompt_tok_s", "tokens/s", "prompt tokens of completed requests per second",
-           "higher"),
-    Column(_S, "request_rate_per_s", "requests/s", "completed requests per second", "higher"),
+    Column(_S, "output_tok_s", "tokens/s", "output (generated) tokens of completed requests per "
+           "second of the run; prompt tokens are not counted (see total_tok_s)", "higher", True,
+           True),
+    Column(_S, "prompt_tok_s", "tokens/s", "prompt (input) tokens of completed requests per second "
+           "of the run", "higher"),
+    Column(_S, "total_tok_s", "tokens/s", "prompt plus output tokens of completed requests per "
+           "second of the run: the figure most serving benchmarks call throughput", "higher"),
+    Column(_S, "completed_req_s", "requests/s", "completed requests per second of the run (not "
+           "the offered arrival rate)", "higher"),
+    Column(_S, "prefix_hit_rate", "fraction", "prompt tokens served from a replica's prefix "
+           "cache over prompt tokens, of requests admitted to a batch (vLLM's prefix cache hit "
+           "rate; 0 without a workload `prefix` or with prefix caching off)", "higher"),
     Column(_S, "goodput_req_s", "requests/s", "completed requests that met every latency target of "
            "their workload, per second", "higher", True, True),
     *_pcts("ttft", "time to first token (arrival to first token)"),
@@ -72,16 +80,46 @@ _SUMMARY = (
            "counts the requests of workloads that have them)", "higher", True, True),
     Column(_S, "slo_met", "bool", "every p99 target of the workload holds and every request "
            "completed (None without targets)", "true"),
+    Column(_S, "cost_basis", "text", "how a chip-hour is priced: `rental` (market price) or "
+           "`ownership` (capex over life + electricity x PUE x measured power + facility rent); "
+           "docs/economics.md"),
+    Column(_S, "usd_per_chip_hour", "USD/chip-hour", "the price of one chip for one hour on "
+           "`cost_basis` (ownership: at the run's measured mean power)", "lower", True),
     Column(_S, "cost_usd", "USD", "chip-hours of the run times the chip-hour price, shared between "
            "workloads by tokens processed", "lower"),
-    Column(_S, "tokens_per_usd", "tokens/USD", "output tokens of completed requests per dollar",
-           "higher", True, True),
-    Column(_S, "usd_per_mtok", "USD/Mtok", "dollars per million output tokens (prompt work "
-           "included in the cost)", "lower", True, True),
-    Column(_S, "energy_j", "J", "chip energy of the run, shared between workloads by tokens "
-           "processed", "lower"),
-    Column(_S, "tokens_per_joule", "tokens/J", "output tokens of completed requests per joule",
-           "higher", True),
+    Column(_S, "output_tokens_per_usd", "tokens/USD", "output tokens of completed requests per "
+           "dollar of cost_usd (the prompt work is paid for, not counted)", "higher", True, True),
+    Column(_S, "usd_per_m_output_tok", "USD/M output tokens", "dollars per million output tokens "
+           "of completed requests: cost_usd / output tokens x 1e6, so the cost of the prompt work "
+           "is folded in; prompt tokens are not counted", "lower", True, True),
+    Column(_S, "energy_j", "J", "energy at the chip: the chips' activity power model (idle + MFU + "
+           "MBU terms, fitted on measured DGX-A100 power) over the run, shared between workloads "
+           "by tokens processed", "lower"),
+    Column(_S, "output_tokens_per_joule", "tokens/J", "output tokens of completed requests per "
+           "joule at the chip (prompt work paid for, not counted)", "higher", True),
+    Column(_S, "energy_rack_j", "J", "energy in the racks: chip + host (per tray) + network (per "
+           "chip), shared between workloads by tokens processed", "lower"),
+    Column(_S, "output_tokens_per_joule_rack", "tokens/J", "output tokens of completed requests "
+           "per joule in the racks", "higher", True),
+    Column(_S, "energy_wall_j", "J", "energy at the wall: rack energy x the facility's PUE, "
+           "shared between workloads by tokens processed", "lower"),
+    Column(_S, "output_tokens_per_joule_wall", "tokens/J", "output tokens of completed requests "
+           "per joule at the wall", "higher", True),
+    Column(_S, "racks", "racks", "racks the fleet occupies (chips per tray, trays per rack from "
+           "the catalog, fewer trays under a tight rack power budget)"),
+    Column(_S, "rack_kw", "kW", "a full rack's provisioned power: chips at their power limit "
+           "(TDP or the rack cap) plus host and network"),
+    Column(_S, "output_tok_s_per_rack_kw", "tokens/s/kW", "output tokens per second per "
+           "provisioned rack kW of the fleet (tokens under equal rack power)", "higher", True),
+    Column(_S, "availability", "fraction", "share of the fleet's replica-time spent serving, "
+           "not failed, under repair or reload, or drained (1 without `failures`; the fleet's, on "
+           "every row)", "higher"),
+    Column(_S, "retried", "requests", "requests that lost their replica to a failure or drain "
+           "and were retried on another", "lower"),
+    Column(_S, "dropped_retries_exhausted", "requests", "dropped after losing their replica "
+           "more than `failures.max_retries` times", "lower"),
+    Column(_S, "no_replica_available", "requests", "rejected on arrival or dropped because no "
+           "replica of their pool was up (failures, drains)", "lower"),
 )
 
 _Q = "requests"
@@ -101,8 +139,10 @@ _REQUESTS = (
            label="end-to-end latency"),
     Column(_Q, "prompt_tokens", "tokens", "length of the prompt"),
     Column(_Q, "output_tokens", "tokens", "output tokens the request asks for"),
-    Column(_Q, "generated_tokens", "tokens", "output tokens produced by the end of the run (equals "
-           "output_tokens when completed)"),
+    Column(_Q, "cached_tokens", "tokens", "prompt tokens its first admission found in the "
+           "replica's prefix cache and did not prefill (vLLM's num_cached_tokens)"),
+    Column(_Q, "output_tokens_generated", "tokens", "output tokens produced by the end of the "
+           "run (equals output_tokens when completed; fewer when cut or dropped)"),
     Column(_Q, "tenant", "", "who sent it (its workload's `tenant`)"),
     Column(_Q, "slo_class", "", "its class of service (its workload's `slo_class`)"),
     Column(_Q, "pool", "", "the pool that served it (a disaggregated request: the decode pool; "
@@ -116,6 +156,8 @@ _REQUESTS = (
            "lower"),
     Column(_Q, "preemptions", "count", "times it was evicted from a batch to free KV cache and its "
            "context recomputed later", "lower"),
+    Column(_Q, "retries", "count", "times it lost its replica to a failure or drain and was "
+           "retried on another (its prompt and generated tokens recomputed)", "lower"),
     Column(_Q, "status", "", "completed, rejected (refused on arrival), dropped (left the queue) "
            "or in_flight (still queued or running at the end of a cut run)"),
     Column(_Q, "reason", "", "why a request did not complete (empty when completed), e.g. "
@@ -132,28 +174,41 @@ _REPLICAS = (
     Column(_R, "replica", "", "the replica's number"),
     Column(_R, "chips", "chips", "chips in the replica: max(tensor_parallel, expert_parallel) x "
            "pipeline_parallel"),
-    Column(_R, "busy_s", "s", "time the replica spent running steps"),
-    Column(_R, "busy_frac", "fraction", "fraction of the run's time the replica was running a "
-           "step", label="busy fraction"),
-    Column(_R, "mfu", "fraction", "model FLOPs utilisation: FLOPs the replica's steps did / (chips "
-           "x the chip's dense peak FLOP/s at the GEMM precision x the run's duration)"),
-    Column(_R, "mbu", "fraction", "memory-bandwidth utilisation: HBM bytes the replica's steps "
-           "moved / (chips x the chip's HBM bandwidth x the run's duration)"),
+    Column(_R, "stepping_s", "s", "time the replica spent running steps (of any size)"),
+    Column(_R, "stepping_frac", "fraction", "share of the run's time the replica was running a "
+           "step, however small: NOT how full it is (a replica stepping 97% of the time can be at "
+           "1% MFU and 0.3% KV use; read mfu, mbu and kv_mean_frac for that)",
+           label="stepping (share of time)"),
+    Column(_R, "mfu", "fraction", "model FLOPs utilisation, time-weighted over the whole run: "
+           "FLOPs the replica's steps did / (chips x the chip's dense peak FLOP/s at the GEMM "
+           "precision x duration_s); idle time counts as zero", label="MFU"),
+    Column(_R, "mbu", "fraction", "memory-bandwidth utilisation, time-weighted over the whole run: "
+           "HBM bytes the replica's steps moved / (chips x the chip's HBM bandwidth x "
+           "duration_s); idle time counts as zero", label="MBU"),
     Column(_R, "kv_capacity_tokens", "tokens", "tokens of KV cache the replica holds (HBM left "
            "after weights and activations)"),
+    Column(_R, "kv_mean_frac", "fraction", "KV cache in use, time-weighted over the whole run, as "
+           "a fraction of kv_capacity_tokens (each step's use at its end held over the step; "
+           "idle time counts as zero; NaN for a run that kept no step log)",
+           label="KV cache, time-weighted mean"),
     Column(_R, "kv_peak_frac", "fraction", "the most KV cache in use at any step end, as a "
-           "fraction of kv_capacity_tokens"),
-    Column(_R, "tokens", "tokens", "output tokens the replica produced (a prefill's first token "
-           "included)"),
+           "fraction of kv_capacity_tokens", label="KV cache peak"),
+    Column(_R, "output_tokens", "tokens", "output tokens the replica produced (a prefill's first "
+           "token included)"),
     Column(_R, "prefill_tokens", "tokens", "prompt tokens the replica processed, recomputation "
            "after preemption included"),
     Column(_R, "steps", "count", "engine iterations (batched forward passes) the replica ran"),
+    Column(_R, "tokens_per_step", "tokens", "speculative decoding: tokens each decoding "
+           "sequence emits per verification step on average, (1 - a^(k+1)) / (1 - a) for "
+           "acceptance rate a and k draft tokens (1 without speculation)", "higher"),
     Column(_R, "jumps", "count", "fast-forwards: runs of identical decode steps computed in "
            "closed form (their steps are counted in steps)"),
     Column(_R, "preemptions", "count", "sequences evicted from the replica's batch to free KV "
            "cache", "lower"),
-    Column(_R, "energy_j", "J", "energy of the replica's chips: idle power all the run, the rest "
-           "of the chip's power while busy"),
+    Column(_R, "kv_swaps", "count", "preemptions whose KV cache was swapped to host memory "
+           "(deployment.kv_offload) instead of recomputed"),
+    Column(_R, "energy_j", "J", "energy of the replica's chips: TDP x (idle + a MFU + b MBU) "
+           "integrated over the run, at most the chips' power limit (maiasim.physics.power)"),
     Column(_R, "saturated", "bool", "the replica's queue grew without bound while requests "
            "arrived (at the horizon: >= 8 queued, never empty for the last quarter or more, "
            "still growing): its latencies depend on the horizon, so quote no capacity from it",
@@ -166,20 +221,24 @@ _T = "timeline"
 _TIMELINE = (
     Column(_T, "time_s", "s", "start of the time bin (bins are equal, except the last, which ends "
            "with the run; every column is a mean over the time its bin covers)"),
-    Column(_T, "throughput_tok_s", "tokens/s", "output tokens produced in the bin, cluster-wide, "
+    Column(_T, "output_tok_s", "tokens/s", "output tokens produced in the bin, cluster-wide, "
            "per second (a step's tokens spread over its duration)"),
-    Column(_T, "prefill_tok_s", "tokens/s", "prompt tokens processed in the bin, cluster-wide, "
-           "per second"),
+    Column(_T, "prefill_tok_s", "tokens/s", "prompt tokens processed (prefilled) in the bin, "
+           "cluster-wide, per second, recomputation after preemption included"),
     Column(_T, "queue_depth", "requests", "time-averaged number of requests waiting in the "
            "replicas' queues during the bin", label="queued requests"),
     Column(_T, "batch_size", "sequences", "mean number of sequences in a running step, weighted "
-           "by busy time in the bin"),
+           "by stepping time in the bin"),
     Column(_T, "kv_used_frac", "fraction", "time-averaged KV cache in use over the cluster's "
            "total KV capacity", label="KV cache used"),
-    Column(_T, "busy_frac", "fraction", "share of the replicas' time in the bin spent running "
-           "steps", label="busy fraction"),
-    Column(_T, "power_w", "W", "mean power of all chips in the bin (idle power plus the rest of "
-           "the chip's power while busy)"),
+    Column(_T, "stepping_frac", "fraction", "share of the replicas' time in the bin spent running "
+           "steps of any size (not how full they are)", label="stepping (share of time)"),
+    Column(_T, "power_w", "W", "mean power of all chips in the bin: idle power plus each "
+           "replica's active power (from its MFU and MBU) while it ran steps"),
+    Column(_T, "power_rack_w", "W", "mean rack (IT) power in the bin: the chips' plus the constant "
+           "host and network power of the trays the fleet occupies"),
+    Column(_T, "replicas_down", "replicas", "time-averaged number of replicas down in the bin "
+           "(failed, under repair or reload, or drained)", "lower"),
 )
 
 _B = "breakdown"
@@ -204,6 +263,7 @@ _POOLS = (
     Column(_P, "chips", "chips", "chips in the pool"),
     Column(_P, "usd_per_chip_hour", "USD/chip-hour", "the price of one of its chips for an hour "
            "(NaN: unpriced)"),
+    Column(_P, "cost_basis", "", "`rental` or `ownership` (docs/economics.md)"),
     Column(_P, "cost_source", "", "where that price came from"),
     Column(_P, "cost_usd", "USD", "chips x price x the run's duration, busy or idle", "lower"),
     Column(_P, "requests", "requests", "requests it served (disaggregated: counted in the decode "
@@ -211,19 +271,42 @@ _POOLS = (
     Column(_P, "output_tokens", "tokens", "output tokens its replicas produced"),
     Column(_P, "prefill_tokens", "tokens", "prompt tokens its replicas processed "
            "(recomputation included)"),
-    Column(_P, "busy_frac", "fraction", "mean share of the run its replicas spent stepping"),
-    Column(_P, "mfu", "fraction", "model FLOPs over the pool's peak FLOPs for the whole run",
-           "higher"),
-    Column(_P, "mbu", "fraction", "HBM bytes moved over the pool's HBM bandwidth for the whole run",
-           "higher"),
+    Column(_P, "stepping_frac", "fraction", "mean share of the run its replicas spent running "
+           "steps of any size (not how full they are)"),
+    Column(_P, "mfu", "fraction", "model FLOPs over the pool's peak FLOPs for the whole run "
+           "(time-weighted; idle time counts as zero)", "higher"),
+    Column(_P, "mbu", "fraction", "HBM bytes moved over the pool's HBM bandwidth for the whole run "
+           "(time-weighted; idle time counts as zero)", "higher"),
+    Column(_P, "kv_mean_frac", "fraction", "KV cache in use, time-weighted over the whole run, "
+           "over the pool's KV capacity (the mean of its replicas' kv_mean_frac)"),
     Column(_P, "kv_peak_frac", "fraction", "highest KV use of any of its replicas"),
     Column(_P, "energy_j", "J", "energy of its chips over the run", "lower"),
     Column(_P, "saturated_replicas", "replicas", "replicas whose queue grew without bound",
            "lower"),
 )
 
+_F = "failures"
+_FAILURES = (
+    Column(_F, "time_s", "s", "when the replica went down"),
+    Column(_F, "pool", "", "its pool"),
+    Column(_F, "replica", "", "the replica (numbered across the fleet)"),
+    Column(_F, "component", "", "what failed: chip, hbm, host (a tray: every replica on it) or "
+           "link; drain for planned maintenance"),
+    Column(_F, "repair_end_s", "s", "when its repair (or replacement) and model reload end, or "
+           "the drain does: it serves again then, unless another outage holds it"),
+)
+
 COLUMNS: tuple[Column, ...] = (*_SUMMARY, *_REQUESTS, *_REPLICAS, *_TIMELINE, *_BREAKDOWN,
-                               *_POOLS)
+                               *_POOLS, *_FAILURES)
+
+#: columns renamed so that each name says what it counts (old name -> new name), for messages
+#: that meet an old name (a baseline, a --tolerance, a notebook)
+RENAMED: dict[str, str] = {
+    "throughput_tok_s": "output_tok_s", "request_rate_per_s": "completed_req_s",
+    "tokens_per_usd": "output_tokens_per_usd", "usd_per_mtok": "usd_per_m_output_tok",
+    "tokens_per_joule": "output_tokens_per_joule", "generated_tokens": "output_tokens_generated",
+    "busy_s": "stepping_s", "busy_frac": "stepping_frac", "tokens": "output_tokens",
+}
 
 _BY_KEY = {(c.frame, c.name): c for c in COLUMNS}
 _BY_NAME = {c.name: c for c in COLUMNS if c.frame == _S}
@@ -275,3 +358,29 @@ def banded() -> tuple[str, ...]:
 def with_ci() -> tuple[str, ...]:
     """Summary metrics that get confidence intervals over sweep replications by default."""
     return tuple(c.name for c in COLUMNS if c.frame == _S and c.ci)
+
+
+def renamed_note(names: Iterable[str]) -> str:
+    """``" (renamed: throughput_tok_s is now output_tok_s)"`` for the old names among ``names``,
+    or ``""``."""
+    old = [n for n in dict.fromkeys(names) if n in RENAMED]
+    if not old:
+        return ""
+    return " (renamed: " + ", ".join(f"{n} is now {RENAMED[n]}" for n in old) + ")"
+
+
+def glossary_text(width: int = 96) -> str:
+    """Every column as plain text, frame by frame (``name [unit], better higher: definition``),
+    for ``help(ms.Result)``; docs/glossary.md is the same registry as Markdown tables."""
+    out = ["Columns (the registry, maiasim.results.columns; also docs/glossary.md):"]
+    for frame in ("summary", "requests", "replicas", "timeline", "pools", "breakdown", "failures"):
+        out.append(f"\n{frame}:")
+        for c in COLUMNS:
+            if c.frame != frame:
+                continue
+            head = f"{c.name}" + (f" [{c.unit}]" if c.unit else "")
+            head += f", better {c.better}" if c.better in ("higher", "lower") else (
+                ", must stay True" if c.better == "true" else "")
+            out.append(textwrap.fill(f"{head}: {c.definition}", width, initial_indent="  ",
+                                     subsequent_indent="      "))
+    return "\n".join(out)

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .columns import PERCENTILES, ordered
+from .economics import FleetEnergy
+from .failures import failure_counts
 from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
 #: the per-request latencies the summary gives percentiles of (``ttft_s`` -> ``ttft_p99_s``, ...)
@@ -21,16 +23,21 @@ LATENCIES = ("ttft_s", "tpot_s", "e2e_s")
 
 
 def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: float,
-                  cost_usd: float, energy_j: float, request_energy_j: np.ndarray,
-                  by: str = "workload") -> pd.DataFrame:
+                  cost_usd: float, request_energy_j: np.ndarray, fleet: dict,
+                  by: str = "workload", availability: float = 1.0) -> pd.DataFrame:
     """The summary of a run from its requests frame.
 
-    ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd`` and ``energy_j``:
-    the fleet's over the run, shared out per request by what each used (the requests frame's
-    ``cost_usd`` column, and ``request_energy_j``; :mod:`.attribution`). ``by``: one row per
-    ``workload`` (the default), ``tenant`` or ``slo_class``, and one for ``all``; the first
-    column is named after it."""
+    ``workloads``: the scenario's workloads (``name``, ``slo``); ``cost_usd``: the fleet's over
+    the run, shared out per request by what each used (the requests frame's ``cost_usd``
+    column; :mod:`.attribution`), and so is the chip energy (``request_energy_j``). ``fleet``:
+    ``cost_basis``, ``usd_per_chip_hour``, ``energy`` (a :class:`~.economics.FleetEnergy`: the
+    fleet's energy at the chip, rack and wall, its racks) and ``request_rack_j`` (rack energy
+    per request). ``by``: one row per ``workload`` (the default), ``tenant`` or ``slo_class``,
+    and one for ``all``; the first column is named after it. ``availability``: the fleet's
+    share of replica-time serving (every row carries it)."""
     dur = max(duration_s, 1e-12)
+    fe: FleetEnergy = fleet["energy"]
+    energy_j = fe.chip_j
     rows = []
     if by == "workload":
         groups = [(w.name, w.slo, (req.workload == w.name).to_numpy()) for w in workloads]
@@ -58,9 +65,11 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
             "dropped": int((df.status == "dropped").sum()),
             "in_flight": int((df.status == "in_flight").sum()),
             "duration_s": dur,
-            "throughput_tok_s": out_tok / dur,
+            "output_tok_s": out_tok / dur,
             "prompt_tok_s": float(done.prompt_tokens.sum()) / dur,
-            "request_rate_per_s": len(done) / dur,
+            "total_tok_s": (out_tok + float(done.prompt_tokens.sum())) / dur,
+            "completed_req_s": len(done) / dur,
+            "prefix_hit_rate": _hit_rate(df),
             "goodput_req_s": float(met.sum()) / dur,
         }
         for col in LATENCIES:
@@ -73,10 +82,22 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
         row["slo_attainment"] = float(met[judged].mean()) if judged.any() else np.nan
         row["slo_met"] = p99_targets_met(row, slo) if slo is not None else None
         row["cost_usd"] = cost
-        row["tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
-        row["usd_per_mtok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+        row["output_tokens_per_usd"] = out_tok / cost if cost > 0 else np.nan
+        row["usd_per_m_output_tok"] = cost / out_tok * 1e6 if out_tok > 0 else np.nan
+        row["cost_basis"] = fleet["cost_basis"]
+        row["usd_per_chip_hour"] = fleet["usd_per_chip_hour"]
         row["energy_j"] = energy
-        row["tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        row["output_tokens_per_joule"] = out_tok / energy if energy > 0 else np.nan
+        rack = fe.rack_j if is_all else float(np.sum(fleet["request_rack_j"][mask]))
+        for where, e in (("rack", rack), ("wall", rack * fe.pue)):
+            row[f"energy_{where}_j"] = e
+            row[f"output_tokens_per_joule_{where}"] = out_tok / e if e > 0 else np.nan
+        row["racks"] = fe.racks
+        row["rack_kw"] = fe.rack_kw
+        row["output_tok_s_per_rack_kw"] = (out_tok / dur / fe.provisioned_kw
+                                           if fe.provisioned_kw > 0 else np.nan)
+        row["availability"] = availability
+        row.update(failure_counts(df))
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]
@@ -91,3 +112,10 @@ def _with_targets(df: pd.DataFrame, slo, workloads, is_all: bool) -> np.ndarray:
         return np.full(len(df), has_targets(slo))
     names = [w.name for w in workloads if has_targets(w.slo)]
     return df.workload.isin(names).to_numpy()
+
+
+def _hit_rate(df: pd.DataFrame) -> float:
+    """Prompt tokens served from the prefix cache over prompt tokens, of admitted requests."""
+    admitted = df[df.admit_s.notna()]
+    prompt = float(admitted.prompt_tokens.sum())
+    return float(admitted.cached_tokens.sum()) / prompt if prompt > 0 else 0.0

@@ -34,10 +34,12 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     edges = np.arange(nb + 1) * bin_s
     width = np.maximum(np.minimum(edges[1:], max(dur, 1e-12)) - edges[:-1], 1e-12)
     zeros = np.zeros(nb)
-    cols = {"time_s": edges[:-1], "throughput_tok_s": zeros, "prefill_tok_s": zeros,
+    cols = {"time_s": edges[:-1], "output_tok_s": zeros, "prefill_tok_s": zeros,
             "queue_depth": zeros, "batch_size": zeros, "kv_used_frac": zeros,
-            "busy_frac": zeros}
-    if st is None or not len(st):
+            "stepping_frac": zeros}
+    if st is None or not len(st):  # no step ran: every chip idles
+        cols["power_w"] = zeros + float((hw.chips * hw.idle_power_w).sum())
+        cols["power_rack_w"] = cols["power_w"] + hw.beside_w
         return pd.DataFrame(cols)
     a = st.arrays()
     s, e = a["start_s"], a["end_s"]
@@ -55,18 +57,45 @@ def timeline_frame(records: Records, hw: ReplicaHardware, duration_s: float,
     frac, kv_time = _place_jump_steps(records.jumps, a, seg, lo, hi, frac, kv_time)
     n_rep = hw.replicas
     cap = float(hw.kv_capacity_tokens.sum()) / n_rep  # mean per replica
-    cols["throughput_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / width
+    cols["output_tok_s"] = np.bincount(b, a["out_tokens"][seg] * frac, nb) / width
     cols["prefill_tok_s"] = np.bincount(b, a["prefill_tokens"][seg] * frac, nb) / width
     busy = np.bincount(b, ov, nb)
-    cols["busy_frac"] = busy / (width * n_rep)
+    cols["stepping_frac"] = busy / (width * n_rep)
     cols["queue_depth"] = _queue_integral(records, edges, dur) / width
     cols["batch_size"] = np.bincount(b, a["running"][seg] * ov, nb) / np.maximum(busy, 1e-12)
     cols["kv_used_frac"] = np.bincount(b, kv_time, nb) / (width * n_rep * cap)
-    dyn = hw.dynamic_w
-    busy_w = busy * dyn[0] if (dyn == dyn[0]).all() else \
-        np.bincount(b, ov * dyn[a["replica"][seg]], nb)
-    cols["power_w"] = hw.power_w_of(width, busy_w)
+    cols["power_w"] = _chip_power(records, hw, duration_s, a["replica"][seg], ov, b, nb, width)
+    cols["power_rack_w"] = cols["power_w"] + hw.beside_w
     return pd.DataFrame(cols)
+
+
+def kv_token_seconds(records: Records, replicas: int) -> np.ndarray | None:
+    """Each replica's KV use integrated over time (token-seconds), from the step log: a step's
+    use at its end held over the step, a jump's steps placed one by one, idle time zero. Divided
+    by the capacity and the run's duration it is the time-weighted mean KV use (None without a
+    step log)."""
+    st = records.steps
+    if st is None:
+        return None
+    a = st.arrays()
+    s, e = a["start_s"], a["end_s"]
+    seg = np.arange(len(s))
+    kv_time = a["kv_tokens"] * (e - s)
+    _, kv_time = _place_jump_steps(records.jumps, a, seg, s, e, np.ones(len(s)), kv_time)
+    return np.bincount(a["replica"], kv_time, replicas)
+
+
+def _chip_power(records: Records, hw: ReplicaHardware, duration_s: float, rep: np.ndarray,
+                ov: np.ndarray, b: np.ndarray, nb: int, width: np.ndarray) -> np.ndarray:
+    """Mean chip power per bin: every chip's idle draw all the time, plus each replica's active
+    energy (its activity model's total less idle) spread over the time it ran steps, so the bins
+    add up to the replicas' energy exactly."""
+    rp = records.replicas
+    dur = max(duration_s, 1e-12)
+    idle_w = hw.chips * hw.idle_power_w  # each replica's
+    active = hw.energy_j(dur, rp.flops, rp.hbm_bytes) - idle_w * dur
+    rate = np.divide(active, rp.busy_s, out=np.zeros_like(active), where=rp.busy_s > 0)
+    return (float(idle_w.sum()) * width + np.bincount(b, rate[rep] * ov, nb)) / width
 
 
 def _place_jump_steps(jumps, a: dict, seg: np.ndarray, lo: np.ndarray, hi: np.ndarray,

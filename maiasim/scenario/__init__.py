@@ -12,7 +12,8 @@ Modules: :mod:`.schema` (the top-level :class:`Scenario`, rules over several sec
 from __future__ import annotations
 
 from ..errors import LimitExceeded, ScenarioError
-from .cost import TCO, CostConfig
+from .cost import CostConfig, OwnershipOverrides
+from .datacenter import DatacenterConfig
 from .deployment import (
     DeploymentConfig,
     FrontEndConfig,
@@ -43,9 +44,9 @@ from .workloads import (
 )
 
 __all__ = [
-    "SLO", "TCO", "Arrival", "Burst", "ClosedLoop", "CostConfig", "DeploymentConfig",
+    "SLO", "Arrival", "Burst", "ClosedLoop", "CostConfig", "DatacenterConfig", "DeploymentConfig",
     "EngineConfig", "Fixed", "FrontEndConfig", "Gamma", "HardwareConfig", "Lengths",
-    "LimitExceeded", "Lognormal", "Serving",
+    "LimitExceeded", "Lognormal", "OwnershipOverrides", "Serving",
     "Poisson", "PrecisionConfig", "RouterConfig", "Scenario", "ScenarioError", "SchedulerConfig",
     "TraceArrival", "TraceLengths", "UncertaintyConfig", "Uniform", "WorkloadConfig",
     "apply_overrides", "from_dict", "load_scenario", "load_yaml", "read_scenario_text",

@@ -7,7 +7,7 @@ they configure (the engine's router and scheduler, the physics' precisions).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_serializer, field_validator, model_validator
 
@@ -18,8 +18,8 @@ from .fields import ConfigModel, FrozenDict, freeze, thaw
 from .limits import MAX_REPLICAS
 
 __all__ = [
-    "DeploymentConfig", "FrontEndConfig", "HardwareConfig", "PrecisionConfig", "RouterConfig",
-    "SchedulerConfig", "check_expert_parallel",
+    "DeploymentConfig", "FrontEndConfig", "HardwareConfig", "KVOffloadConfig", "PrecisionConfig",
+    "RouterConfig", "SchedulerConfig", "SpeculativeConfig", "check_expert_parallel",
 ]
 
 
@@ -110,6 +110,49 @@ class SchedulerConfig(ConfigModel):
         "(`sglang`: mem_fraction_static, derived from a reserve). Omitted: the stack's."))
     queue_timeout_s: Float | None = Field(default=None, gt=0, description=(
         "drop a request still queued this long after arrival (a client giving up)"))
+    prefix_caching: bool | None = Field(default=None, description=(
+        "Automatic prefix caching (vLLM's automatic prefix caching, SGLang's radix cache, "
+        "TensorRT-LLM's KV block reuse): full KV blocks of a workload's shared `prefix` or "
+        "conversation `session` stay cached after use, a request that finds them cached skips "
+        "that prefill and shares those blocks, and unused cached blocks are evicted least "
+        "recently used when KV is needed. Only workloads with a `prefix` or `session` are "
+        "affected. Omitted: the stack's default (on for vllm, trtllm and sglang; off for "
+        "vllm-v0)."))
+
+
+class SpeculativeConfig(ConfigModel):
+    """Speculative decoding: a cheap proposer drafts ``num_speculative_tokens`` tokens per
+    sequence and the target model verifies them in one step (Leviathan et al., 2023)."""
+
+    method: Literal["draft", "mtp"] = Field(description=(
+        "`draft`: a separate small draft model (`draft_model`) proposes, k decode steps of its "
+        "own per verification; `mtp`: the target's multi-token-prediction module proposes (one "
+        "extra decoder layer per draft token, DeepSeek-V3 style)."))
+    draft_model: str | None = Field(default=None, description=(
+        "`method: draft` only: a catalog model (`maiasim catalog models`) run on the same chips "
+        "and parallelism as the target; its weights take HBM from the KV cache."))
+    num_speculative_tokens: Int = Field(ge=1, le=16, description=(
+        "Draft tokens k proposed and verified per sequence per step; 1 to 16."))
+    acceptance_rate: Float = Field(ge=0, lt=1, description=(
+        "Probability a that each draft token is accepted (i.i.d., as in Leviathan et al.); a "
+        "step emits on average (1 - a^(k+1)) / (1 - a) tokens per sequence. 0 <= a < 1."))
+
+    @model_validator(mode="after")
+    def _draft_model(self):
+        if self.method == "draft" and self.draft_model is None:
+            raise ValueError("speculative.draft_model is required when method is draft")
+        if self.method == "mtp" and self.draft_model is not None:
+            raise ValueError("speculative.draft_model is only for method draft (mtp drafts with "
+                             "the target's own MTP layer)")
+        if self.draft_model is not None:
+            catalog.model(self.draft_model)
+        return self
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens emitted per sequence per verification step, (1 - a^(k+1)) / (1 - a)."""
+        a, k = self.acceptance_rate, self.num_speculative_tokens
+        return (1.0 - a ** (k + 1)) / (1.0 - a)
 
 
 class FrontEndConfig(ConfigModel):
@@ -122,6 +165,19 @@ class FrontEndConfig(ConfigModel):
     token_s: Float | None = Field(default=None, ge=0, le=1, description=(
         "Seconds per output token (detokenisation, streaming), added to each token's delivery "
         "(TPOT and end-to-end latency). Omitted: the serving stack's."))
+
+
+class KVOffloadConfig(ConfigModel):
+    """A second tier for the KV cache in the host's memory (vLLM's CPU swap space, LMCache): a
+    preempted decoding sequence is swapped out over the host link and back in when readmitted,
+    instead of being recomputed."""
+
+    capacity_gib: Float = Field(default=0.0, ge=0, le=1 << 20, description=(
+        "Host memory for swapped KV per replica, GiB (vLLM's swap_space is per GPU: multiply by "
+        "the replica's chips). 0: off (preempted sequences are recomputed)."))
+    bandwidth_bytes_per_s: Float | None = Field(default=None, gt=0, le=1e15, description=(
+        "Per chip and direction; default the chip's `host_link_bytes_per_s` (PCIe or "
+        "NVLink-C2C, sourced in the catalog)."))
 
 
 class DeploymentConfig(ConfigModel):
@@ -157,10 +213,15 @@ class DeploymentConfig(ConfigModel):
     stack: str = Field(default="vllm", description=(
         "The serving stack whose defaults the replica takes (`maiasim/catalog/stacks.yaml`): "
         "`vllm` (V1), `vllm-v0`, `trtllm`, `sglang`. It sets the scheduler policy, chunked "
-        "prefill, memory semantics and reservations, default KV format and front-end time; "
+        "prefill, prefix caching, memory semantics and reservations, default KV format and "
+        "front-end time; "
         "settings given here override it."))
     scheduler: SchedulerConfig = Field(default=SchedulerConfig(), description=(
         "The replica's continuous-batching scheduler."))
+    kv_offload: KVOffloadConfig = Field(default=KVOffloadConfig(), description=(
+        "KV cache swapped to host memory on preemption instead of recomputed."))
+    speculative: SpeculativeConfig | None = Field(default=None, description=(
+        "Speculative decoding (the `speculative` keys below); off by default."))
     front_end: FrontEndConfig = Field(default=FrontEndConfig(), description=(
         "Time the serving front end adds to each request (defaults: the stack's)."))
 
@@ -219,4 +280,5 @@ class RouterConfig(ConfigModel):
             "A routing policy of `maiasim/engine/routers/` (unknown names are refused before the "
             "run). Built in: `least_outstanding`: the replica with fewest unfinished requests "
             "(ties: lowest index); `round_robin`: in turn; `random`: uniform from the `router` "
-            "random stream."))
+            "random stream; `prefix_affinity`: a workload prefix group's requests to one home "
+            "replica (least outstanding otherwise, and when the home is overloaded)."))

@@ -25,8 +25,10 @@ from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec, Float, Int
 from ..spec.model import ModelSpec
 from .cost import CostConfig
+from .datacenter import DatacenterConfig
 from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, RouterConfig
 from .engine_cfg import EngineConfig, UncertaintyConfig
+from .failures import FailuresConfig
 from .fields import ConfigModel
 from .fleet import FleetConfig, PoolConfig, check_pool, tensor_parallel_degrees
 from .limits import MAX_CHIPS, MAX_DEPTH, MAX_HORIZON_S, MAX_REPLICAS, MAX_TIMELINE_BINS
@@ -60,12 +62,18 @@ class Scenario(ConfigModel):
     router: RouterConfig = RouterConfig()
     workload: list[WorkloadConfig] = Field(min_length=1)
     cost: CostConfig = CostConfig()
+    datacenter: DatacenterConfig = Field(default=DatacenterConfig(), description=(
+        "Racks, a rack power budget (caps and slows the chips) and the facility's PUE; "
+        "docs/economics.md."))
     engine: EngineConfig = EngineConfig()
     uncertainty: UncertaintyConfig = UncertaintyConfig()
     fleet: FleetConfig | None = Field(default=None, description=(
         "Several pools (chips, models, roles) behind one fleet router. Without it the scenario "
         "is one pool made of the top-level `hardware`, `model`, `precision`, `deployment`, "
         "`router` and `cost`, which must then not be given."))
+    failures: FailuresConfig | None = Field(default=None, description=(
+        "Component failures (chip, HBM, host, link) at published fleet rates, repairs, planned "
+        "drains and retries; default: nothing fails."))
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _pools: tuple[PoolConfig, ...] | None = PrivateAttr(default=None)

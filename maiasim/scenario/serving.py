@@ -21,6 +21,7 @@ class Serving:
     spec: StackSpec
     policy: str
     chunked_prefill: bool
+    prefix_caching: bool
     watermark: float
     memory_semantics: str
     memory_fraction: float
@@ -49,6 +50,7 @@ def serving(pool: PoolConfig) -> Serving:
         stack=d.stack, spec=st,
         policy=_given(s.policy, st.scheduler),
         chunked_prefill=_given(s.chunked_prefill, st.chunked_prefill),
+        prefix_caching=_given(s.prefix_caching, st.prefix_caching),
         watermark=_given(s.watermark, st.watermark),
         memory_semantics=st.memory_semantics,
         memory_fraction=fraction,

@@ -16,7 +16,7 @@ from .limits import MAX_COUNT, MAX_HORIZON_S, MAX_RATE, MAX_TOKENS
 
 __all__ = [
     "SLO", "Arrival", "Burst", "ClosedLoop", "Fixed", "Gamma", "Lengths", "Lognormal", "Poisson",
-    "TraceArrival", "TraceLengths", "Uniform", "WorkloadConfig",
+    "PrefixConfig", "SessionConfig", "TraceArrival", "TraceLengths", "Uniform", "WorkloadConfig",
 ]
 
 # ---- arrivals -------------------------------------------------------------------------------
@@ -162,6 +162,32 @@ class SLO(ConfigModel):
     e2e_p99_s: Float | None = Field(default=None, gt=0)
 
 
+class PrefixConfig(ConfigModel):
+    """A shared prompt prefix (a system prompt, few-shot examples, a document many questions ask
+    about): every request's prompt starts with one of ``groups`` distinct prefixes of ``tokens``
+    tokens, drawn uniformly from the workload's own ``prefix`` random stream. With
+    `deployment.scheduler.prefix_caching`, a replica that has one cached skips its prefill."""
+
+    tokens: Int = Field(ge=1, le=MAX_TOKENS, description=(
+        "Length of the shared prefix. It is prepended to the request's own prompt: the prompt is "
+        "`tokens` + a draw of `prompt_tokens` long. At most 16,777,216."))
+    groups: Int = Field(default=1, ge=1, le=1 << 24, description=(
+        "Number of distinct prefixes; each request carries one, uniformly at random (1 = every "
+        "request shares the same prefix). At most 16,777,216."))
+
+
+class SessionConfig(ConfigModel):
+    """Multi-turn conversations: each closed-loop client holds a conversation of ``turns`` turns,
+    and each turn's prompt re-sends the conversation so far (the previous turn's prompt and
+    answer) followed by a new message of `prompt_tokens`. With
+    `deployment.scheduler.prefix_caching`, a replica that served the previous turn still holds
+    its context and prefills only the new message."""
+
+    turns: Int = Field(ge=2, le=1_000_000, description=(
+        "Turns per conversation; after the last (or a turn that is rejected or dropped) the "
+        "client starts a new conversation. 2 to 1,000,000."))
+
+
 class WorkloadConfig(ConfigModel):
     """One named request stream; several share a fleet and are reported apart."""
 
@@ -189,6 +215,14 @@ class WorkloadConfig(ConfigModel):
     priority: Int = Field(default=0, ge=-1000, le=1000, description=(
         "Queue priority inside a replica: a lower value is admitted first (vLLM's convention); "
         "requests of equal priority are served in arrival order. -1000 to 1000."))
+    prefix: PrefixConfig | None = Field(default=None, description=(
+        "A prompt prefix its requests share (the `prefix` keys below); none by default. Prefix "
+        "caching (`deployment.scheduler.prefix_caching`) turns it into skipped prefill and "
+        "shared KV."))
+    session: SessionConfig | None = Field(default=None, description=(
+        "Multi-turn conversations (the `session` keys below): needs `arrival.type: closed_loop` "
+        "(a turn waits for the previous answer); not combined with `prefix` yet. None by "
+        "default."))
 
     @model_validator(mode="after")
     def _lengths(self):
@@ -199,4 +233,9 @@ class WorkloadConfig(ConfigModel):
                 raise ValueError(f"{k} is required unless arrival.type is trace")
             if isinstance(v, TraceLengths) and v.path is None and not is_trace:
                 raise ValueError(f"{k}.path is required when arrival.type is not trace")
+        if self.session is not None and not isinstance(self.arrival, ClosedLoop):
+            raise ValueError("session needs arrival.type closed_loop (a conversation's next turn "
+                             f"waits for the previous answer), not {self.arrival.type}")
+        if self.session is not None and self.prefix is not None:
+            raise ValueError("session and prefix together are not modelled yet: use one")
         return self

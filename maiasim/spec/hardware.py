@@ -108,6 +108,10 @@ class ChipSpec(Spec):
         "Memory as the device reports it to the serving engine (nvidia-smi / rocm-smi total, "
         "bytes): what engines size the KV cache from. Marketed gigabytes are rounded (an "
         "'80 GB' H100 reports 85.5e9 bytes). Omitted: `hbm_bytes`."))
+    host_link_bytes_per_s: Float | None = Field(default=None, ge=MIN_BANDWIDTH, le=MAX_BYTES,
+                                                description=(
+        "Bandwidth per direction between the chip and its host's memory (PCIe, NVLink-C2C), "
+        "bytes/s: the path of KV-cache offload (`deployment.kv_offload`). None: not published."))
     hbm_bandwidth_bytes_per_s: Float = Field(ge=MIN_BANDWIDTH, le=MAX_BYTES, description=(
         "Peak HBM bandwidth per chip (bytes/s); 1e6 to 1e15 (outside that is a unit mistake, and "
         "near zero step times overflow)."))

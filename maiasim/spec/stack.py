@@ -39,6 +39,8 @@ class StackSpec(Spec):
     scheduler: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description=(
         "Scheduler policy of `maiasim/engine/` the stack uses by default."))
     chunked_prefill: bool = Field(description="Chunked prefill on by default.")
+    prefix_caching: bool = Field(default=True, description=(
+        "Automatic prefix caching (KV block reuse across requests) on by default."))
     watermark: Float = Field(default=0.0, ge=0, lt=1, description=(
         "Fraction of the KV cache admission keeps free (vLLM v0's block-manager watermark)."))
     memory_semantics: Literal["total", "free", "static"] = Field(description=(

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
+from ..results.columns import renamed_note
 from ..scenario import Scenario
 from .tolerances import DEFAULT_TOLERANCES
 
@@ -36,7 +37,7 @@ BASELINE_HEADER = "# maiasim check baseline"
 REGENERATE = "python -m maiasim check --update-all scenarios baselines"
 
 #: columns of a baseline that do not hold numbers; every other column must
-TEXT_COLUMNS = frozenset({"workload", "slo_met"})
+TEXT_COLUMNS = frozenset({"workload", "slo_met", "cost_basis"})
 _HEADER = re.compile(re.escape(BASELINE_HEADER) + r" for scenario (.+); regenerate with: ")
 
 
@@ -224,7 +225,8 @@ def _frame(p: Path, body: list[str], offset: int) -> pd.DataFrame:
         raise bad_baseline(p, "has no 'workload' column (is it a maiasim summary?)")
     lacking = [m for m in DEFAULT_TOLERANCES if m not in cols]
     if lacking:
-        raise bad_baseline(p, f"lacks {metric_names(lacking)} (compared by default)")
+        raise bad_baseline(p, f"lacks {metric_names(lacking)} (compared by default)"
+                              f"{renamed_note(cols)}")
     if len(rows) == 1:
         raise bad_baseline(p, "has column names but no rows (truncated)")
     short = next(((n, len(r)) for n, r in rows if len(r) != len(cols)), None)

@@ -2,7 +2,7 @@
 
     maiasim check scenarios/maia200-llama70b-conv.yaml \\
         --baseline baselines/maia200-llama70b-conv.csv
-    maiasim check SCENARIO --baseline B --tolerance ttft_p99_s=10%,tokens_per_usd=5% --junit r.xml
+    maiasim check SCENARIO --baseline B --tolerance ttft_p99_s=10%,output_tok_s=5% --junit r.xml
     maiasim check SCENARIO --baseline B --update   # write (or rewrite) the baseline
     maiasim check --update-all scenarios baselines  # every scenario (make baselines)
     maiasim check --check-all scenarios baselines   # every scenario against its baseline

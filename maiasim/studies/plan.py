@@ -43,10 +43,12 @@ from .. import catalog
 from ..api import simulate
 from ..build import build
 from ..errors import ScenarioError
+from ..plot import pareto
 from ..results.slo import TARGETS, has_targets, result_verdict
 from ..scenario import Scenario, load_scenario
 from ..scenario.limits import MAX_REPLICAS
 from .executors import error_text, run_tasks
+from .spares import enough_up, replica_unavailability, spares_for
 
 #: a fleet "has no queueing" when requests were left waiting for a batch slot in at most this share
 #: of its replicas' busy time
@@ -58,12 +60,14 @@ QUEUED_SHARE = 0.05
 REMAINING_GAINS = 3.0
 
 #: the summary figures (of the ``all`` row) a plan row reports for the chosen fleet
-PLAN_METRICS = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
-                "tokens_per_usd", "usd_per_mtok", "tokens_per_joule")
+PLAN_METRICS = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "e2e_p99_s", "slo_attainment",
+                "output_tokens_per_usd", "usd_per_m_output_tok", "output_tokens_per_joule")
 
 #: the columns of :func:`plan`'s frame, in order
 PLAN_COLUMNS = ("rank", "chip", "tensor_parallel", "pipeline_parallel", "replicas", "chips",
-                "feasible", "reason", "chip_hour_usd", "cost_per_hour_usd", "cost_source",
+                "spares", "enough_up", "feasible", "reason", "cost_basis", "chip_hour_usd",
+                "cost_per_hour_usd",
+                "cost_source",
                 *PLAN_METRICS, "verified", "fewer_meets_slo", "fewer_fails_on", "simulations")
 
 
@@ -130,14 +134,18 @@ def variant(sc: Scenario, chip: str, tp: int, replicas: int = 1,
     """The scenario on ``replicas`` replicas of ``chip`` at tensor parallelism ``tp`` (chips
     derived): one candidate fleet of the search.
 
-    ``price`` (USD per chip-hour) replaces whatever cost the scenario or catalog gives."""
+    ``price`` (USD per chip-hour) replaces whatever cost the scenario or catalog gives. Every
+    chip is priced on the scenario's cost basis (like with like); another chip drops the
+    scenario's figures, which were written for its own chip."""
     over: dict[str, Any] = {"hardware.chips": None, "deployment.replicas": int(replicas),
                             "deployment.tensor_parallel": int(tp)}
+    basis = sc.cost.effective_basis
     if chip != sc.chip_name:
         over.update({"hardware.chip": chip, "hardware.chip_overrides": {},
-                     "hardware.calibration": {}, "cost": {"chip_hour_usd": None, "tco": None}})
+                     "hardware.calibration": {},
+                     "cost": {"basis": basis, "chip_hour_usd": None, "ownership": {}}})
     if price is not None:
-        over["cost"] = {"chip_hour_usd": float(price), "tco": None}
+        over["cost"] = {"basis": basis, "chip_hour_usd": float(price), "ownership": {}}
     return sc.with_overrides(over)
 
 
@@ -188,7 +196,7 @@ class _Search:
 def _plan_one(task: tuple) -> dict[str, Any]:
     """Search one (chip, TP) and verify its answer. Module-level so process pools can pickle it;
     never raises: a (chip, TP) that cannot be planned is a row with a ``reason``."""
-    sc, chip, tp, max_replicas, price = task
+    sc, chip, tp, max_replicas, price, spares, availability = task
     row: dict[str, Any] = {"chip": chip, "tensor_parallel": int(tp),
                            "pipeline_parallel": sc.deployment.pipeline_parallel,
                            "replicas": np.nan, "chips": np.nan, "feasible": False, "reason": None}
@@ -206,7 +214,10 @@ def _plan_one(task: tuple) -> dict[str, Any]:
             row["reason"] = reason
             row["simulations"] = search.sims
             return row
-        sc_n = search.fleet(hi)
+        b = build(base)
+        u = replica_unavailability(sc.failures, b.parallel.chips, b.chip.chips_per_node)
+        k = max(spares, spares_for(hi, u, availability) if availability is not None else 0)
+        sc_n = search.fleet(hi + k)  # N + k: the fleet to buy, verified with its spares
         res = simulate(sc_n)  # a fresh run of the chosen plan: the verification
         search.sims += 1
         met, why = result_verdict(res)
@@ -221,9 +232,11 @@ def _plan_one(task: tuple) -> dict[str, Any]:
 
     allrow = res.summary.loc[res.summary.workload == "all"].iloc[0]
     row.update({
-        "replicas": hi, "chips": sc_n.chips, "feasible": bool(met),
+        "replicas": hi + k, "chips": sc_n.chips, "spares": k,
+        "enough_up": enough_up(hi, k, u), "feasible": bool(met),
         "reason": None if met else f"verification run failed: {why}",
         "chip_hour_usd": res.chip_hour_usd,
+        "cost_basis": res.cost_basis,
         "cost_source": "plan prices (--price)" if price is not None else res.cost_source,
         "cost_per_hour_usd": sc_n.chips * res.chip_hour_usd,
     })
@@ -248,7 +261,8 @@ def _crash_row(task: tuple, why: str) -> dict[str, Any]:
 def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = None,
          tp: Sequence[int] | None = None, *, max_replicas: int = 512,
          prices: dict[str, float] | None = None, executor: str = "serial",
-         max_workers: int | None = None, progress: bool = False) -> pd.DataFrame:
+         max_workers: int | None = None, progress: bool = False, spares: int = 0,
+         availability: float | None = None) -> pd.DataFrame:
     """Cheapest fleet per (chip, TP) that meets every workload's SLO at the scenario's load.
 
     ``chips`` default to the scenario's chip, ``tp`` to its tensor parallelism. Returns one row per
@@ -256,8 +270,11 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
     last), then the infeasible ones with a ``reason``. ``prices`` maps chip names to USD per
     chip-hour, replacing the scenario's or catalog's price for those chips. ``executor`` and
     ``max_workers`` are those of :func:`maiasim.studies.executors.run_tasks` (each (chip, TP)
-    search is one task). ``max_replicas`` (at most :data:`MAX_REPLICAS`) caps the search, which
-    also stops once more replicas stopped helping.
+    search is one task). ``spares`` adds that many replicas beyond the fewest that meet the SLOs
+    (N+k); ``availability`` adds as many as needed for at least N to be up with that probability,
+    from the scenario's failure rates (the published defaults when it has no ``failures``; see
+    :mod:`.spares`); ``enough_up`` reports that probability. ``max_replicas`` (at most
+    :data:`MAX_REPLICAS`) caps the search, which also stops once more replicas stopped helping.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if not any(has_targets(w.slo) for w in sc.workload):
@@ -282,7 +299,12 @@ def plan(scenario: Scenario | str | os.PathLike, chips: Sequence[str] | None = N
         raise ScenarioError(f"prices given for chips not being planned: {stray}")
     if any(not (isinstance(v, int | float) and v >= 0) for v in prices.values()):
         raise ScenarioError(f"prices must be numbers >= 0 (USD per chip-hour), got {prices}")
-    tasks = [(sc, c, t, int(max_replicas), prices.get(c))
+    if not (isinstance(spares, int) and 0 <= spares <= MAX_REPLICAS):
+        raise ScenarioError(f"spares must be an integer >= 0, got {spares!r}")
+    if availability is not None and not 0 < availability < 1:
+        raise ScenarioError(f"availability must be a probability in (0, 1), e.g. 0.999, got "
+                            f"{availability!r}")
+    tasks = [(sc, c, t, int(max_replicas), prices.get(c), spares, availability)
              for c in dict.fromkeys(chips) for t in dict.fromkeys(tps)]
     rows = run_tasks(_plan_one, tasks, executor=executor, max_workers=max_workers,
                      progress=progress, desc=f"plan {sc.name}", on_crash=_crash_row)
@@ -296,50 +318,23 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     feas = df[df.feasible.astype(bool)].copy()
     rest = df[~df.feasible.astype(bool)].copy()
     feas["_nan"] = feas.cost_per_hour_usd.isna()
-    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "tokens_per_usd"],
+    feas = feas.sort_values(["_nan", "cost_per_hour_usd", "output_tokens_per_usd"],
                             ascending=[True, True, False], kind="stable").drop(columns="_nan")
     feas.insert(0, "rank", np.arange(1, len(feas) + 1, dtype=float))
     rest.insert(0, "rank", np.nan)
     out = pd.concat([feas, rest], ignore_index=True) if len(rest) else feas.reset_index(drop=True)
     out["rank"] = out["rank"].astype("Int64")
-    for c in ("replicas", "chips"):
+    for c in ("replicas", "chips", "spares"):
         out[c] = out[c].astype("Int64")
-    for c in ("verified", "fewer_meets_slo", "reason", "fewer_fails_on", "cost_source"):
+    for c in ("verified", "fewer_meets_slo", "reason", "fewer_fails_on", "cost_source",
+              "cost_basis"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
     return out
 
 
 def plot_plan(df: pd.DataFrame, path: str | os.PathLike | None = None,
               slo: dict[str, float] | None = None) -> Any:
-    """Cost per hour against p99 TTFT and p99 TPOT for the feasible plans, to see what a tighter
-    SLO costs; returns the matplotlib Figure (saved to ``path`` when given)."""
-    from matplotlib.figure import Figure  # lazy: matplotlib is slow to import, plots are rare
-
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2)
-    feas = df[df.feasible.astype(bool)]
-    priced = feas[feas.cost_per_hour_usd.notna()]
-    markers = "osD^vP*X<>"
-    cols = ("ttft_p99_s", "tpot_p99_s")
-    for i, (chip, g) in enumerate(priced.groupby("chip", sort=False)):
-        for ax, col in zip(axes, cols, strict=True):
-            ax.scatter(g.cost_per_hour_usd, g[col], marker=markers[i % len(markers)], label=chip,
-                       s=40)
-            for _, r in g.iterrows():
-                ax.annotate(f"TP{r.tensor_parallel}x{r.replicas}", (r.cost_per_hour_usd, r[col]),
-                            fontsize=7, xytext=(3, 3), textcoords="offset points")
-    titles = ("p99 time to first token (s)", "p99 time per output token (s)")
-    for ax, col, title in zip(axes, cols, titles, strict=True):
-        if slo and slo.get(col):
-            ax.axhline(slo[col], ls="--", lw=0.8, color="grey", label="SLO")
-        ax.set_xlabel("fleet cost (USD per hour)")
-        ax.set_ylabel(title)
-        ax.grid(alpha=0.3)
-    if len(priced):
-        axes[0].legend(fontsize=8)
-    unpriced = sorted(set(feas.chip) - set(priced.chip))
-    if unpriced:
-        fig.suptitle(f"not shown (no price): {', '.join(unpriced)}", fontsize=8)
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    """The plan's Pareto figure (:func:`maiasim.plot.pareto`): cost per million output tokens
+    against p99 TTFT, every chip shown (unpriced ones on their own band); ``slo`` may hold the
+    ``ttft_p99_s`` target. Returns the matplotlib Figure (saved to ``path`` when given)."""
+    return pareto(df, path, latency="ttft_p99_s", slo=(slo or {}).get("ttft_p99_s"))

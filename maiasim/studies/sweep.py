@@ -7,7 +7,7 @@
     df = ms.sweep(sc, grid={"deployment.tensor_parallel": [1, 2, 4],
                             "hardware.chip": ["maia200", "h100"]},
                   replications=3, executor="processes")
-    ci = confidence(df, metrics=["ttft_p99_s", "tokens_per_usd"])   # also ms.sweep.confidence
+    ci = confidence(df, metrics=["ttft_p99_s", "output_tokens_per_usd"])  # ms.sweep.confidence
 
 One row per grid point and replication: the swept values (one column per dotted key), then
 ``replication``, ``seed``, ``chips``, ``replicas``, ``error``, then the ``"all"`` row of

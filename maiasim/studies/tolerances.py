@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from ..results.columns import COLUMNS, better
+from ..results.columns import COLUMNS, better, renamed_note
 
 #: the metrics compared by default and how much each may get worse. The simulation is deterministic
 #: (same scenario and seed, same frames), so any change comes from a change of code, calibration or
@@ -20,7 +20,7 @@ from ..results.columns import COLUMNS, better
 #: latency percentiles (p99 moves in steps when one request crosses), a twentieth for throughput
 #: and economics, one percentage point of SLO attainment, and no new rejected or dropped request.
 DEFAULT_TOLERANCES: dict[str, str] = {
-    "throughput_tok_s": "5%",
+    "output_tok_s": "5%",
     "goodput_req_s": "5%",
     "ttft_p50_s": "10%",
     "ttft_p99_s": "10%",
@@ -30,9 +30,9 @@ DEFAULT_TOLERANCES: dict[str, str] = {
     "e2e_p99_s": "10%",
     "slo_attainment": "0.01",
     "slo_met": "must stay true",  # True in the baseline must not turn False
-    "tokens_per_usd": "5%",
-    "usd_per_mtok": "5%",
-    "tokens_per_joule": "5%",
+    "output_tokens_per_usd": "5%",
+    "usd_per_m_output_tok": "5%",
+    "output_tokens_per_joule": "5%",
     "rejected": "0",
     "dropped": "0",
     "in_flight": "0",
@@ -91,7 +91,7 @@ class Tolerance:
 
 
 def parse_tolerances(items: Any) -> dict[str, Tolerance | None]:
-    """``["ttft_p99_s=10%,tokens_per_usd=5%", "e2e_p99_s=off"]`` or a dict ->
+    """``["ttft_p99_s=10%,output_tokens_per_usd=5%", "e2e_p99_s=off"]`` or a dict ->
     ``{metric: Tolerance or None}``, as ``--tolerance`` gives them.
 
     None (``off``) drops a default metric from the comparison."""
@@ -114,8 +114,8 @@ def parse_tolerances(items: Any) -> dict[str, Tolerance | None]:
         d = direction(metric)
         if d is None:
             known = ", ".join(sorted(DEFAULT_TOLERANCES))
-            raise UsageError(f"--tolerance {metric!r}: not a comparable summary metric "
-                             f"(e.g. {known})")
+            raise UsageError(f"--tolerance {metric!r}: not a comparable summary metric"
+                             f"{renamed_note([metric])} (e.g. {known})")
         if v is None or str(v).strip().lower() in ("off", "none", "skip"):
             out[metric] = None
         elif metric == "slo_met":

@@ -1,4 +1,4 @@
-"""Uncertainty bands: rerun a scenario over draws of its calibration ranges.
+"""Uncertainty bands: rerun a scenario over draws of its calibration, price, power and PUE ranges.
 
 Where a chip's efficiency factors are not measured (Maia 200 has only vendor figures; most peers
 have generic defaults), a single prediction overstates what is known. :func:`run` simulates the
@@ -8,12 +8,20 @@ the summary for the metrics the column registry marks ``banded`` (throughput, la
 SLO attainment, economics)::
 
     res = maiasim.simulate(sc, uncertainty=20)      # or uncertainty: {samples: 20} in the YAML
-    res.summary[["workload", "throughput_tok_s", "throughput_tok_s_p5", "throughput_tok_s_p95"]]
+    res.summary[["workload", "output_tok_s", "output_tok_s_p5", "output_tok_s_p95"]]
     res.uncertainty                # one row per draw and workload, with the factors
 
-The draws come from ``rng_for(scenario.seed, "uncertainty")``, so the bands are reproducible; the
-workload (arrivals, lengths) is the same in every draw, so the spread is the calibration's alone.
-The Result's frames (requests, replicas, timeline) are those of the nominal calibration.
+Each draw also takes the economics from their catalog ranges (``maiasim/catalog/economics.yaml``,
+:func:`economics_draws`): the rental price, the capex parts, lifetime, electricity price, facility
+rent, PUE, host and network power and a factor on the fitted chip power, so tokens per dollar and
+per joule carry the price and power uncertainty as well as the calibration's. A figure the
+scenario sets itself (``cost.chip_hour_usd``, ``cost.ownership.*``, ``datacenter.*``) is held at
+its value.
+
+The draws come from ``rng_for(scenario.seed, "uncertainty")`` (calibration) and
+``"uncertainty-economics"`` (figures), so the bands are reproducible; the workload (arrivals,
+lengths) is the same in every draw. The Result's frames (requests, replicas, timeline) are those
+of the nominal calibration and figures.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..build import build_fleet
+from ..catalog import prices
 from ..engine import run as run_engine
 from ..results.columns import banded
 from ..results.frames import Result
@@ -56,6 +65,31 @@ def draws(calibration: Calibration, samples: int, seed: int) -> list[Calibration
     return [calibration.sample(rng) for _ in range(samples)]
 
 
+def economics_draws(chip_name: str | None, samples: int, seed: int) -> list[dict[str, float]]:
+    """``samples`` draws, uniform over each catalog range, of the figures that price and power a
+    chip: keys as :func:`maiasim.physics.datacenter.rack_for` and
+    :func:`maiasim.results.economics.chip_hour_usd` read them. Fixed-value figures are left out;
+    ``chip_name`` None (a fleet of several chips) draws the facility and power figures only."""
+    figs = {}
+    fac = prices.facility()
+    for k in ("lifetime_years", "electricity_usd_per_kwh", "facility_usd_per_kw_month", "pue"):
+        figs[k] = getattr(fac, k)
+    figs["power_scale"] = prices.power_shape().scale
+    econ = prices.chip_economics(chip_name) if chip_name is not None else None
+    if econ is not None:
+        if econ.rental_usd_per_chip_hour is not None:
+            figs["rental"] = econ.rental_usd_per_chip_hour
+        if econ.ownership is not None:
+            for k in ("chip_capex_usd", "server_capex_usd", "network_capex_usd"):
+                figs[k] = getattr(econ.ownership, k)
+        figs["host_w_per_tray"] = econ.placement.host_w_per_tray
+        figs["network_w_per_chip"] = econ.placement.network_w_per_chip
+    ranged = {k: f.range for k, f in figs.items() if f.range[0] < f.range[1]}
+    rng = rng_for(seed, "uncertainty-economics")
+    return [{k: float(rng.uniform(lo, hi)) for k, (lo, hi) in sorted(ranged.items())}
+            for _ in range(samples)]
+
+
 def bands(nominal: pd.DataFrame, per_draw: pd.DataFrame) -> pd.DataFrame:
     """``nominal`` summary with ``<metric>_p5/_p50/_p95`` columns computed from the per-draw
     rows."""
@@ -83,12 +117,17 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     if samples == 0:
         return res
     rows = []
+    chips = {p.chip_name for p in scenario.pools}  # a fleet of several chips: facility only
+    econ = economics_draws(chips.pop() if len(chips) == 1 else None, samples, scenario.seed)
     for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
-        s = Result(scenario, run_engine(build_fleet(scenario, cal), record_steps=False)).summary
+        s = Result(scenario, run_engine(build_fleet(scenario, cal), record_steps=False),
+                   draw=econ[i]).summary
         s.insert(0, "draw", i)
         for name in sorted(cal.ranges):
             v = cal.gemm_fraction("default") if name == "gemm_peak_fraction" else getattr(cal, name)
             s[f"factor_{name}"] = float(v)
+        for name, v in econ[i].items():
+            s[f"figure_{name}"] = v
         rows.append(s)
     per_draw = pd.concat(rows, ignore_index=True)
     res.with_summary(bands(res.summary, per_draw))
@@ -98,7 +137,7 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
 
 
 #: the metrics :func:`band_table` shows by default: throughput, the two p99 latencies, economics
-HEADLINE = ("throughput_tok_s", "ttft_p99_s", "tpot_p99_s", "tokens_per_usd")
+HEADLINE = ("output_tok_s", "ttft_p99_s", "tpot_p99_s", "output_tokens_per_usd")
 
 
 def band_table(summary: pd.DataFrame, metrics: tuple[str, ...] = HEADLINE) -> pd.DataFrame:

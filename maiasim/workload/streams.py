@@ -55,6 +55,8 @@ class Stream:
     output: np.ndarray
     concurrency: int = 0
     think_time_s: float = 0.0
+    #: each request's shared-prefix group (0 .. groups-1), or None when the workload has no prefix
+    group: np.ndarray | None = None
 
 
 def streams(sc: Scenario) -> list[Stream]:
@@ -166,6 +168,10 @@ def _stream(sc: Scenario, i: int, w: WorkloadConfig, limit: int,
 
     prompt = lengths(w.prompt_tokens, r_p, "prompt")
     output = lengths(w.output_tokens, r_o, "output")
+    group = None
+    if w.prefix is not None:  # the shared prefix comes first; its group from its own stream
+        prompt = np.asarray(prompt, dtype=np.int64) + w.prefix.tokens
+        group = rng_for(sc.seed, w.name, "prefix").integers(0, w.prefix.groups, size=n)
     if isinstance(arr, ClosedLoop):
-        return Stream(i, None, prompt, output, arr.concurrency, arr.think_time_s)
-    return Stream(i, np.asarray(times, dtype=float), prompt, output)
+        return Stream(i, None, prompt, output, arr.concurrency, arr.think_time_s, group)
+    return Stream(i, np.asarray(times, dtype=float), prompt, output, group=group)

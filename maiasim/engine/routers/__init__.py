@@ -1,8 +1,10 @@
 """Routing policies: which replica an arriving request joins. O(1) per request.
 
-A policy is a class with ``pick() -> replica index`` and ``done(replica)`` (a request routed there
-has ended), built as ``Policy(n_replicas, rng)``. Adding one is a new module in this folder and one
-line in :data:`ROUTERS`; the scenario names it in ``router.policy``.
+A policy is a class with ``pick() -> replica index``, ``done(replica)`` (a request routed there
+has ended) and ``available(replica, up)`` (it failed or serves again), built as
+``Policy(n_replicas, rng)``; one that also has ``pick_for(prefix_key)`` is given the prefix group
+of requests that have one. Adding one is a new module in this folder and one line in
+:data:`ROUTERS`; the scenario names it in ``router.policy``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 
 from ...errors import ScenarioError
 from .least_outstanding import LeastOutstanding
+from .prefix_affinity import PrefixAffinity
 from .random import RandomChoice
 from .round_robin import RoundRobin
 
@@ -28,12 +31,18 @@ class RoutingPolicy(Protocol):
         """A request routed to ``replica`` ended (completed, dropped)."""
         ...
 
+    def available(self, replica: int, up: bool) -> None:
+        """``replica`` went down (a failure, a drain) or serves again. The pool never takes a
+        down replica: a policy may ignore this (it is asked again) or stop picking it."""
+        ...
+
 
 #: routing policies by the name a scenario gives in ``router.policy``
 ROUTERS: dict[str, type] = {
     "least_outstanding": LeastOutstanding,
     "round_robin": RoundRobin,
     "random": RandomChoice,
+    "prefix_affinity": PrefixAffinity,
 }
 
 

@@ -6,6 +6,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+#: what a down replica's count is raised by (more requests than any replica ever holds)
+PARKED = 1 << 40
+
 
 class LeastOutstanding:
     """Replicas kept in buckets by outstanding count (ordered by insertion), so a pick is O(1);
@@ -30,6 +33,10 @@ class LeastOutstanding:
     def done(self, replica: int) -> None:
         """One request fewer outstanding on ``replica``."""
         self._move(replica, -1)
+
+    def available(self, replica: int, up: bool) -> None:
+        """A down replica is parked far above every count, so it is never the least loaded."""
+        self._move(replica, -PARKED if up else PARKED)
 
     def _move(self, i: int, delta: int) -> None:
         c = self.outstanding[i]

@@ -20,3 +20,6 @@ class RandomChoice:
 
     def done(self, replica: int) -> None:
         """Load is not tracked."""
+
+    def available(self, replica: int, up: bool) -> None:
+        """Down replicas are skipped by the pool (it draws again)."""

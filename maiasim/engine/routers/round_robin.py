@@ -19,3 +19,6 @@ class RoundRobin:
 
     def done(self, replica: int) -> None:
         """Load is not tracked."""
+
+    def available(self, replica: int, up: bool) -> None:
+        """Down replicas are skipped by the pool."""
