@@ -220,7 +220,7 @@ def predict_serving(setup: ServingSetup, calib: Calibration, cases: pd.DataFrame
             ttft = _burst_ttft(res.requests, pairs, case.get("ttft_stat") == "median", delay)
         duration = float(s.duration_s)
         rows.append({
-            "throughput_tok_s": float(s.throughput_tok_s) * duration / (duration + delay),
+            "throughput_tok_s": float(s.output_tok_s) * duration / (duration + delay),
             "ttft_s": ttft,
             "tpot_s": float(s[f"tpot_{stat[case.get('tpot_stat', '') or '']}_s"]),
             "completed": int(s.completed), "requests": int(s.requests),
