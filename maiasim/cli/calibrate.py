@@ -13,25 +13,43 @@ from ..calibrate.fit import calibration_yaml, error_summary, fit_calibration
 from ..calibrate.parameters import DEFAULT_PARAMS, KINDS, get_param
 from ..errors import ScenarioError
 from ..spec.calibration import Calibration
+from .calibrate_serving import serving_command
 
-HELP = "fit a chip calibration to measured times"
+HELP = "fit a chip calibration to measured times (kernels, iterations, or serving benchmarks)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``maiasim calibrate`` arguments."""
     p.add_argument("chip", help="catalog chip name, e.g. h100")
-    p.add_argument("kind", choices=KINDS, help="what the CSV measures")
-    p.add_argument("csv", help="measured times (format per kind: see `maiasim.calibrate.fit` docs)")
+    p.add_argument("kind", choices=(*KINDS, "serving"), help="what the file measures (serving: "
+                   "end-to-end runs of `vllm bench serve` / `trtllm-bench`, JSON or CSV)")
+    p.add_argument("csv", help="measured times (format per kind: see `maiasim.calibrate.fit` and "
+                   "`maiasim.calibrate.serving_io` docs)")
     p.add_argument("-o", "--output", help="write the fitted calibration YAML here")
     p.add_argument("--base", help="calibration YAML to start from (default: the chip's shipped "
                    "calibration)")
     p.add_argument("--params", help="comma-separated factors to fit (default per kind), e.g. "
                    "hbm_fraction,gemm_latency_s")
     p.add_argument("--precision", default="bf16", choices=["bf16", "fp8", "fp4"],
-                   help="operand precision of the measurements")
+                   help="operand precision of the measurements (serving: the weights')")
     p.add_argument("--hardware", help="iteration kind: Splitwise hardware name to keep, "
                    "e.g. h100-80gb")
-    p.add_argument("--model", help="iteration kind: Splitwise model name to keep, e.g. llama2-70b")
+    p.add_argument("--model", help="iteration kind: Splitwise model name to keep, e.g. llama2-70b; "
+                   "serving kind: the catalog model (default: from the file's model_id)")
+    p.add_argument("--stack", help="serving kind: the serving stack the runs used (default: the "
+                   "file's `stack` field, else vllm)")
+    p.add_argument("--tp", type=int, help="serving kind: tensor-parallel size (default: each "
+                   "run's, else 1)")
+    p.add_argument("--kv-cache", choices=["bf16", "fp8", "fp4"], help="serving kind: KV-cache "
+                   "format (default: the stack's)")
+    p.add_argument("--max-num-seqs", type=int, default=256, help="serving kind: the engine's "
+                   "max_num_seqs (default 256, vLLM's)")
+    p.add_argument("--max-batch-tokens", type=int, default=8192, help="serving kind: the "
+                   "engine's max_num_batched_tokens (default 8192)")
+    p.add_argument("--memory-fraction", type=float, help="serving kind: the engine's memory "
+                   "fraction (vLLM --gpu-memory-utilization; default: the stack's)")
+    p.add_argument("--statistic", choices=["mean", "median"], default="mean",
+                   help="serving kind: compare mean or median TTFT and TPOT (default mean)")
     p.add_argument("--all", action="store_true",
                    help="fit on every row (default: fit on the documented split)")
     p.add_argument("--report", help="write the per-case report CSV here")
@@ -45,6 +63,8 @@ def command(args: argparse.Namespace) -> int:
         raise ScenarioError(str(e)) from None
     if not Path(args.csv).is_file():
         raise FileNotFoundError(f"no such file: {args.csv}")
+    if args.kind == "serving":
+        return serving_command(args)
     base = None
     if args.base:
         text = Path(args.base).read_text(encoding="utf-8")

@@ -18,6 +18,7 @@ from .common import COMMAND, DATA_DIR, DOCS, OUT
 from .maia200 import maia200_comparison, topology_table
 from .plots import write_plots
 from .report import print_headline, render, shipped_drift, summarize, target_rows
+from .serving import serving_cases
 
 
 def run(out: Path = OUT, docs: Path = DOCS, data: Path = DATA_DIR, quiet: bool = False) -> dict:
@@ -62,13 +63,14 @@ def run(out: Path = OUT, docs: Path = DOCS, data: Path = DATA_DIR, quiet: bool =
     topo.to_csv(out / "topology.csv", index=False)
     plots = write_plots(datasets, topo, maia, out)
     drift = shipped_drift(cals, cal_ar)
+    serving = serving_cases(data, out)
     text = render(datasets, summary, targets, maia, qwen, topo, drift, sw_cals, plots,
-                  time.time() - t0)
+                  time.time() - t0, serving)
     (docs / "validation.md").write_text(text, encoding="utf-8")
     if not quiet:
-        print_headline(summary, targets, maia, time.time() - t0)
+        print_headline(summary, targets, maia, time.time() - t0, serving)
     return {"summary": summary, "targets": targets, "maia200": maia, "qwen": qwen,
-            "datasets": datasets}
+            "datasets": datasets, "serving": serving}
 
 
 def main(argv: list[str] | None = None) -> int:

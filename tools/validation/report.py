@@ -20,6 +20,7 @@ from maiasim.spec.calibration import Calibration
 from .common import COMMAND, TEMPLATES, Dataset, config
 from .datasets import splitwise_stack_factors
 from .maia200 import favourable, qwen_decode_tok_s
+from .serving import case_table
 
 #: Column titles of the error tables.
 ERROR_COLUMNS = {"median_abs_pct": "median |err| %", "p90_abs_pct": "p90 |err| %"}
@@ -156,8 +157,29 @@ def _decode_findings(qwen: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def _serving_values(serving: dict | None) -> dict[str, str]:
+    """The template's end-to-end serving tables: held-out errors against the targets, every case,
+    the fitted factors."""
+    if serving is None:
+        return {"serving_headline": "(not run)", "serving_cases": "", "serving_fitted": "",
+                "serving_summary": "", "serving_sources": ""}
+    cases = serving["cases"]
+    return {
+        "serving_headline": md_table(serving["targets"].rename(columns=ERROR_COLUMNS)),
+        "serving_summary": md_table(serving["summary"][
+            ["dataset", "split", "metric", "cases", "median_abs_pct", "p90_abs_pct",
+             "max_abs_pct"]].rename(columns={**ERROR_COLUMNS, "max_abs_pct": "max |err| %"})),
+        "serving_cases": md_table(case_table(cases), ".4g"),
+        "serving_fitted": md_table(serving["fitted"], ".4g"),
+        "serving_sources": "\n".join(
+            f"- `{e['key']}`: {e['title']} ([CSV](validation/{e['key']}.csv); runs in "
+            f"`data/calibration/{e['file']}`, {len(cases[cases.dataset == e['key']])} cases; "
+            f"{e['statistic']} TTFT and TPOT)" for e in serving["entries"]),
+    }
+
+
 def render(datasets, summary, targets, maia, qwen, topo, drift, sw_cals, plots,
-           elapsed: float) -> str:
+           elapsed: float, serving: dict | None = None) -> str:
     """The text of docs/validation.md: the template filled with this run's tables and findings."""
     sections = [line for d in datasets for line in _dataset_section(d)]
     s = summary[["dataset", "chip", "phase", "split", "cases", "median_abs_pct", "p90_abs_pct",
@@ -188,13 +210,14 @@ def render(datasets, summary, targets, maia, qwen, topo, drift, sw_cals, plots,
         "topology": md_table(piv.reset_index(), ".0f"),
         "maia_tiers": "; ".join(f"{int(r.group)}: {r.tiers}" for _, r in tiers.iterrows()),
         "plots": "\n".join(f"![{p}](validation/{p})\n" for p in plots),
+        **_serving_values(serving),
     }
     template = (TEMPLATES / "validation.md").read_text(encoding="utf-8")
     return Template(template).substitute(values)
 
 
 def print_headline(summary: pd.DataFrame, targets: pd.DataFrame, maia: pd.DataFrame,
-                   elapsed: float) -> None:
+                   elapsed: float, serving: dict | None = None) -> None:
     """The report's numbers in brief, for the terminal."""
     print("maiasim validation: absolute percentage error, median / p90 (cases), fitted vs held-out")
     for (ds, phase), g in summary.groupby(["dataset", "phase"], sort=False):
@@ -218,4 +241,9 @@ def print_headline(summary: pd.DataFrame, targets: pd.DataFrame, maia: pd.DataFr
     for _, r in maia.dropna(subset=["microsoft"]).iterrows():
         print(f"  {r.metric:<76} model {r.predicted:7.4g} vs {r.microsoft:7.4g} {r.unit} "
               f"({r.diff_pct:+.0f}%)")
+    if serving is not None:
+        print("end-to-end serving (held-out):")
+        for _, r in serving["targets"].iterrows():
+            print(f"  {r.dataset + ' [' + r.metric + ']':<40} median {r.median_abs_pct:5.1f}%  "
+                  f"p90 {r.p90_abs_pct:5.1f}%  ({r.target}): {r.met}")
     print(f"wrote docs/validation.md and docs/validation/ in {elapsed:.0f} s")
