@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--availability", type=float, default=None, metavar="P",
                    help="add spares until at least N replicas are up with probability P (e.g. "
                         "0.999), from the scenario's failure rates or the published defaults")
+    p.add_argument("--uncertainty", type=int, default=0, metavar="N",
+                   help="size for the p95 of N draws of calibration, prices and (with failures "
+                        "on) failure times: every latency is judged at its p95 band")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field first")
     p.add_argument("--executor", choices=("serial", "processes"), default="processes")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -133,6 +136,10 @@ def command(args: argparse.Namespace) -> int:
     if sc.fleet is not None:
         return _fleet_command(args, sc, chips, tp, prices)
     sc = with_basis(sc, args.basis)
+    if args.uncertainty < 0:
+        raise UsageError(f"--uncertainty must be >= 0, got {args.uncertainty}")
+    if args.uncertainty:
+        sc = sc.with_overrides({"uncertainty.samples": args.uncertainty})
     df = plan(sc, chips, tp, max_replicas=args.max_replicas, prices=prices,
               executor=args.executor, max_workers=args.workers,
               progress=not args.quiet and sys.stderr.isatty(), spares=args.spares,

@@ -119,8 +119,12 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     rows = []
     chips = {p.chip_name for p in scenario.pools}  # a fleet of several chips: facility only
     econ = economics_draws(chips.pop() if len(chips) == 1 else None, samples, scenario.seed)
+    failures = scenario.failures is not None and scenario.failures.enabled
     for i, cal in enumerate(draws(nominal_cal, samples, scenario.seed)):
-        s = Result(scenario, run_engine(build_fleet(scenario, cal), record_steps=False),
+        # with failures on, each draw also redraws when components fail (a new seed for the run)
+        sc_i = scenario.with_overrides({"seed": _draw_seed(scenario.seed, i)}) if failures \
+            else scenario
+        s = Result(sc_i, run_engine(build_fleet(sc_i, cal), record_steps=False),
                    draw=econ[i]).summary
         s.insert(0, "draw", i)
         for name in sorted(cal.ranges):
@@ -134,6 +138,11 @@ def run(scenario, samples: int, *, calibration: Calibration | None = None, progr
     res.uncertainty = per_draw
     res.uncertainty_samples = samples
     return res
+
+
+def _draw_seed(seed: int, i: int) -> int:
+    """The run seed of draw ``i`` when failures are on: independent of the nominal run's."""
+    return int(np.random.SeedSequence(int(seed), spawn_key=(10_000 + i,)).generate_state(1)[0])
 
 
 #: the metrics :func:`band_table` shows by default: throughput, the two p99 latencies, economics
