@@ -145,6 +145,7 @@ DIRECTIONS = {
     "higher is worse": ["rejected", "dropped", "in_flight", "duration_s", "cost_usd",
                         "usd_per_m_output_tok", "energy_j", "preemptions", "unknown_time_s",
                         "retried", "dropped_retries_exhausted", "no_replica_available",
+                        "goodput_lost_req_s",
                         "usd_per_chip_hour", "energy_rack_j", "energy_wall_j",
                         *[f"{m}_{p}_s" for m in ("ttft", "tpot", "e2e")
                           for p in ("p50", "p90", "p99", "mean")]],

@@ -296,3 +296,13 @@ def test_drains_at_the_same_instant_stop_a_replica_whose_jump_was_just_cut():
         assert res.replicas.jumps.sum() > 0 if ff else True
         gen.append(req.output_tokens_generated.tolist())
     assert gen[0] == gen[1] and min(gen[0]) > 100
+
+
+def test_goodput_lost_counts_the_requests_a_failure_cost_their_slo():
+    res = ms.simulate(_sc(DRILL))
+    req, s = res.requests, res.summary.set_index("workload").loc["all"]
+    touched = (req.retries > 0) | req.reason.astype(str).isin(
+        ("failed_retries_exhausted", "no_replica_available"))
+    assert s.goodput_lost_req_s * res.duration_s <= touched.sum()
+    calm = ms.simulate(_sc(DRILL).with_overrides({"failures.enabled": False}))
+    assert calm.summary.set_index("workload").loc["all"].goodput_lost_req_s == 0

@@ -120,6 +120,9 @@ _SUMMARY = (
            "more than `failures.max_retries` times", "lower"),
     Column(_S, "no_replica_available", "requests", "rejected on arrival or dropped because no "
            "replica of their pool was up (failures, drains)", "lower"),
+    Column(_S, "goodput_lost_req_s", "requests/s", "goodput the failures took: requests a failure "
+           "or drain touched (retried, or ended for want of a replica) that then missed their "
+           "SLO or did not complete, per second of the run (0 without `failures`)", "lower"),
 )
 
 _Q = "requests"

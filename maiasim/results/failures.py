@@ -67,6 +67,13 @@ def availability(rec: Records, n_replicas: int, duration_s: float) -> float:
     return float(1.0 - down.sum() / (n_replicas * duration_s))
 
 
+def touched_by_failures(req: pd.DataFrame) -> np.ndarray:
+    """Which requests a failure or drain touched: retried, or ended for want of a replica."""
+    reason = req.reason.astype(str)
+    return ((req.retries > 0) | reason.isin(("failed_retries_exhausted",
+                                             "no_replica_available"))).to_numpy()
+
+
 def failure_counts(req: pd.DataFrame) -> dict[str, int]:
     """The summary's failure counts over the requests ``req``: retried after losing their
     replica, dropped when out of retries, and ended because no replica of their pool was up."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .columns import PERCENTILES, ordered
 from .economics import FleetEnergy
-from .failures import failure_counts
+from .failures import failure_counts, touched_by_failures
 from .slo import has_targets, p99_targets_met, requests_meeting, requests_meeting_own
 
 #: the per-request latencies the summary gives percentiles of (``ttft_s`` -> ``ttft_p99_s``, ...)
@@ -98,6 +98,7 @@ def summary_frame(req: pd.DataFrame, workloads: Sequence[Any], *, duration_s: fl
                                            if fe.provisioned_kw > 0 else np.nan)
         row["availability"] = availability
         row.update(failure_counts(df))
+        row["goodput_lost_req_s"] = float((touched_by_failures(df) & ~met).sum()) / dur
         rows.append(row)
     out = pd.DataFrame(rows, columns=ordered("summary", rows[0]))
     all_met = [r for r in out.slo_met[:-1] if r is not None]
