@@ -310,3 +310,13 @@ def test_a_request_dropped_in_the_prefill_pool_is_not_handed_off():
     dropped = req[req.status == "dropped"]
     assert len(dropped) > 0 and (dropped.reason == "queue_timeout").all()
     assert dropped.kv_transfer_s.isna().all() and (dropped.prefill_replica == -1).all()
+
+
+def test_cost_is_attributed_even_when_every_request_is_refused():
+    """Found by fuzzing: with no work done the pools' cost was attributed to nobody."""
+    wl = [{**SMALL["workload"][0], "prompt_tokens": {"type": "fixed", "value": 600}}]
+    d = _fleet([_pool("a", deployment={"scheduler": {"chunked_prefill": False,
+                                                     "max_batch_tokens": 512}})], wl)
+    res = ms.simulate(ms.from_dict(d))
+    assert (res.requests.status == "rejected").all()
+    assert res.requests.cost_usd.sum() == pytest.approx(res.pools.cost_usd.sum(), rel=1e-12)

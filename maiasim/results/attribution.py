@@ -6,8 +6,10 @@ pool's prefill cost per token, its generated tokens at the pool's decode cost pe
 pool's mean batch and context). A disaggregated request pays the prefill pool for its prompt and
 the decode pool for its tokens. A pool nobody used is shared by every request in proportion to
 its share of the work, among the requests for the pool's model when there are any (the
-capacity was provisioned for them). The attributed costs sum
-to the fleet's cost exactly, so grouping by tenant, SLO class or workload never loses a dollar.
+capacity was provisioned for them); a run in which no request did any work (all refused) shares
+it per request. Only a run without a single request leaves the cost unattributed. The attributed
+costs sum to the fleet's cost exactly, so grouping by tenant, SLO class or workload never loses a
+dollar.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def attribute(rec: Records, builds, pool_totals: np.ndarray,
         if w.sum() <= 0:  # unused: its model's requests, else everyone, pay for it
             same = np.where(request_model == builds[i].pool.model_name, fleet_w, 0.0)
             w = same if same.sum() > 0 else fleet_w
-        if w.sum() > 0:
+        if w.sum() <= 0:  # nobody did any work (every request refused): shared per request
+            w = np.ones(n)
+        if n:
             out += total * w / w.sum()
     return out
 
