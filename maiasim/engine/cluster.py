@@ -81,7 +81,10 @@ class _Sim:
             # a fleet of one pool draws its router stream as a single-pool scenario always has
             stream = "router" if len(f.pools) == 1 else f"router/{p.name}"
             router = make_router(p.router.policy, p.replicas, rng_for(sc.seed, stream))
-            self.pools.append(Pool(k, b, reps, router, first))
+            pool = Pool(k, b, reps, router, first)
+            for r in reps:
+                r.pool = pool  # (the completion callback's look-up, without an array index)
+            self.pools.append(pool)
             self.replicas += reps
             self.rec.pool_of_replica[first:first + p.replicas] = k
         fl = sc.fleet
@@ -118,20 +121,15 @@ class _Sim:
         r.n = self.next_id
         now = self.env.now
         r.workload[rid], r.arrival_s[rid], r.prompt[rid], r.output[rid] = wl, now, prompt, output
-        reason, fits = "", []
-        for p in self.entry[wl]:
-            why = p.reject_reason(prompt, output)
-            if not why and p.role == "prefill" and output > 1:
-                why = self._decode_reason(wl, prompt, output)
-            if why:
-                reason = reason or why
-            else:
-                fits.append(p)
-        pool = self.router.pick(fits, prompt, self.wl_ttft[wl]) if fits else None
-        if pool is None:
-            r.status[rid] = REJECTED
-            r.reason[rid] = REASON[reason if not fits else "slo_admission"]
-            r.pool[rid] = (fits or self.entry[wl])[0].idx
+        entry = self.entry[wl]
+        if len(entry) == 1 and entry[0].role == "mixed" and self.router.admission == "none":
+            pool = entry[0]  # the common case: no fleet choice to make
+            reason = pool.reject_reason(prompt, output)
+        else:
+            pool, reason = self._choose(wl, prompt, output)
+        if reason:
+            r.status[rid], r.reason[rid] = REJECTED, REASON[reason]
+            r.pool[rid] = (pool or entry[0]).idx
             return False
         rep = pool.route(key)
         r.replica[rid], r.pool[rid] = rep.idx, pool.idx
@@ -141,13 +139,29 @@ class _Sim:
         rep.enqueue(seq)
         return True
 
+    def _choose(self, wl: int, prompt: int, output: int) -> tuple[Pool | None, str]:
+        """(the pool the fleet router picks, '') or (the pool meant, why it was refused)."""
+        reason, fits = "", []
+        for p in self.entry[wl]:
+            why = p.reject_reason(prompt, output)
+            if not why and p.role == "prefill" and output > 1:
+                why = self._decode_reason(wl, prompt, output)
+            if why:
+                reason = reason or why
+            else:
+                fits.append(p)
+        if not fits:
+            return None, reason
+        pool = self.router.pick(fits, prompt, self.wl_ttft[wl])
+        return (pool, "") if pool is not None else (fits[0], "slo_admission")
+
     def _decode_reason(self, wl: int, prompt: int, output: int) -> str:
         """Why no decode pool could take the request after its prefill ('' when one can)."""
         reasons = [p.reject_reason(prompt, output) for p in self.decode[wl]]
         return "" if "" in reasons else reasons[0]
 
     def _finished(self, replica: Replica, s: Seq) -> None:
-        pool = self.pools[self.rec.pool_of_replica[replica.idx]]
+        pool = replica.pool
         pool.done(replica)
         if s.handoff and self.rec.requests.status[s.rid] == IN_FLIGHT:  # prefilled, not dropped
             self._hand_off(pool, replica, s)
