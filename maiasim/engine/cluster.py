@@ -13,9 +13,10 @@ from .fleet import FleetRouter, Links, Pool
 from .offload import HostTier
 from .prefix_cache import PrefixCache, prefix_key
 from .records import COMPLETED, IN_FLIGHT, REASON, REJECTED, Records
-from .replica import Replica, Seq
+from .replica import Replica
 from .routers import make_router
 from .schedulers import make_scheduler
+from .sequence import Seq
 from .sessions import Conversations
 
 

@@ -31,7 +31,8 @@ from ..scenario.failures import COMPONENTS, FailuresConfig
 from ..workload.streams import rng_for
 from .fastforward import StepEnd
 from .records import DROPPED, REASON
-from .replica import FAILED, Replica, Seq
+from .replica import FAILED, Replica
+from .sequence import Seq
 
 if TYPE_CHECKING:  # (annotations only: the cluster imports this module)
     from .cluster import _Sim
@@ -201,12 +202,7 @@ def stop(rep: Replica) -> list[tuple[Seq, bool]]:
     and its KV cache gone; the replica is left empty."""
     now, proc = rep.env.now, rep.proc
     in_step = isinstance(proc.target, StepEnd)
-    j = rep._jumping
-    if j is not None:
-        rep._jumping = None
-        done = j.steps_by(now)
-        rep._step_start = j.end_of(done)
-        rep._settle(j, done, rep._step_start)
+    if rep.settle_cut(now):
         rep._complete_due()
     if in_step and rep.running:
         rep._totals[0] += max(0.0, now - rep._step_start)

@@ -24,41 +24,10 @@ from .offload import HostTier, swap_stall
 from .prefix_cache import PrefixCache, PrefixSharing
 from .records import COMPLETED, DROPPED, REASON, Records
 from .scheduler import Scheduler
+from .sequence import Seq
 
 #: the cause of the interrupt that ends a failed replica's serving loop (engine/failures.py)
 FAILED = "replica failed"
-
-
-class Seq:
-    """A request's state while it lives in a replica."""
-
-    __slots__ = ("rid", "prompt", "output", "arrival", "generated", "target", "done", "ctx_base",
-                 "finish_step", "first_token", "order", "on_done", "queued", "priority",
-                 "handoff", "prefix", "prefix_tokens", "shared")
-
-    def __init__(self, rid: int, prompt: int, output: int, arrival: float, on_done=None,
-                 priority: int = 0):
-        self.rid, self.prompt, self.output, self.arrival = rid, prompt, output, arrival
-        self.generated = 0  # tokens produced before the current (re)admission
-        self.target = prompt  # prefill length: the prompt, or prompt + generated after preemption
-        self.done = 0  # prefill tokens processed so far
-        self.ctx_base = 0  # while decoding: context = ctx_base + replica.k
-        self.finish_step = -1  # while decoding: replica.k at which the last token is out
-        self.first_token = -1.0
-        self.order = 0
-        self.on_done = on_done
-        self.queued = False  # in the replica's waiting queue
-        self.priority = priority  # lower is admitted first
-        self.handoff = False  # a prefill pool's sequence: its end hands it to a decode pool
-        self.prefix, self.prefix_tokens = -1, 0  # its shared prefix's key (-1: none) and length
-        self.shared = 0  # tokens of its context held by a prefix-cache entry (see PrefixSharing)
-
-    def prefilled(self, first_token_s: float) -> Seq:
-        """Mark a decode pool's sequence whose prompt was prefilled elsewhere: its first token is
-        out and its KV cache arrives whole, so admission starts it decoding at once."""
-        self.generated, self.done, self.first_token = 1, self.target, first_token_s
-        self.order = -1  # admitted before (in the prefill pool): this queue's waits are logged
-        return self
 
 
 class Replica(PrefixSharing):
@@ -414,17 +383,24 @@ class Replica(PrefixSharing):
         if jump:
             t[6] += 1
 
+    def settle_cut(self, now: float) -> bool:
+        """The run stops here at ``now`` (its end, or a failure): a jump in progress is booked up
+        to the steps that ended by then. True when there was one."""
+        j = self._jumping
+        if j is None:
+            return False
+        self._jumping = None
+        done = j.steps_by(now)
+        self._step_start = j.end_of(done)
+        self._settle(j, done, self._step_start)
+        return True
+
     def finalize(self, now: float) -> None:
         """At the end of the run: totals, partial busy time, peak KV, and requests still here.
 
         A run cut at the horizon stops inside a jump as it would inside a step: the steps that
         ended before ``now`` count, the one in flight adds busy time only."""
-        j = self._jumping
-        if j is not None:
-            self._jumping = None
-            done = j.steps_by(now)
-            self._step_start = j.end_of(done)
-            self._settle(j, done, self._step_start)
+        self.settle_cut(now)
         reps, i = self.rec.replicas, self.idx
         busy, flops, nbytes, out, pre, steps, jumps = self._totals
         if self.running:

@@ -41,6 +41,13 @@ FLEET_POLICIES = ("least_load", "cost_aware", "spill_over")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
+def known_model(v):
+    """A model named from the catalog must be in it (an inline spec validates itself)."""
+    if isinstance(v, str):
+        catalog.model(v)
+    return v
+
+
 class PoolConfig(ConfigModel):
     """A pool: identical replicas of one chip serving one model, with their own scheduler, router
     and price, and a role (``mixed`` serves whole requests; ``prefill`` runs prompts and hands the
@@ -66,12 +73,7 @@ class PoolConfig(ConfigModel):
     slo_classes: tuple[str, ...] = Field(default=(), max_length=64, description=(
         "SLO classes this pool serves (e.g. [interactive]); empty: every class."))
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, v):
-        if isinstance(v, str):
-            catalog.model(v)
-        return v
+    _known_model = field_validator("model")(known_model)
 
     @model_validator(mode="after")
     def _consistent(self):

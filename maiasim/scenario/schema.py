@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from .. import catalog
 from ..errors import ScenarioError
 from ..spec.calibration import Calibration
 from ..spec.hardware import ChipSpec, Float, Int
@@ -30,7 +29,7 @@ from .deployment import DeploymentConfig, HardwareConfig, PrecisionConfig, Route
 from .engine_cfg import EngineConfig, UncertaintyConfig
 from .failures import FailuresConfig
 from .fields import ConfigModel
-from .fleet import FleetConfig, PoolConfig, check_pool, tensor_parallel_degrees
+from .fleet import FleetConfig, PoolConfig, check_pool, known_model, tensor_parallel_degrees
 from .limits import MAX_CHIPS, MAX_DEPTH, MAX_HORIZON_S, MAX_REPLICAS, MAX_TIMELINE_BINS
 from .messages import validate
 from .overrides import apply_overrides
@@ -78,12 +77,7 @@ class Scenario(ConfigModel):
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _pools: tuple[PoolConfig, ...] | None = PrivateAttr(default=None)
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, v):
-        if isinstance(v, str):
-            catalog.model(v)
-        return v
+    _known_model = field_validator("model")(known_model)
 
     @field_validator("workload")
     @classmethod
