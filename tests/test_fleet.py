@@ -11,6 +11,7 @@ import pytest
 from conftest import SMALL
 
 import maiasim as ms
+from maiasim.build import build_fleet
 from maiasim.physics.transfer import kv_transfer_bytes, transfer_time
 
 POOL = {"hardware": {"chip": "maia200"}, "model": "llama-3.1-70b",
@@ -320,3 +321,23 @@ def test_cost_is_attributed_even_when_every_request_is_refused():
     res = ms.simulate(ms.from_dict(d))
     assert (res.requests.status == "rejected").all()
     assert res.requests.cost_usd.sum() == pytest.approx(res.pools.cost_usd.sum(), rel=1e-12)
+
+
+def test_the_transfer_path_follows_placement():
+    """H100 pools racked in order: the prefill replica (chips 0-3) shares an 8-GPU NVLink domain
+    with the first decode replica (4-7) but not with the second (8-11), whose transfers take the
+    next tier out (the catalog's InfiniBand)."""
+    h100 = {"hardware": {"chip": "h100"}, "cost": {"chip_hour_usd": 4.0}}
+    light = [{**SMALL["workload"][0], "arrival": {"type": "poisson", "rate_per_s": 1.0}}]
+    d = _fleet([_pool("pre", role="prefill", deployment={"replicas": 1}, **h100),
+                _pool("dec", role="decode", deployment={"replicas": 2}, **h100)], light,
+               horizon_s=120)
+    req = ms.simulate(ms.from_dict(d)).requests.dropna(subset=["kv_transfer_s"])
+    b = build_fleet(ms.from_dict(d)).pools[0]
+    nvlink = b.chip.scale_up[0]
+    for _, r in req.iterrows():
+        nbytes = kv_transfer_bytes(b.model, b.precisions.kv_cache, int(r.prompt_tokens))
+        tier = nvlink if r.replica == 1 else b.chip.scale_up[1]  # then the catalog's InfiniBand
+        want = transfer_time(nbytes, 4 * tier.bandwidth_bytes_per_s, tier.latency_s)
+        assert r.kv_transfer_s == pytest.approx(want, rel=1e-9), r.replica
+    assert set(req.replica) == {1, 2}

@@ -93,7 +93,7 @@ class _Sim:
             else FleetRouter("least_load", 1.0, "none")
         if fl is not None and any(p.role == "prefill" for p in self.pools):
             kt = fl.kv_transfer
-            self.links = Links(sc.replicas, kt.path, kt.scale_out_bandwidth_bytes_per_s,
+            self.links = Links(self.pools, kt.path, kt.scale_out_bandwidth_bytes_per_s,
                                kt.scale_out_latency_s)
         self.in_transfer: set[int] = set()
         # per workload: the pools that take its arrivals, and those that decode its hand-offs

@@ -9,7 +9,7 @@ of one pool skips the first level, so a single-pool scenario runs exactly as bef
 from __future__ import annotations
 
 from ..build import Build
-from ..physics.transfer import kv_transfer_bytes, path_bandwidth, transfer_time
+from ..physics.transfer import kv_transfer_bytes, path_bandwidth, shared_tier, transfer_time
 from .replica import Replica
 from .routers import RoutingPolicy
 
@@ -134,27 +134,49 @@ def _price(p: Pool) -> float:
 class Links:
     """The links of a KV hand-off: each prefill replica's egress and each decode replica's
     ingress carry one transfer at a time, first come first served, so transfers that share a
-    link queue for it. Reservation by calendar: a transfer starts when both its links are free."""
+    link queue for it. Reservation by calendar: a transfer starts when both its links are free.
 
-    def __init__(self, n_replicas: int, path: str, scale_out_bytes_per_s: float,
+    The path follows placement: chips are racked in fleet order (pool after pool), so two
+    replicas of the same chip share the innermost scale-up tier whose domain holds both (a tray,
+    an NVLink domain, an Ethernet tier); otherwise the transfer crosses the scale-out network.
+    ``path``: ``auto`` (that), ``scale_up`` (the outermost tier, whatever the placement) or
+    ``scale_out``."""
+
+    def __init__(self, pools: list[Pool], path: str, scale_out_bytes_per_s: float,
                  scale_out_latency_s: float):
-        self.egress = [0.0] * n_replicas
-        self.ingress = [0.0] * n_replicas
+        n = sum(p.n for p in pools)
+        self.egress = [0.0] * n
+        self.ingress = [0.0] * n
         self.path, self.bw, self.lat = path, scale_out_bytes_per_s, scale_out_latency_s
-        self._paths: dict[tuple[int, int], tuple[float, float]] = {}
+        self.first_chip = [0] * n  # each replica's first chip in the fleet's racks
+        chip = 0
+        for p in pools:
+            per = p.build.parallel.chips
+            for i in range(p.n):
+                self.first_chip[p.first + i] = chip
+                chip += per
+        self._paths: dict[tuple, tuple[float, float]] = {}
+
+    def _path(self, src: Pool, src_replica: int, dst: Pool, dst_replica: int):
+        a, b = src.build, dst.build
+        same = a.pool.hardware.chip == b.pool.hardware.chip and not (
+            a.pool.hardware.chip_overrides or b.pool.hardware.chip_overrides)
+        tier = None
+        if self.path == "scale_up" or (self.path == "auto" and same):
+            tier = len(a.chip.scale_up) - 1 if self.path == "scale_up" else shared_tier(
+                a.chip, self.first_chip[src_replica], a.parallel.chips,
+                self.first_chip[dst_replica], b.parallel.chips)
+        key = (src.idx, dst.idx, tier)
+        bw_lat = self._paths.get(key)
+        if bw_lat is None:
+            bw_lat = self._paths[key] = path_bandwidth(a.chip, b.chip, tier, self.bw, self.lat,
+                                                       a.parallel.chips, b.parallel.chips)
+        return bw_lat
 
     def reserve(self, now: float, src: Pool, src_replica: int, dst: Pool, dst_replica: int,
                 prompt: int) -> tuple[float, float]:
         """(start, end) of the transfer of a ``prompt``-token context; books both links."""
-        key = (src.idx, dst.idx)
-        bw_lat = self._paths.get(key)
-        if bw_lat is None:
-            a, b = src.build, dst.build
-            same = a.pool.hardware.chip == b.pool.hardware.chip and not (
-                a.pool.hardware.chip_overrides or b.pool.hardware.chip_overrides)
-            bw_lat = self._paths[key] = path_bandwidth(a.chip, b.chip, same, self.path, self.bw,
-                                                       self.lat, a.parallel.chips,
-                                                       b.parallel.chips)
+        bw_lat = self._path(src, src_replica, dst, dst_replica)
         nbytes = kv_transfer_bytes(src.build.model, src.build.precisions.kv_cache, prompt)
         start = max(now, self.egress[src_replica], self.ingress[dst_replica])
         end = start + transfer_time(nbytes, *bw_lat)

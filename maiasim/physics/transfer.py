@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from ..spec.hardware import BYTES_PER_ELEMENT, ChipSpec
 from ..spec.model import ModelSpec
 
-__all__ = ["OffloadPlan", "kv_transfer_bytes", "path_bandwidth", "plan_offload", "transfer_time"]
+__all__ = [
+    "OffloadPlan", "kv_transfer_bytes", "path_bandwidth", "plan_offload", "shared_tier",
+    "transfer_time",
+]
 
 
 def kv_transfer_bytes(model: ModelSpec, kv_precision: str, tokens: int) -> float:
@@ -26,18 +29,29 @@ def kv_transfer_bytes(model: ModelSpec, kv_precision: str, tokens: int) -> float
     return float(per_layer * (full + window))
 
 
-def path_bandwidth(src: ChipSpec, dst: ChipSpec, same_chip: bool, path: str,
-                   scale_out_bytes_per_s: float, scale_out_latency_s: float,
-                   src_chips: int, dst_chips: int) -> tuple[float, float]:
+def shared_tier(chip: ChipSpec, first_a: int, chips_a: int, first_b: int,
+                chips_b: int) -> int | None:
+    """The innermost scale-up tier of ``chip`` whose domain holds both replicas, placed on the
+    chips ``[first, first + chips)`` of a fleet racked in order (pool after pool, replica after
+    replica, each tier's domains filling up in turn), or None when only the scale-out network
+    joins them."""
+    lo, hi = min(first_a, first_b), max(first_a + chips_a, first_b + chips_b) - 1
+    for i, tier in enumerate(chip.scale_up):
+        if lo // tier.chips == hi // tier.chips:
+            return i
+    return None
+
+
+def path_bandwidth(src: ChipSpec, dst: ChipSpec, tier: int | None, scale_out_bytes_per_s: float,
+                   scale_out_latency_s: float, src_chips: int,
+                   dst_chips: int) -> tuple[float, float]:
     """(bytes/s, latency s) of the path between a prefill replica of ``src_chips`` chips and a
     decode replica of ``dst_chips``: every chip of a replica sends (or receives) its share, so
-    the slower side's aggregate bandwidth bounds the transfer.
-
-    ``path``: ``scale_up`` uses the chip's outermost scale-up tier (both pools in one domain);
-    ``scale_out`` the datacenter network at ``scale_out_bytes_per_s`` per chip; ``auto`` the
-    scale-up tier when both pools use the same chip, else the scale-out network."""
-    if path == "scale_up" or (path == "auto" and same_chip):
-        a, b = src.scale_up[-1], dst.scale_up[-1]
+    the slower side's aggregate bandwidth bounds the transfer. ``tier``: the scale-up tier both
+    replicas share (:func:`shared_tier`; the same chip on both sides), or None for the
+    datacenter network at ``scale_out_bytes_per_s`` per chip."""
+    if tier is not None:
+        a, b = src.scale_up[tier], dst.scale_up[tier]
         return (min(src_chips * a.bandwidth_bytes_per_s, dst_chips * b.bandwidth_bytes_per_s),
                 max(a.latency_s, b.latency_s))
     return min(src_chips, dst_chips) * scale_out_bytes_per_s, scale_out_latency_s

@@ -150,9 +150,11 @@ class KVTransferConfig(ConfigModel):
     prefill replica (or entering one decode replica) share it, first come first served."""
 
     path: Literal["auto", "scale_up", "scale_out"] = Field(default="auto", description=(
-        "`scale_up`: the chip's outermost scale-up tier (pools of the same chip in one domain); "
-        "`scale_out`: the datacenter network; `auto`: scale-up when both pools use the same "
-        "catalog chip, else scale-out."))
+        "`auto`: chips are racked in fleet order (pool after pool), so when both pools use the "
+        "same catalog chip a transfer takes the innermost scale-up tier whose domain holds both "
+        "replicas (tray, NVLink domain, Ethernet tier), else the scale-out network; "
+        "`scale_up`: the chip's outermost scale-up tier whatever the placement; `scale_out`: "
+        "the datacenter network."))
     scale_out_bandwidth_bytes_per_s: Float = Field(default=50e9, gt=0, le=1e15, description=(
         "Scale-out bandwidth per chip and direction. Default 50 GB/s: one 400 Gb/s NDR "
         "InfiniBand port per GPU, as in Azure ND H100 v5 (8 x 400 Gb/s per VM; "
