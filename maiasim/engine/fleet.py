@@ -35,7 +35,7 @@ class Pool:
         self.mem = b.memory
         self.replica_hour_usd = b.chip_hour_usd * b.parallel.chips
         self._prefill_s: dict[int, float] = {}
-        self._per_token_s: float | None = None
+        self._per_token_s: dict[tuple[int, int], float] = {}
         self.up = [True] * self.n  # replicas serving (False while failed or drained)
         self.n_up = self.n
 
@@ -76,17 +76,35 @@ class Pool:
         return self.outstanding / self.n
 
     def ttft_estimate_s(self, prompt: int) -> float:
-        """A router's estimate of TTFT here: the prompt's own prefill plus the prompt tokens still
-        to prefill ahead of it (the mean backlog per replica) at the pool's full-step prefill
-        rate. An estimate for routing and admission only (it reads every replica, so only the
-        policies that need it pay for it); the simulation then measures the real TTFT."""
-        if self._per_token_s is None:
-            self._per_token_s = self._prefill_time(self.max_tokens) / self.max_tokens
+        """A router's estimate of TTFT here: the prompt tokens still to prefill ahead of it (the
+        mean backlog per replica) and its own, at the prefill rate a step leaves beside the
+        replicas' current decoders (with chunked prefill every step carries one token per
+        decoder and their attention, so a decode-heavy batch prefills slower); never less than
+        the prompt's prefill on an idle replica. An estimate for routing and admission only (it
+        reads every replica, so only the policies that need it pay for it); the simulation then
+        measures the real TTFT."""
         t = self._prefill_s.get(prompt)
         if t is None:
             t = self._prefill_s[prompt] = self._prefill_time(prompt)
-        ahead = sum(r.backlog for r in self.replicas) / self.n
-        return t + ahead * self._per_token_s
+        reps = self.replicas
+        ahead = sum(r.backlog for r in reps) / self.n
+        n_dec = sum(r.n_dec for r in reps)
+        ctx = sum(r.ctx_sum for r in reps) / n_dec if n_dec else 0.0
+        dec = int(round(n_dec / self.n)) if self.chunked else 0
+        return max(t, (ahead + prompt) * self._loaded_per_token_s(dec, ctx))
+
+    def _loaded_per_token_s(self, n_dec: int, ctx: float) -> float:
+        """Seconds per prefill token in a full step beside ``n_dec`` decoders of ``ctx`` tokens
+        of context each (cached by decoder count and context in 256-token buckets)."""
+        key = (n_dec, int(ctx) >> 8)
+        v = self._per_token_s.get(key)
+        if v is None:
+            st = self.build.step
+            chunk = max(self.max_tokens - n_dec, 1)
+            v = self._per_token_s[key] = st.step_time(
+                min(chunk + n_dec, self.max_tokens), n_dec, n_dec, n_dec * ctx,
+                st.prefill_attention(chunk, 0)[0]) / chunk
+        return v
 
     def _prefill_time(self, prompt: int) -> float:
         """A prompt's prefill alone on an idle replica, in chunks of one step's token budget."""
