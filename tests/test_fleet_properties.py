@@ -6,7 +6,7 @@ attributed cost sums to the fleet's."""
 import copy
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import maiasim as ms
@@ -41,7 +41,18 @@ workload = st.fixed_dictionaries({
 })
 
 
+_LOGN = {"type": "lognormal", "sigma": 0.8, "max": 6000}
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # found here: a cost-aware routing input read a decoder context that fast-forward
+    # does not book inside a jump, so the two modes routed differently
+    kind="two_mixed", k={"seqs": 4, "mbt": 512, "chunked": True, "offload": 0, "hbm": 0.3},
+    wls=[{"priority": -1, "slo_class": "x", "arrival": {"type": "poisson", "rate_per_s": r},
+          "prompt_tokens": {**_LOGN, "median": 200},
+          "output_tokens": {**_LOGN, "median": m, "max": 1500}, "prefix": None}
+         for r, m in ((5, 20), (20, 200))],
+    router="cost_aware", admission="none", drain=False, failures=False, seed=0)
 @given(kind=st.sampled_from(["two_mixed", "disaggregated"]), k=knobs,
        wls=st.lists(workload, min_size=1, max_size=2),
        router=st.sampled_from(["least_load", "cost_aware", "spill_over"]),

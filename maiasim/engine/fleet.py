@@ -88,14 +88,16 @@ class Pool:
             t = self._prefill_s[prompt] = self._prefill_time(prompt)
         reps = self.replicas
         ahead = sum(r.backlog for r in reps) / self.n
-        n_dec = sum(r.n_dec for r in reps)
-        ctx = sum(r.ctx_sum for r in reps) / n_dec if n_dec else 0.0
-        dec = int(round(n_dec / self.n)) if self.chunked else 0
-        return max(t, (ahead + prompt) * self._loaded_per_token_s(dec, ctx))
+        dec = int(round(sum(r.n_dec for r in reps) / self.n)) if self.chunked else 0
+        return max(t, (ahead + prompt) * self._loaded_per_token_s(dec, prompt))
 
     def _loaded_per_token_s(self, n_dec: int, ctx: float) -> float:
         """Seconds per prefill token in a full step beside ``n_dec`` decoders of ``ctx`` tokens
-        of context each (cached by decoder count and context in 256-token buckets)."""
+        of context each (cached by decoder count and context in 256-token buckets). The
+        decoders' context is taken as the arriving prompt's length, not read from the replicas:
+        their live context grows inside a fast-forward jump without being booked, and a routing
+        input that differed between fast-forward and stepping would make the two modes diverge
+        (backlog and decoder count do not change inside a jump)."""
         key = (n_dec, int(ctx) >> 8)
         v = self._per_token_s.get(key)
         if v is None:
