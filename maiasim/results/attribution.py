@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engine.records import Records
 
-__all__ = ["attribute", "pool_costs"]
+__all__ = ["attribute", "pool_costs", "shares"]
 
 
 def pool_costs(builds, duration_s: float) -> np.ndarray:
@@ -26,10 +26,10 @@ def pool_costs(builds, duration_s: float) -> np.ndarray:
     return np.array([b.pool.chips * b.chip_hour_usd * duration_s / 3600.0 for b in builds])
 
 
-def attribute(rec: Records, builds, pool_totals: np.ndarray,
-              request_model: np.ndarray) -> np.ndarray:
-    """Per request, its share of ``pool_totals`` (one figure per pool: cost or energy);
-    ``request_model``: the model each request asked for (a pool's ``model_name``)."""
+def shares(rec: Records, builds, request_model: np.ndarray) -> np.ndarray:
+    """Each request's share of each pool, a (pools x requests) array whose rows sum to 1 (a row
+    of zeros only in a run without requests); ``request_model``: the model each request asked
+    for (a pool's ``model_name``). Computed once per result: cost and energy both use it."""
     r = rec.requests
     n, k = len(r.arrival_s), len(builds)
     served = r.first_token_s == r.first_token_s  # its prompt ran (it has a first token)
@@ -42,19 +42,21 @@ def attribute(rec: Records, builds, pool_totals: np.ndarray,
         t_pre, t_dec = _per_token_s(rec, b, i)
         weights[i] += np.where(pre_pool == i, prompt * t_pre, 0.0)
         weights[i] += np.where(r.pool == i, gen * t_dec, 0.0)
-    out = np.zeros(n)
     fleet_w = weights.sum(axis=0)
     for i in range(k):
-        total = pool_totals[i]
         w = weights[i]
         if w.sum() <= 0:  # unused: its model's requests, else everyone, pay for it
             same = np.where(request_model == builds[i].pool.model_name, fleet_w, 0.0)
             w = same if same.sum() > 0 else fleet_w
         if w.sum() <= 0:  # nobody did any work (every request refused): shared per request
             w = np.ones(n)
-        if n:
-            out += total * w / w.sum()
-    return out
+        weights[i] = w / w.sum() if n else w
+    return weights
+
+
+def attribute(pool_shares: np.ndarray, pool_totals: np.ndarray) -> np.ndarray:
+    """Per request, its part of ``pool_totals`` (one figure per pool: cost or energy)."""
+    return np.asarray(pool_totals, dtype=float) @ pool_shares
 
 
 def _per_token_s(rec: Records, b, i: int) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from ..engine.records import Records
 from ..physics.datacenter import rack_for
 from ..physics.power import racks_under_budget
 from ..scenario import Scenario
-from .attribution import attribute
+from .attribution import attribute, shares
 from .columns import glossary_text
 from .economics import FleetEnergy, chip_hour_usd
 from .failures import availability, failures_frame, replicas_down
@@ -221,7 +221,7 @@ class Result:
     # ---- built once, on first use --------------------------------------------------------------
     @cached_property
     def _requests(self) -> pd.DataFrame:
-        cost = attribute(self.records, self.builds, self._pool_cost, self._request_model)
+        cost = attribute(self._shares, self._pool_cost)
         return requests_frame(self.records.requests, self.scenario.workload,
                               [b.pool.name for b in self.builds], cost)
 
@@ -252,13 +252,15 @@ class Result:
 
     @cached_property
     def _request_energy_j(self) -> np.ndarray:
-        return attribute(self.records, self.builds, self._pool_energy, self._request_model)
+        return attribute(self._shares, self._pool_energy)
 
     @cached_property
-    def _request_model(self) -> np.ndarray:
+    def _shares(self) -> np.ndarray:
+        """Each request's share of each pool (:func:`.attribution.shares`)."""
         default = self.builds[0].pool.model_name
         models = np.array([w.model or default for w in self.scenario.workload], dtype=object)
-        return models[self.records.requests.workload.astype(int)]
+        return shares(self.records, self.builds,
+                      models[self.records.requests.workload.astype(int)])
 
     @property
     def _cost_usd(self) -> float:
@@ -270,8 +272,7 @@ class Result:
 
     @cached_property
     def _request_rack_j(self) -> np.ndarray:
-        return attribute(self.records, self.builds,
-                         np.array([e.rack_j for e in self._pool_energies]), self._request_model)
+        return attribute(self._shares, np.array([e.rack_j for e in self._pool_energies]))
 
     @cached_property
     def _fleet_terms(self) -> dict:
