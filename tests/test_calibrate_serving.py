@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,14 @@ import yaml
 import maiasim as ms
 from maiasim import catalog
 from maiasim.calibrate.serving import (
+    ServingFit,
     ServingSetup,
     catalog_model,
     fit_serving,
     predict_serving,
+    scenario_for,
     serving_params,
+    soft_l1,
 )
 from maiasim.calibrate.serving_io import read_serving
 from maiasim.errors import ScenarioError
@@ -76,10 +80,13 @@ def test_csv_of_runs_and_json_lines_are_read(tmp_path):
 
 def test_the_vendored_runs_and_their_lengths_are_read():
     d = read_serving(ROOT / "data" / "calibration" / "serving" / "lambda_vllm_sharegpt.csv")
-    assert len(d) == 10 and set(d.split) == {"fit", "held-out"}
+    assert len(d) == 32 and set(d.split) == {"fit", "held-out"}
+    assert d.deployment.nunique() == 8
     for _, r in d.iterrows():  # each run sends the first N prompts of the lengths file
         assert len(r.lengths) == r.requests
         assert abs(sum(a for a, _ in r.lengths) / r.requests - r.prompt_tokens) < 1
+    for dep, g in d.groupby("deployment"):  # three load levels to fit on, or none (transfer only)
+        assert (g.split == "fit").sum() in (0, 3), dep
 
 
 @pytest.mark.parametrize("text, field", [
@@ -121,6 +128,8 @@ def test_hugging_face_ids_map_to_catalog_models():
     assert catalog_model("meta-llama/Meta-Llama-3-70B-Instruct") == "llama-3.1-70b"
     assert catalog_model("meta-llama/Llama-3.1-8B-Instruct") == "llama-3.1-8b"
     assert catalog_model("meta-llama/Llama-2-70b-hf") == "llama-2-70b"
+    assert catalog_model("mistralai/Mixtral-8x7B-Instruct-v0.1") == "mixtral-8x7b"
+    assert catalog_model("neuralmagic/Meta-Llama-3.1-70B-Instruct-FP8") == "llama-3.1-70b"
     with pytest.raises(ValueError, match="not a catalog model"):
         catalog_model("acme/unknown-13b")
     with pytest.raises(ValueError, match="cannot fit"):
@@ -151,6 +160,57 @@ def test_a_burst_replay_scores_ttft_from_the_send_and_empty_answers_as_zero():
     one.at[0, "lengths"] = ((64, 8), (64, 0), (64, 8), (64, 0))
     c = predict_serving(SETUP, cal, one).iloc[0]
     assert c.ttft_s == pytest.approx(a.ttft_s / 2, rel=0.05)
+
+
+def test_a_burst_waits_for_the_cold_start_and_the_bent_hand_over():
+    """A burst of N reaches the engine after cold_start_s + front_end_serial_s x N^exponent:
+    every request's TTFT grows by exactly that, TPOT does not."""
+    one = pd.DataFrame({"requests": [16], "concurrency": [np.nan], "rate_per_s": [math.inf],
+                        "prompt_tokens": [64], "output_tokens": [8], "ttft_stat": ["median"],
+                        "tpot_stat": ["median"], "lengths": [((64, 8),) * 16]})
+    cal = catalog.calibration("a100")
+    a = predict_serving(SETUP, cal, one).iloc[0]
+    fe = {"front_end_serial_s": 0.01, "front_end_serial_exponent": 0.5, "cold_start_s": 1.5}
+    b = predict_serving(SETUP, cal, one, fe).iloc[0]
+    assert b.ttft_s == pytest.approx(a.ttft_s + 1.5 + 0.01 * 16 ** 0.5)
+    assert b.tpot_s == pytest.approx(a.tpot_s) and b.throughput_tok_s < a.throughput_tok_s
+    closed = _runs().iloc[[1]]  # not a burst: the hand-over and cold start change nothing
+    assert predict_serving(SETUP, cal, closed, fe).equals(predict_serving(SETUP, cal, closed))
+
+
+def test_a_run_states_its_own_weight_precision():
+    run = pd.Series({"requests": 4, "concurrency": np.nan, "rate_per_s": math.inf,
+                     "prompt_tokens": 64, "output_tokens": 8, "model": "", "tp": 2,
+                     "precision": "fp8"})
+    sc = scenario_for(replace(SETUP, stack="vllm-v0"), run, {})
+    assert sc.precision.weights == "fp8" and sc.deployment.tensor_parallel == 2
+    sc = scenario_for(SETUP, run.drop("precision"), {})
+    assert sc.precision.weights == "bf16"
+
+
+def test_soft_l1_is_quadratic_near_zero_and_linear_far_out():
+    r = np.array([-1e-3, 1e-3, 0.5, -2.0, 4.0])
+    out = soft_l1(r, 0.1)
+    assert np.all(np.sign(out) == np.sign(r))
+    assert out[:2] == pytest.approx(r[:2], rel=1e-4)  # small errors: least squares
+    # far out the loss grows like 2 x scale x |r|, not r^2: an outlier run weighs ~|r|, not r^2
+    assert out[4] ** 2 == pytest.approx(2 * 0.1 * 4.0, rel=0.03)
+    assert out[4] ** 2 / out[3] ** 2 == pytest.approx(2.0, rel=0.06)
+
+
+def test_replay_only_factors_stay_out_of_the_scenario_overlay():
+    from maiasim.cli.calibrate_serving import overlay_yaml
+    fit = ServingFit(catalog.calibration("a100"),
+                     {"front_end_request_s": 0.004, "cold_start_s": 1.0,
+                      "front_end_serial_exponent": 0.9},
+                     {"iteration_overhead_s": 0.001, "front_end_request_s": 0.004,
+                      "cold_start_s": 1.0, "front_end_serial_exponent": 0.9},
+                     pd.DataFrame(), SETUP)
+    data = yaml.safe_load(overlay_yaml(fit, "h"))
+    assert data["hardware"]["calibration"] == {"iteration_overhead_s": 0.001}
+    assert data["deployment"]["front_end"] == {"request_s": 0.004}
+    assert set(fit.overrides()) == {"hardware.calibration.iteration_overhead_s",
+                                    "deployment.front_end.request_s"}
 
 
 def test_fit_recovers_the_overhead_that_generated_the_runs(tmp_path):
@@ -206,3 +266,6 @@ def test_vendored_serving_runs_cite_their_source():
         runs = pd.read_csv(data / e["file"], comment="#")
         assert runs.source_url.str.startswith("https://github.com/LambdaLabsML/").all()
         assert set(runs.split) == {"fit", "held-out"}
+        for f in runs.lengths_file.unique():  # every lengths file names the run it comes from
+            head = (data / "serving" / f).read_text(encoding="utf-8")[:400]
+            assert "LambdaLabsML/vllm-benchmark" in head and "results/prompt_" in head

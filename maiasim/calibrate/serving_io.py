@@ -234,4 +234,5 @@ def read_serving(path: str | Path, statistic: str = "mean") -> pd.DataFrame:
 
 
 #: Extra columns a CSV may carry that are kept for reports (provenance, hold-out labels).
-EXTRA = ("case", "split", "source_url", "licence", "precision", "kv_cache", "hardware_note")
+EXTRA = ("case", "split", "deployment", "source_url", "licence", "precision", "kv_cache",
+         "hardware_note")

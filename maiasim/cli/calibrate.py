@@ -50,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "fraction (vLLM --gpu-memory-utilization; default: the stack's)")
     p.add_argument("--statistic", choices=["mean", "median"], default="mean",
                    help="serving kind: compare mean or median TTFT and TPOT (default mean)")
+    p.add_argument("--robust", type=float, default=0.1, metavar="SCALE",
+                   help="serving kind: log error above which a run counts linearly, not "
+                   "quadratically (soft-L1 loss, so one stalled run cannot drag the fit; default "
+                   "0.1; 0 = plain least squares)")
     p.add_argument("--all", action="store_true",
                    help="fit on every row (default: fit on the documented split)")
     p.add_argument("--report", help="write the per-case report CSV here")

@@ -12,6 +12,7 @@ import yaml
 from .. import catalog
 from ..calibrate.serving import (
     DEFAULT_SERVING_PARAMS,
+    FRONT_END,
     REPLAY_ONLY,
     ServingFit,
     ServingSetup,
@@ -27,7 +28,7 @@ from ..spec.calibration import Calibration
 def overlay_yaml(fit: ServingFit, header: str) -> str:
     """The fit as the scenario sections it changes (``hardware.calibration``,
     ``deployment.stack`` and ``deployment.front_end``), to paste into a scenario."""
-    cal = {k: float(f"{v:.6g}") for k, v in fit.fitted.items() if not k.startswith("front_end_")}
+    cal = {k: float(f"{v:.6g}") for k, v in fit.fitted.items() if k not in FRONT_END}
     fe = {k.removeprefix("front_end_"): float(f"{v:.6g}") for k, v in fit.front_end.items()
           if k not in REPLAY_ONLY}
     data: dict = {"hardware": {"chip": fit.setup.chip, "calibration": cal},
@@ -88,7 +89,8 @@ def serving_command(args: argparse.Namespace) -> int:
     if args.all and "split" in cases:
         cases = cases.drop(columns="split")
     try:
-        fit = fit_serving(setup, cases, base=base, params=params)
+        fit = fit_serving(setup, cases, base=base, params=params,
+                          robust=args.robust or None)
     except ValueError as e:
         raise ScenarioError(f"calibrate: {e}") from None
     names = params or list(DEFAULT_SERVING_PARAMS)

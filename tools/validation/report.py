@@ -20,7 +20,7 @@ from maiasim.spec.calibration import Calibration
 from .common import COMMAND, TEMPLATES, Dataset, config
 from .datasets import splitwise_stack_factors
 from .maia200 import favourable, qwen_decode_tok_s
-from .serving import case_table
+from .serving import case_table, deployment_summary
 
 #: Column titles of the error tables.
 ERROR_COLUMNS = {"median_abs_pct": "median |err| %", "p90_abs_pct": "p90 |err| %"}
@@ -162,15 +162,20 @@ def _serving_values(serving: dict | None) -> dict[str, str]:
     the fitted factors."""
     if serving is None:
         return {"serving_headline": "(not run)", "serving_cases": "", "serving_fitted": "",
-                "serving_summary": "", "serving_sources": ""}
+                "serving_summary": "", "serving_sources": "", "serving_deployments": ""}
     cases = serving["cases"]
+    f = serving["fitted"]
+    fitted = f.pivot_table(index=["dataset", "fitted on"], columns="factor", values="fitted",
+                           sort=False).reset_index()
+    fitted.columns.name = None
     return {
         "serving_headline": md_table(serving["targets"].rename(columns=ERROR_COLUMNS)),
         "serving_summary": md_table(serving["summary"][
             ["dataset", "split", "metric", "cases", "median_abs_pct", "p90_abs_pct",
              "max_abs_pct"]].rename(columns={**ERROR_COLUMNS, "max_abs_pct": "max |err| %"})),
         "serving_cases": md_table(case_table(cases), ".4g"),
-        "serving_fitted": md_table(serving["fitted"], ".4g"),
+        "serving_fitted": md_table(fitted, ".3g"),
+        "serving_deployments": md_table(deployment_summary(cases), ".3g"),
         "serving_sources": "\n".join(
             f"- `{e['key']}`: {e['title']} ([CSV](validation/{e['key']}.csv); runs in "
             f"`data/calibration/{e['file']}`, {len(cases[cases.dataset == e['key']])} cases; "

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from maiasim import catalog
 from maiasim.calibrate.serving import (
     REPLAY_ONLY,
     ServingSetup,
     fit_serving,
     serving_error_summary,
+    serving_report,
 )
 from maiasim.calibrate.serving_io import read_serving
 
@@ -27,8 +30,9 @@ METRIC_NAMES = {"throughput_tok_s": "throughput", "ttft_s": "TTFT", "tpot_s": "T
 
 
 def serving_cases(data: Path, out: Path) -> dict:
-    """Fit each configured stack on its fit runs (one fit for all runs, or one per group of
-    ``fit_by``: each deployment calibrated on its own runs), predict every run; write the
+    """Fit each configured entry on its fit runs (one fit for all runs, one per group of
+    ``fit_by``: each deployment calibrated on its own runs, or one fit on the runs of
+    ``fit_deployments`` that predicts every other deployment), predict every run; write the
     per-case CSV.
 
     Returns ``{"summary", "cases", "fitted", "targets", "entries"}`` for the report."""
@@ -41,13 +45,24 @@ def serving_cases(data: Path, out: Path) -> dict:
                              max_num_seqs=e["max_num_seqs"],
                              max_batch_tokens=e["max_batch_tokens"],
                              memory_fraction=e["memory_fraction"])
-        groups = (list(runs.groupby(e["fit_by"], sort=True)) if e.get("fit_by")
-                  else [("all", runs)])
+        if e.get("fit_deployments"):  # a stack profile: fitted on some deployments, the rest held
+            own = runs.deployment.isin(e["fit_deployments"])
+            runs = runs.assign(split=np.where(own & (runs.split == "fit"), "fit", "held-out"))
+            groups = [("+".join(e["fit_deployments"]), runs)]
+        elif e.get("fit_by"):  # a group needs its own fit runs (three load levels)
+            groups = [(k, g) for k, g in runs.groupby(e["fit_by"], sort=False)
+                      if (g.split == "fit").sum() >= 3]
+        else:
+            groups = [("all", runs)]
         reps = []
+        if e.get("uncalibrated"):  # no fit: the shipped calibration and stack profile
+            groups = []
+            reps.append(serving_report(setup, catalog.calibration(e["chip"]),
+                                       runs.assign(split="held-out")))
         for name, g in groups:
-            fit = fit_serving(setup, g, params=e["params"])
+            fit = fit_serving(setup, g, params=e.get("params"))
             reps.append(fit.report)
-            label = f"{e['fit_by']} {name}" if e.get("fit_by") else "all runs"
+            label = f"{e['fit_by']} {name}" if e.get("fit_by") else name
             for k, v in fit.fitted.items():
                 fitted.append({"dataset": e["key"], "fitted on": label, "factor": k,
                                "fitted": v,
@@ -69,6 +84,18 @@ def serving_cases(data: Path, out: Path) -> dict:
     return {"summary": pd.concat(summaries, ignore_index=True),
             "cases": pd.concat(cases, ignore_index=True), "fitted": pd.DataFrame(fitted),
             "targets": pd.DataFrame(targets), "entries": cfg["stacks"]}
+
+
+def deployment_summary(cases: pd.DataFrame) -> pd.DataFrame:
+    """Held-out median absolute error of each metric per dataset and deployment."""
+    h = cases[cases.split == "held-out"]
+    rows = []
+    for (ds, dep), g in h.groupby(["dataset", "deployment"], sort=False):
+        row = {"dataset": ds, "deployment": dep, "held-out runs": len(g)}
+        for col, name in METRIC_NAMES.items():
+            row[f"{name} median |err| %"] = float(g[f"error_{col}_pct"].abs().median())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def case_table(cases: pd.DataFrame) -> pd.DataFrame:
