@@ -270,8 +270,8 @@ ROBUST_SCALE = 0.1
 
 def soft_l1(r: np.ndarray, scale: float) -> np.ndarray:
     """Residuals whose squares are the soft-L1 loss ``2 scale^2 (sqrt(1 + (r/scale)^2) - 1)``:
-    quadratic below ``scale``, linear above, so one run that stalled for reasons no model of
-    the engine has (a benchmark hiccup) pulls the fit no harder than a run that is merely off."""
+    quadratic below ``scale``, linear above, so a run that stalled for reasons no model of the
+    engine has (a benchmark hiccup) pulls the fit in proportion to its error, not its square."""
     return np.sign(r) * scale * np.sqrt(2.0 * (np.sqrt(1.0 + (r / scale) ** 2) - 1.0))
 
 
