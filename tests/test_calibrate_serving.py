@@ -242,6 +242,16 @@ def test_fit_recovers_the_overhead_that_generated_the_runs(tmp_path):
     assert data["deployment"]["stack"] == "vllm" and "median_abs_pct" in r.stdout
 
 
+def test_one_deployment_of_a_file_is_fitted_alone(tmp_path):
+    runs = str(ROOT / "data" / "calibration" / "serving" / "lambda_vllm_sharegpt.csv")
+    r = _cli("calibrate", "h100", "serving", runs, "--deployment", "nonesuch")
+    assert r.returncode == 2 and "llama3-8b-tp1" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("calibrate", "h100", "serving", runs, "--deployment", "llama3.1-70b-fp8-tp1",
+             "--all", "--params", "iteration_overhead_s", "--statistic", "median")
+    assert r.returncode == 0, r.stderr
+    assert "fitted iteration_overhead_s to 1 of 1 runs" in r.stdout
+
+
 def test_a_fit_is_usable_as_scenario_overrides():
     runs = _runs(requests=[4, 8, 8])
     fit = fit_serving(SETUP, runs.assign(throughput_tok_s=[40.0, 150.0, 100.0],

@@ -50,6 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "fraction (vLLM --gpu-memory-utilization; default: the stack's)")
     p.add_argument("--statistic", choices=["mean", "median"], default="mean",
                    help="serving kind: compare mean or median TTFT and TPOT (default mean)")
+    p.add_argument("--deployment", help="serving kind: keep only the runs of this deployment "
+                   "(the file's `deployment` column), e.g. llama3-8b-tp1")
     p.add_argument("--robust", type=float, default=0.1, metavar="SCALE",
                    help="serving kind: log error above which a run counts linearly, not "
                    "quadratically (soft-L1 loss, so one stalled run cannot drag the fit; default "

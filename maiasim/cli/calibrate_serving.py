@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from .. import catalog
@@ -81,6 +82,13 @@ def _setup(args: argparse.Namespace, cases) -> ServingSetup:
 def serving_command(args: argparse.Namespace) -> int:
     """Read the runs, fit, print the factors and errors, write what was asked for."""
     cases = read_serving(args.csv, args.statistic)
+    if args.deployment:
+        known = sorted(set(cases.get("deployment", pd.Series(dtype=str)).dropna()))
+        if args.deployment not in known:
+            have = ", ".join(known) or "no deployment column"
+            raise ScenarioError(f"--deployment: {args.deployment!r} is not a deployment of "
+                                f"{args.csv} (it has: {have})")
+        cases = cases[cases.deployment == args.deployment]
     setup = _setup(args, cases)
     base = None
     if args.base:
