@@ -41,6 +41,7 @@ from .optimise import (
     to_unit,
 )
 from .parameters import PARAMS, Param, get_param, set_params
+from .serving_io import missing
 
 #: Front-end factors a serving fit may change besides the calibration's (scenario
 #: ``deployment.front_end``), with their search boxes.
@@ -164,14 +165,10 @@ def run_setup(setup: ServingSetup, case: pd.Series) -> ServingSetup:
     ``kv_cache`` columns)."""
     model = setup.model or catalog_model(str(case.get("model", "") or ""))
     tp = setup.tp or int(case.get("tp", 0) or 0) or 1
-    weights = _text(case.get("precision")) or setup.weights
-    kv = _text(case.get("kv_cache")) or setup.kv_cache
-    return replace(setup, model=model, tp=tp, weights=weights, kv_cache=kv)
-
-
-def _text(v) -> str:
-    """A CSV cell as text ('' for a missing one)."""
-    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
+    prec, kv = case.get("precision"), case.get("kv_cache")
+    return replace(setup, model=model, tp=tp,
+                   weights=setup.weights if missing(prec) else str(prec).strip(),
+                   kv_cache=setup.kv_cache if missing(kv) else str(kv).strip())
 
 
 def scenario_for(setup: ServingSetup, case: pd.Series, front_end: Mapping[str, float]

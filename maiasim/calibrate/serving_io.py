@@ -75,7 +75,8 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _missing(v: Any) -> bool:
+def missing(v: Any) -> bool:
+    """Is a field absent: None, blank text or NaN (an empty CSV cell)."""
     if v is None:
         return True
     if isinstance(v, str):
@@ -85,7 +86,7 @@ def _missing(v: Any) -> bool:
 
 def _first(rec: dict, names: tuple[str, ...]) -> tuple[str | None, Any]:
     for n in names:
-        if n in rec and not _missing(rec[n]):
+        if n in rec and not missing(rec[n]):
             return n, rec[n]
     return None, None
 
@@ -127,7 +128,7 @@ def normalise(rec: dict, where: str, statistic: str = "mean") -> dict[str, Any]:
     for key, total in (("prompt_tokens", "total_input_tokens"),
                        ("output_tokens", "total_output_tokens")):
         name, v = _first(rec, ALIASES[key])
-        if name is None and not _missing(rec.get(total)):
+        if name is None and not missing(rec.get(total)):
             name, v = total, float(_number(where, total, rec[total])) / row["requests"]
         if name is None:
             raise ScenarioError(f"{where}: no {key.replace('_', ' ')} per request (give one of "
@@ -138,7 +139,7 @@ def normalise(rec: dict, where: str, statistic: str = "mean") -> dict[str, Any]:
     for key, options in LATENCY.items():
         row[key], row[key.replace("_s", "_stat")] = math.nan, ""
         for field, stat, scale in sorted(options, key=lambda o: o[1] != statistic):
-            if field in rec and not _missing(rec[field]):
+            if field in rec and not missing(rec[field]):
                 row[key] = _number(where, field, rec[field]) * scale
                 row[key.replace("_s", "_stat")] = stat
                 break
@@ -178,7 +179,7 @@ def _lengths(rec: dict, where: str, n: int) -> tuple[tuple[int, int], ...] | Non
             raise ScenarioError(f"{where}: fields 'input_lens' / 'output_lens' must be lists of "
                                 f"whole numbers") from None
     f = rec.get("lengths_file")
-    if _missing(f):
+    if missing(f):
         return None
     path = Path(str(rec.get("_dir", ""))) / str(f)
     pairs = read_lengths(path)

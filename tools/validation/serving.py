@@ -45,7 +45,12 @@ def serving_cases(data: Path, out: Path) -> dict:
                              max_num_seqs=e["max_num_seqs"],
                              max_batch_tokens=e["max_batch_tokens"],
                              memory_fraction=e["memory_fraction"])
-        if e.get("fit_deployments"):  # a stack profile: fitted on some deployments, the rest held
+        reps = []
+        if e.get("uncalibrated"):  # no fit: the shipped calibration and stack profile
+            groups = []
+            reps.append(serving_report(setup, catalog.calibration(e["chip"]),
+                                       runs.assign(split="held-out")))
+        elif e.get("fit_deployments"):  # a stack profile: fitted on some deployments
             own = runs.deployment.isin(e["fit_deployments"])
             runs = runs.assign(split=np.where(own & (runs.split == "fit"), "fit", "held-out"))
             groups = [("+".join(e["fit_deployments"]), runs)]
@@ -54,11 +59,6 @@ def serving_cases(data: Path, out: Path) -> dict:
                       if (g.split == "fit").sum() >= 3]
         else:
             groups = [("all", runs)]
-        reps = []
-        if e.get("uncalibrated"):  # no fit: the shipped calibration and stack profile
-            groups = []
-            reps.append(serving_report(setup, catalog.calibration(e["chip"]),
-                                       runs.assign(split="held-out")))
         for name, g in groups:
             fit = fit_serving(setup, g, params=e.get("params"))
             reps.append(fit.report)
